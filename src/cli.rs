@@ -1,0 +1,101 @@
+//! Command-line definitions (clap) — nothing else.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Fast, exact converter between segmentation-mask dataset formats.
+#[derive(Debug, Parser)]
+#[command(name = "maskconv", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert a dataset to another format (or the same one).
+    Convert(ConvertArgs),
+    /// Decode every mask and print per-class statistics.
+    Inspect(ReadArgs),
+    /// Decode every mask and list every problem (exit 1 if there is one).
+    Validate(ReadArgs),
+    /// List the formats and what each can hold.
+    Formats,
+}
+
+/// Options shared by every command that reads a dataset.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Input format (detected when absent).
+    #[arg(long, value_name = "FORMAT")]
+    pub from: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// No progress bar and no summary line (warnings and errors still print).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print one JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `maskconv convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input dataset: a folder or a .zip.
+    pub input: PathBuf,
+    /// Output: a folder, or a .zip.
+    pub output: PathBuf,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT")]
+    pub to: String,
+    /// Reading options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Fail (publishing nothing) if anything would be lost.
+    #[arg(long)]
+    pub strict: bool,
+    /// Skip items that cannot be converted, list them, exit 3.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// PNG compression effort.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Fast)]
+    pub compression: CompressionArg,
+}
+
+/// `maskconv inspect` / `maskconv validate`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Input dataset: a folder or a .zip.
+    pub input: PathBuf,
+    /// Reading options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `--compression` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// fdeflate: fastest, slightly larger files.
+    Fast,
+    /// zlib level 6.
+    Balanced,
+    /// zlib level 9: smallest, slowest.
+    High,
+}
+
+impl From<CompressionArg> for maskconv::codec::Compression {
+    fn from(arg: CompressionArg) -> Self {
+        match arg {
+            CompressionArg::Fast => Self::Fast,
+            CompressionArg::Balanced => Self::Balanced,
+            CompressionArg::High => Self::High,
+        }
+    }
+}

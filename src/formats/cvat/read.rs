@@ -1,0 +1,493 @@
+//! Reading: finding the dataset root, building the catalog from the label
+//! map, listing items from the subset files, and decoding each item's class
+//! and object PNGs into a label map.
+
+use super::labelmap::{Label, default_labelmap, is_py_space, parse_labelmap, py_lines};
+use super::{
+    BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH, OBJECT_DIR,
+    SUBSET_DIR, find_roots, voc_color, voc_index,
+};
+use crate::codec::{Image, Palette, decode_png};
+use crate::error::{Error, Result};
+use crate::formats::{Dataset, ItemDecoder};
+use crate::io::Source;
+use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
+use crate::remap::{count_key, key_of_rgb8, label_pixels, rgb8_of_key};
+use crate::report::Note;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Reads the metadata of the CVAT dataset in `source`.
+pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
+    let root = single_root(&*source)?;
+    let at = |path: &str| format!("{root}{path}");
+    let mut warnings = Vec::new();
+
+    let mut labels = if source.contains(&at(LABELMAP)) {
+        let display = source.display(&at(LABELMAP));
+        let (labels, notes) = parse_labelmap(&source.read(&at(LABELMAP))?, &display)?;
+        warnings.extend(notes);
+        labels
+    } else {
+        warnings.push(Note::new(
+            "default-labelmap",
+            format!(
+                "{}: no labelmap.txt, using the default Pascal VOC label map (as CVAT does)",
+                source.name()
+            ),
+        ));
+        default_labelmap()
+    };
+    if source.contains(&at("dataset_meta.json")) {
+        warnings.push(Note::new(
+            "dataset-meta-ignored",
+            format!(
+                "{}: is ignored; labels come from labelmap.txt",
+                source.display(&at("dataset_meta.json"))
+            ),
+        ));
+    }
+    if labels.iter().all(|l| l.color.is_none()) {
+        // Datumaro colours a colourless label map with the VOC colormap by line index.
+        for (i, label) in labels.iter_mut().enumerate() {
+            label.color = u8::try_from(i).ok().map(voc_color);
+        }
+    }
+
+    let has_objects = source.files().iter().any(|f| {
+        f.strip_prefix(root.as_str())
+            .is_some_and(|f| f.starts_with(OBJECT_DIR))
+    });
+    let (catalog, class_of_label) = catalog_of(&labels, has_objects)
+        .map_err(|what| Error::input(source.display(&at(LABELMAP)), what))?;
+    let class_of_color = color_table(&labels, &class_of_label);
+    warnings.extend(duplicate_colour_notes(
+        &labels,
+        &source.display(&at(LABELMAP)),
+    ));
+
+    let mut items = read_subsets(&*source, &root, &mut warnings)?;
+    warnings.extend(unlisted_masks_note(&*source, &root, &items));
+    let images: HashMap<&str, &str> = source
+        .files()
+        .iter()
+        .filter_map(|f| {
+            let rel = f.strip_prefix(root.as_str())?.strip_prefix(IMAGE_DIR)?;
+            let (stem, _) = rel.rsplit_once('.')?;
+            Some((stem, f.as_str()))
+        })
+        .collect();
+    for item in &mut items {
+        item.image = images.get(item.key.as_str()).map(|p| p.to_string());
+    }
+
+    let decoder = CvatDecoder {
+        source: source.clone(),
+        root,
+        class_of_color,
+        class_of_label,
+    };
+    Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))
+}
+
+/// The one dataset root in `source`.
+fn single_root(source: &dyn Source) -> Result<String> {
+    let roots = find_roots(source);
+    match roots.len() {
+        1 => Ok(roots.into_iter().next().expect("one root")),
+        0 => Err(Error::input(
+            source.name(),
+            format!(
+                "no {SUBSET_DIR}*.txt found at the top or up to {MAX_ROOT_DEPTH} folders deep; CVAT's importer needs one"
+            ),
+        )),
+        _ => {
+            let list: Vec<String> = roots
+                .iter()
+                .map(|r| format!("'{}'", r.trim_end_matches('/')))
+                .collect();
+            Err(Error::input(
+                source.name(),
+                format!(
+                    "holds several CVAT datasets ({}); pass one of them",
+                    list.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// The catalog (every label but the background one, in labelmap order) and
+/// the class of each label (0 for background). The background label is the
+/// one named `background`, else the first black one.
+fn catalog_of(labels: &[Label], has_objects: bool) -> Result<(Catalog, Vec<ClassId>), String> {
+    let background = labels
+        .iter()
+        .position(|l| l.name == BACKGROUND)
+        .or_else(|| labels.iter().position(|l| l.color == Some(BLACK)));
+    let kind = if has_objects {
+        ClassKind::Thing
+    } else {
+        ClassKind::Stuff
+    };
+    let mut classes = Vec::new();
+    let mut class_of_label = Vec::with_capacity(labels.len());
+    for (i, label) in labels.iter().enumerate() {
+        if Some(i) == background {
+            class_of_label.push(0);
+            continue;
+        }
+        let mut class = Class::new(&label.name, kind);
+        class.color = label.color.map(Color::Rgb8);
+        for (key, list) in [("parts", &label.parts), ("actions", &label.actions)] {
+            if !list.is_empty() {
+                class
+                    .attributes
+                    .insert(key.into(), Value::from(list.clone()));
+            }
+        }
+        classes.push(class);
+        class_of_label.push(classes.len() as ClassId);
+    }
+    Ok((Catalog::new(classes)?, class_of_label))
+}
+
+/// Colour key → class, the last label of a colour winning as in CVAT; black
+/// is unlabeled unless a label claims it.
+fn color_table(labels: &[Label], class_of_label: &[ClassId]) -> HashMap<u64, ClassId> {
+    let mut table = HashMap::new();
+    for (label, &class) in labels.iter().zip(class_of_label) {
+        if let Some(rgb) = label.color {
+            table.insert(key_of_rgb8(rgb), class);
+        }
+    }
+    table.entry(key_of_rgb8(BLACK)).or_insert(0);
+    table
+}
+
+fn duplicate_colour_notes(labels: &[Label], display: &str) -> Vec<Note> {
+    let mut by_color: BTreeMap<[u8; 3], Vec<&str>> = BTreeMap::new();
+    for label in labels {
+        if let Some(rgb) = label.color {
+            by_color.entry(rgb).or_default().push(&label.name);
+        }
+    }
+    by_color
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|([r, g, b], names)| {
+            let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+            Note::new(
+                "duplicate-colour",
+                format!(
+                    "{display}: labels {} share colour ({r},{g},{b}); its pixels read as '{}' (as CVAT reads them)",
+                    quoted.join(", "),
+                    names.last().expect("two or more names")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Items from `ImageSets/Segmentation/*.txt`: the files CVAT reads first (in
+/// name order), then those with `_` in their name, which CVAT ignores.
+fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Result<Vec<Item>> {
+    let dir = format!("{root}{SUBSET_DIR}");
+    let (ignored, read): (Vec<&String>, Vec<&String>) = source
+        .files()
+        .iter()
+        .filter(|f| {
+            f.strip_prefix(&dir)
+                .is_some_and(|n| !n.contains('/') && n.ends_with(".txt"))
+        })
+        .partition(|f| f[dir.len()..].contains('_'));
+    let mut items: Vec<Item> = Vec::new();
+    let mut subset_of: HashMap<String, String> = HashMap::new();
+    for path in read.into_iter().chain(ignored) {
+        let display = source.display(path);
+        let file_name = &path[dir.len()..];
+        let subset = file_name.trim_end_matches(".txt").to_string();
+        if file_name.contains('_') {
+            warnings.push(Note::new(
+                "underscore-subset",
+                format!(
+                    "{display}: CVAT's importer ignores subset files whose name contains '_'; read here as subset '{subset}'"
+                ),
+            ));
+        }
+        let bytes = source.read(path)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| Error::input(&display, format!("is not valid UTF-8 ({e})")))?;
+        for (number, line) in py_lines(text).enumerate() {
+            let key = line.trim_matches(is_py_space);
+            if key.is_empty() || key.starts_with('#') {
+                continue;
+            }
+            check_key(key)
+                .map_err(|what| Error::input(&display, format!("line {}: {what}", number + 1)))?;
+            if let Some(first) = subset_of.get(key) {
+                warnings.push(Note::new(
+                    "item-in-two-subsets",
+                    format!(
+                        "{display} line {}: item '{key}' is already in subset '{first}' and stays there",
+                        number + 1
+                    ),
+                ));
+                continue;
+            }
+            subset_of.insert(key.to_string(), subset.clone());
+            let mut item = Item::new(key);
+            item.subset = Some(subset.clone());
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
+/// Masks that no subset file lists: CVAT ignores them, so do we, but say so.
+fn unlisted_masks_note(source: &dyn Source, root: &str, items: &[Item]) -> Option<Note> {
+    let listed: HashSet<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    let unlisted: BTreeSet<&str> = source
+        .files()
+        .iter()
+        .filter_map(|f| f.strip_prefix(root))
+        .filter_map(|f| {
+            f.strip_prefix(CLASS_DIR)
+                .or_else(|| f.strip_prefix(OBJECT_DIR))
+        })
+        .filter_map(|f| f.strip_suffix(".png"))
+        .filter(|key| !listed.contains(key))
+        .collect();
+    let first = unlisted.first()?;
+    Some(Note::new(
+        "unlisted-masks",
+        format!(
+            "{}: {} masks (e.g. '{first}') are in no {SUBSET_DIR}*.txt and are ignored (as CVAT does)",
+            source.name(),
+            unlisted.len()
+        ),
+    ))
+}
+
+/// Decodes one item's class and object PNGs into a [`LabelMap`].
+struct CvatDecoder {
+    source: Arc<dyn Source>,
+    root: String,
+    class_of_color: HashMap<u64, ClassId>,
+    /// Class of each labelmap line (what an 8-bit gray value means); 0 = background.
+    class_of_label: Vec<ClassId>,
+}
+
+/// A pixel value the labelmap or the VOC colormap does not explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Unexplained {
+    Class(u64),
+    Object(u64),
+}
+
+impl CvatDecoder {
+    fn load(&self, path: &str, what: &str) -> Result<Image> {
+        let display = self.source.display(path);
+        let image = decode_png(&self.source.read(path)?, &display, Palette::Expand)?;
+        if image.bits == 16 && image.channels >= 3 {
+            return Err(Error::input(
+                display,
+                format!(
+                    "is a {} image; CVAT {what} masks are 8-bit RGB (or 8-bit gray)",
+                    image.describe()
+                ),
+            ));
+        }
+        Ok(image)
+    }
+
+    /// The class behind a class-mask pixel key, `None` if it is unexplained.
+    fn class_of(&self, image: &Image, key: u64) -> Option<ClassId> {
+        if image.channels >= 3 {
+            self.class_of_color.get(&key).copied()
+        } else {
+            self.class_of_label.get(key as usize).copied()
+        }
+    }
+
+    /// The object number behind an object-mask pixel key.
+    fn object_of(image: &Image, key: u64) -> Option<u32> {
+        if image.channels >= 3 {
+            voc_index(rgb8_of_key(key)).map(u32::from)
+        } else {
+            u32::try_from(key).ok().filter(|&o| o <= 255)
+        }
+    }
+
+    fn unexplained_error(&self, image: &Image, path: &str, unexplained: Unexplained) -> Error {
+        let (key, is_class) = match unexplained {
+            Unexplained::Class(key) => (key, true),
+            Unexplained::Object(key) => (key, false),
+        };
+        let pixels = count_key(image, key);
+        let px = if pixels == 1 { "pixel" } else { "pixels" };
+        let [r, g, b] = rgb8_of_key(key);
+        let what = match (image.channels >= 3, is_class) {
+            (true, true) => format!(
+                "colour ({r},{g},{b}) on {pixels} {px} is not in labelmap.txt (CVAT rejects it as an undeclared colour)"
+            ),
+            (true, false) => format!(
+                "colour ({r},{g},{b}) on {pixels} {px} is not a Pascal VOC instance colour; object masks must use VOC colormap entries 1..255"
+            ),
+            (false, true) if key > 255 => format!(
+                "16-bit gray value {key} on {pixels} {px} is not a label index (CVAT would silently wrap it to {})",
+                key % 256
+            ),
+            (false, true) => format!(
+                "gray value {key} on {pixels} {px} is not a label index: labelmap.txt has {} labels (0..{})",
+                self.class_of_label.len(),
+                self.class_of_label.len().saturating_sub(1)
+            ),
+            (false, false) => format!(
+                "16-bit gray object number {key} on {pixels} {px} is above 255 (CVAT would silently wrap it to {})",
+                key % 256
+            ),
+        };
+        Error::input(self.source.display(path), what)
+    }
+}
+
+impl ItemDecoder for CvatDecoder {
+    fn decode(
+        &self,
+        _index: usize,
+        item: &Item,
+        notes: &mut Vec<Note>,
+    ) -> Result<Option<LabelMap>> {
+        let class_path = format!("{}{CLASS_DIR}{}.png", self.root, item.key);
+        let object_path = format!("{}{OBJECT_DIR}{}.png", self.root, item.key);
+        let has_object = self.source.contains(&object_path);
+        if !self.source.contains(&class_path) {
+            if has_object {
+                return Err(Error::input(
+                    self.source.display(&object_path),
+                    format!(
+                        "has no {CLASS_DIR}{}.png beside it; CVAT cannot import an object mask without its class mask",
+                        item.key
+                    ),
+                ));
+            }
+            return Ok(None);
+        }
+        let class_image = self.load(&class_path, "class")?;
+        let object_image = has_object
+            .then(|| self.load(&object_path, "object"))
+            .transpose()?;
+        if let Some(object) = &object_image
+            && (object.width, object.height) != (class_image.width, class_image.height)
+        {
+            return Err(Error::input(
+                self.source.display(&object_path),
+                format!(
+                    "is {}x{} but {CLASS_DIR}{}.png is {}x{}",
+                    object.width, object.height, item.key, class_image.width, class_image.height
+                ),
+            ));
+        }
+
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut segment_of: HashMap<(ClassId, u32), u32> = HashMap::new();
+        let mut unexplained: BTreeSet<Unexplained> = BTreeSet::new();
+        let mut objects_over_background: BTreeSet<u32> = BTreeSet::new();
+        let ids = label_pixels(
+            &class_image,
+            object_image.as_ref(),
+            |class_key, object_key| {
+                let class = self.class_of(&class_image, class_key);
+                let object = match &object_image {
+                    None => Some(0),
+                    Some(image) => Self::object_of(image, object_key),
+                };
+                let (Some(class), Some(object)) = (class, object) else {
+                    if class.is_none() {
+                        unexplained.insert(Unexplained::Class(class_key));
+                    }
+                    if object.is_none() {
+                        unexplained.insert(Unexplained::Object(object_key));
+                    }
+                    return 0;
+                };
+                if class == 0 {
+                    if object != 0 {
+                        objects_over_background.insert(object);
+                    }
+                    return 0;
+                }
+                *segment_of.entry((class, object)).or_insert_with(|| {
+                    segments.push(Segment::new(class, (object != 0).then_some(object)));
+                    segments.len() as u32
+                })
+            },
+        );
+        if let Some(&first) = unexplained.first() {
+            let (image, path) = match first {
+                Unexplained::Class(_) => (&class_image, &class_path),
+                Unexplained::Object(_) => (
+                    object_image
+                        .as_ref()
+                        .expect("object keys come from an object mask"),
+                    &object_path,
+                ),
+            };
+            let mut err = self.unexplained_error(image, path, first);
+            if unexplained.len() > 1 {
+                err.what.push_str(&format!(
+                    " (and {} more unexplained values)",
+                    unexplained.len() - 1
+                ));
+            }
+            return Err(err);
+        }
+        let object_display = self.source.display(&object_path);
+        notes.extend(object_notes(
+            &segments,
+            &objects_over_background,
+            &object_display,
+        ));
+        LabelMap::new(class_image.width, class_image.height, ids, segments)
+            .map(Some)
+            .map_err(|what| Error::input(self.source.display(&class_path), what))
+    }
+
+    fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
+        item.image
+            .as_deref()
+            .map(|path| self.source.read(path))
+            .transpose()
+    }
+}
+
+/// Where this reading differs from CVAT's importer: objects over background,
+/// objects spanning several classes.
+fn object_notes(segments: &[Segment], over_background: &BTreeSet<u32>, display: &str) -> Vec<Note> {
+    let mut notes = Vec::new();
+    if !over_background.is_empty() {
+        let list: Vec<String> = over_background.iter().map(u32::to_string).collect();
+        notes.push(Note::new(
+            "object-over-background",
+            format!(
+                "{display}: object(s) {} cover background pixels, which stay unlabeled (CVAT imports them as 'background' objects)",
+                list.join(", ")
+            ),
+        ));
+    }
+    let mut classes_of_object: BTreeMap<u32, usize> = BTreeMap::new();
+    for object in segments.iter().filter_map(|s| s.instance) {
+        *classes_of_object.entry(object).or_default() += 1;
+    }
+    for (object, classes) in classes_of_object.into_iter().filter(|&(_, n)| n > 1) {
+        notes.push(Note::new(
+            "object-spans-classes",
+            format!(
+                "{display}: object {object} covers pixels of {classes} classes; each pixel keeps its class (CVAT labels the whole object with one)"
+            ),
+        ));
+    }
+    notes
+}

@@ -1,0 +1,390 @@
+//! Writing: the label map sorted as CVAT sorts it, class colours that stay
+//! distinct, object numbers that fit 1..255, 8-bit RGB PNGs, subset lists.
+
+use super::labelmap::is_py_space;
+use super::{
+    BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, OBJECT_DIR, SUBSET_DIR, voc_color,
+};
+use crate::codec::{Compression, PngLayout, encode_png};
+use crate::error::{Error, Result};
+use crate::formats::{Dataset, OutputFile, Writer};
+use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
+use crate::remap::paint_rgb8_pair;
+use crate::report::Note;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Writes CVAT "Segmentation mask 1.1".
+#[derive(Default)]
+pub(super) struct CvatWriter {
+    compression: Compression,
+    /// Class colour by class id (index 0: background, black).
+    palette: Vec<[u8; 3]>,
+    /// For a class whose colour another class shares and that CVAT would read
+    /// as that other class: the other class's name.
+    shadowed_by: Vec<Option<String>>,
+    /// Class names by class id (index 0 unused).
+    class_names: Vec<String>,
+}
+
+impl CvatWriter {
+    pub(super) fn new(compression: Compression) -> Self {
+        CvatWriter {
+            compression,
+            ..CvatWriter::default()
+        }
+    }
+}
+
+/// Why a class name cannot be written to `labelmap.txt`, if it cannot.
+fn unwritable_name(name: &str) -> Option<&'static str> {
+    if name.contains(':') {
+        Some("contains ':', the labelmap.txt field separator")
+    } else if name.starts_with('#') {
+        Some("starts with '#', which makes the labelmap.txt line a comment")
+    } else if name.contains(['\n', '\r']) {
+        Some("contains a line break")
+    } else if name.starts_with(is_py_space) {
+        Some("starts with whitespace, which CVAT strips")
+    } else if name == BACKGROUND {
+        Some("is CVAT's background label, which maskconv keeps for unlabeled pixels")
+    } else {
+        None
+    }
+}
+
+/// A `parts`/`actions` attribute as CVAT can write it, if it can.
+fn writable_list(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| {
+            let s = v.as_str()?;
+            let ok = !s.is_empty()
+                && !s.contains([':', ',', '\n', '\r'])
+                && s.trim_matches(is_py_space) == s;
+            ok.then(|| s.to_string())
+        })
+        .collect()
+}
+
+/// Colours for classes that need one: the VOC colormap, then a deterministic
+/// scramble, skipping black and colours already taken.
+fn fresh_colors(taken: &HashSet<[u8; 3]>) -> impl Iterator<Item = [u8; 3]> + '_ {
+    let voc = (1..=255u8).map(voc_color);
+    let scrambled = (1..=u32::MAX).map(|i| {
+        let h = i.wrapping_mul(0x9E37_79B1).rotate_left(13) ^ 0x5bd1_e995;
+        [(h >> 16) as u8, (h >> 8) as u8, h as u8]
+    });
+    voc.chain(scrambled)
+        .filter(move |c| *c != BLACK && !taken.contains(c))
+}
+
+/// One 8-bit colour per class (index 0 = background, black): a class keeps
+/// its own colour unless it is black or already taken by a class with a
+/// different source colour; those, and classes without a colour, get fresh
+/// ones. Recolourings are reported as warnings.
+fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u8; 3]> {
+    let mut palette: Vec<Option<[u8; 3]>> = vec![None; catalog.len() + 1];
+    palette[0] = Some(BLACK);
+    let mut owner: HashMap<[u8; 3], Color> = HashMap::new();
+    let mut recoloured: Vec<(ClassId, &'static str)> = Vec::new();
+    for (id, class) in catalog.iter() {
+        let Some(color) = class.color else { continue };
+        let rgb = color.to_rgb8();
+        match owner.get(&rgb) {
+            _ if rgb == BLACK => recoloured.push((id, "black is CVAT's background colour")),
+            Some(first) if *first != color => {
+                recoloured.push((id, "its 8-bit colour is taken by another class"))
+            }
+            _ => {
+                owner.insert(rgb, color);
+                palette[id as usize] = Some(rgb);
+            }
+        }
+    }
+    let taken: HashSet<[u8; 3]> = owner.keys().copied().collect();
+    let mut fresh = fresh_colors(&taken);
+    for slot in palette.iter_mut().filter(|c| c.is_none()) {
+        *slot = fresh.next();
+    }
+    let palette: Vec<[u8; 3]> = palette
+        .into_iter()
+        .map(|c| c.expect("every class has a colour"))
+        .collect();
+    for (id, why) in recoloured {
+        let class = catalog.get(id);
+        let [r, g, b] = palette[id as usize];
+        let old = class.color.expect("recoloured classes had a colour");
+        warnings.push(Note::new(
+            "recoloured",
+            format!(
+                "class '{}' is written with colour ({r},{g},{b}) instead of {old}: {why}",
+                class.name
+            ),
+        ));
+    }
+    palette
+}
+
+impl Writer for CvatWriter {
+    fn begin(
+        &mut self,
+        dataset: &Dataset,
+        losses: &mut Vec<Note>,
+        warnings: &mut Vec<Note>,
+    ) -> Result<Vec<OutputFile>> {
+        let catalog = &dataset.catalog;
+        for (_, class) in catalog.iter() {
+            if let Some(why) = unwritable_name(&class.name) {
+                return Err(Error::input(
+                    format!("class '{}'", class.name),
+                    format!("cannot be written to labelmap.txt: the name {why}; rename the class in the source"),
+                )
+                .in_format(INFO.name));
+            }
+        }
+        check_subsets(&dataset.items, warnings)?;
+        self.palette = assign_colors(catalog, warnings);
+
+        // labelmap.txt lines, sorted by name (code point order) as CVAT writes them.
+        let mut lines: Vec<(String, [u8; 3], String, String)> =
+            vec![(BACKGROUND.into(), BLACK, String::new(), String::new())];
+        for (id, class) in catalog.iter() {
+            let mut fields = [String::new(), String::new()];
+            for (slot, key) in fields.iter_mut().zip(["parts", "actions"]) {
+                if let Some(value) = class.attributes.get(key) {
+                    match writable_list(value) {
+                        Some(list) => *slot = list.join(","),
+                        None => losses.push(attribute_loss(&class.name, key)),
+                    }
+                }
+            }
+            for key in class
+                .attributes
+                .keys()
+                .filter(|k| *k != "parts" && *k != "actions")
+            {
+                losses.push(attribute_loss(&class.name, key));
+            }
+            let [parts, actions] = fields;
+            lines.push((
+                class.name.clone(),
+                self.palette[id as usize],
+                parts,
+                actions,
+            ));
+        }
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+
+        // A colour shared by several classes reads back as the last of them.
+        let mut last_of_color: HashMap<[u8; 3], &str> = HashMap::new();
+        for (name, rgb, _, _) in &lines {
+            last_of_color.insert(*rgb, name);
+        }
+        self.shadowed_by = vec![None; catalog.len() + 1];
+        for (id, class) in catalog.iter() {
+            let last = last_of_color[&self.palette[id as usize]];
+            if last != class.name {
+                self.shadowed_by[id as usize] = Some(last.to_string());
+            }
+        }
+        self.class_names = std::iter::once(String::new())
+            .chain(catalog.classes().iter().map(|c| c.name.clone()))
+            .collect();
+
+        let mut text = String::from("# label:color_rgb:parts:actions\n");
+        for (name, [r, g, b], parts, actions) in &lines {
+            text.push_str(&format!("{name}:{r},{g},{b}:{parts}:{actions}\n"));
+        }
+        Ok(vec![OutputFile::new(LABELMAP, text)])
+    }
+
+    fn encode(
+        &self,
+        item: &Item,
+        map: Option<&LabelMap>,
+        image: Option<&[u8]>,
+        _losses: &mut Vec<Note>,
+    ) -> Result<Vec<OutputFile>> {
+        let mut files = Vec::new();
+        if let (Some(bytes), Some(source)) = (image, &item.image) {
+            let file_name = source.rsplit('/').next().unwrap_or(source);
+            let ext = file_name.rfind('.').map_or(".jpg", |dot| &file_name[dot..]);
+            files.push(OutputFile::new(
+                format!("{IMAGE_DIR}{}{ext}", item.key),
+                bytes,
+            ));
+        }
+        let Some(map) = map else { return Ok(files) };
+        let object_of = self.object_numbers(item, map)?;
+        let class_palette: Vec<[u8; 3]> = std::iter::once(BLACK)
+            .chain(
+                map.segments()
+                    .iter()
+                    .map(|s| self.palette[s.class as usize]),
+            )
+            .collect();
+        let object_palette: Vec<[u8; 3]> = object_of.iter().map(|&o| voc_color(o)).collect();
+        let (class_rgb, object_rgb) = paint_rgb8_pair(map.ids(), &class_palette, &object_palette);
+        let (w, h) = (map.width(), map.height());
+        files.push(OutputFile::new(
+            format!("{CLASS_DIR}{}.png", item.key),
+            encode_png(w, h, PngLayout::Rgb8, &class_rgb, self.compression),
+        ));
+        drop(class_rgb);
+        files.push(OutputFile::new(
+            format!("{OBJECT_DIR}{}.png", item.key),
+            encode_png(w, h, PngLayout::Rgb8, &object_rgb, self.compression),
+        ));
+        Ok(files)
+    }
+
+    fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>> {
+        let mut subsets: Vec<(&str, String)> = Vec::new();
+        for item in written {
+            let subset = item.subset.as_deref().unwrap_or("default");
+            let slot = match subsets.iter().position(|(s, _)| *s == subset) {
+                Some(slot) => slot,
+                None => {
+                    subsets.push((subset, String::new()));
+                    subsets.len() - 1
+                }
+            };
+            subsets[slot].1.push_str(&item.key);
+            subsets[slot].1.push('\n');
+        }
+        if subsets.is_empty() {
+            subsets.push(("default", String::new()));
+        }
+        Ok(subsets
+            .into_iter()
+            .map(|(subset, list)| OutputFile::new(format!("{SUBSET_DIR}{subset}.txt"), list))
+            .collect())
+    }
+}
+
+impl CvatWriter {
+    /// The object number of every segment id (index 0 = unlabeled = 0): the
+    /// source's instance numbers when they all fit 1..255, otherwise 1..N over
+    /// the segments that have pixels. Fails when more than 255 are needed or a
+    /// class CVAT would misread (shared colour) has pixels.
+    fn object_numbers(&self, item: &Item, map: &LabelMap) -> Result<Vec<u8>> {
+        let segments = map.segments();
+        let fail = |what: String| {
+            Err(Error::input(format!("item '{}'", item.key), what).in_format(INFO.name))
+        };
+        let needs_counts = segments.len() > 255
+            || segments
+                .iter()
+                .any(|s| self.shadowed_by[s.class as usize].is_some());
+        let counts = needs_counts.then(|| map.pixel_counts());
+        let present = |segment: usize| counts.as_ref().is_none_or(|c| c[segment + 1] > 0);
+        for (i, segment) in segments.iter().enumerate() {
+            if let Some(other) = &self.shadowed_by[segment.class as usize]
+                && present(i)
+            {
+                return fail(format!(
+                    "class '{}' has the same colour as '{other}', so CVAT would read its pixels as '{other}'; give one of them a distinct colour in the source",
+                    self.class_names[segment.class as usize]
+                ));
+            }
+        }
+        let keep = segments
+            .iter()
+            .all(|s| s.instance.is_some_and(|k| (1..=255).contains(&k)));
+        let mut object_of = vec![0u8; segments.len() + 1];
+        let mut next = 0usize;
+        for (i, segment) in segments.iter().enumerate() {
+            if keep {
+                object_of[i + 1] = segment.instance.expect("checked above") as u8;
+            } else if present(i) {
+                next += 1;
+                object_of[i + 1] = next as u8;
+            }
+        }
+        if next > 255 {
+            return fail(format!(
+                "has {next} segments but a CVAT SegmentationObject PNG holds at most 255 objects per image (loss 'too-many-segments'); --keep-going skips such items"
+            ));
+        }
+        Ok(object_of)
+    }
+}
+
+/// Subset names must be file names; names with `_` are written but warned
+/// about, since CVAT's importer skips such files.
+fn check_subsets(items: &[Item], warnings: &mut Vec<Note>) -> Result<()> {
+    let mut underscored: BTreeSet<&str> = BTreeSet::new();
+    for item in items {
+        let Some(subset) = &item.subset else { continue };
+        if subset.is_empty()
+            || subset.contains(['/', '\\', '\0', '\n', '\r'])
+            || subset.starts_with('.')
+        {
+            return Err(Error::input(
+                format!("item '{}'", item.key),
+                format!("subset '{subset}' cannot be a file name in {SUBSET_DIR}"),
+            )
+            .in_format(INFO.name));
+        }
+        if subset.contains('_') {
+            underscored.insert(subset);
+        }
+    }
+    for subset in underscored {
+        warnings.push(Note::new(
+            "underscore-subset",
+            format!(
+                "subset '{subset}' contains '_': CVAT's importer ignores {SUBSET_DIR}{subset}.txt, so its items will not import into CVAT"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn attribute_loss(class: &str, key: &str) -> Note {
+    Note::new(
+        "class-attributes",
+        format!(
+            "class '{class}': attribute '{key}' cannot be written to labelmap.txt and is dropped"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Class, ClassKind};
+
+    #[test]
+    fn unwritable_names_are_caught() {
+        assert!(unwritable_name("a:b").is_some());
+        assert!(unwritable_name("#hash").is_some());
+        assert!(unwritable_name(" lead").is_some());
+        assert!(unwritable_name("background").is_some());
+        assert!(unwritable_name("trail ").is_none());
+        assert!(unwritable_name("ünï").is_none());
+    }
+
+    #[test]
+    fn colours_that_collide_at_eight_bits_are_reassigned_and_reported() {
+        let classes = vec![
+            Class::new("a", ClassKind::Stuff).with_color(Color::Rgb16([4384, 1699, 55003])),
+            Class::new("b", ClassKind::Stuff).with_color(Color::Rgb16([4385, 1699, 55003])),
+            Class::new("c", ClassKind::Stuff).with_color(Color::Rgb8([0, 0, 0])),
+            Class::new("d", ClassKind::Stuff),
+        ];
+        let catalog = Catalog::new(classes).unwrap();
+        let mut warnings = Vec::new();
+        let palette = assign_colors(&catalog, &mut warnings);
+        assert_eq!(palette[1], Color::Rgb16([4384, 1699, 55003]).to_rgb8());
+        let distinct: HashSet<[u8; 3]> = palette.iter().copied().collect();
+        assert_eq!(distinct.len(), 5, "{palette:?}");
+        assert!(palette[1..].iter().all(|c| *c != BLACK));
+        let recoloured: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(recoloured.len(), 2, "{recoloured:?}");
+        assert!(recoloured[0].starts_with("class 'b'"));
+        assert!(recoloured[1].starts_with("class 'c'"));
+    }
+}

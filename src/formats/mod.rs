@@ -1,0 +1,333 @@
+//! The format registry: what every format module provides ([`Format`]), what
+//! reading one yields ([`Dataset`]), how one is written ([`Writer`]), and the
+//! single list of formats the rest of the tool consults ([`REGISTRY`]).
+//!
+//! Adding a format: write `formats/<name>.rs` implementing [`Format`], add it
+//! to [`REGISTRY`], add its fixtures and its README row.
+
+pub mod cvat;
+
+use crate::codec::Compression;
+use crate::error::{Error, Result};
+use crate::io::Source;
+use crate::model::{Catalog, ClassKind, Item, LabelMap};
+use crate::report::Note;
+use std::sync::Arc;
+
+/// Every format the tool knows, in the order `maskconv formats` lists them.
+pub static REGISTRY: &[&dyn Format] = &[&cvat::Cvat];
+
+/// What a format can hold when written — the basis of every declared loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holds {
+    /// Instances of a class stay distinct.
+    pub instances: bool,
+    /// Most segments one image can hold (`None`: no limit below 2^32).
+    pub max_segments_per_item: Option<u32>,
+    /// Precision of stored class colours: 8, 16, or 0 when classes have no colour.
+    pub color_bits: u8,
+    /// Items keep their subset (train/val/...).
+    pub subsets: bool,
+    /// Per-segment attributes survive.
+    pub segment_attributes: bool,
+    /// The item's source image is copied along when it is inside the input.
+    pub source_images: bool,
+}
+
+/// Static description of a format, shown by `maskconv formats`.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatInfo {
+    /// The name used with `--from` / `--to`.
+    pub name: &'static str,
+    /// Other accepted names.
+    pub aliases: &'static [&'static str],
+    /// One line: what a dataset of this format is.
+    pub description: &'static str,
+    /// Whether the format can be read.
+    pub can_read: bool,
+    /// Whether the format can be written.
+    pub can_write: bool,
+    /// What a written dataset of this format can hold.
+    pub holds: Holds,
+}
+
+/// Options that shape how a dataset is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// PNG compression effort.
+    pub compression: Compression,
+}
+
+/// One format: detection, reading, writing.
+pub trait Format: Sync {
+    /// Name, description and capabilities.
+    fn info(&self) -> &'static FormatInfo;
+
+    /// Whether `source` looks like this format. Must be silent and cheap
+    /// (file names, at most a small file read) and never fail.
+    fn detect(&self, source: &dyn Source) -> bool;
+
+    /// Reads the dataset's metadata (catalog, items). Masks are decoded later,
+    /// item by item, through [`Dataset::decode`].
+    fn open(&self, source: Arc<dyn Source>) -> Result<Dataset>;
+
+    /// A writer for this format.
+    fn writer(&self, options: WriteOptions) -> Result<Box<dyn Writer>>;
+}
+
+/// Decodes the masks of one opened dataset, one item at a time, from any thread.
+pub trait ItemDecoder: Send + Sync {
+    /// Decodes item `item` (index `index` in [`Dataset::items`]). `Ok(None)`:
+    /// the item exists but has no mask (no annotations). Warnings go to `notes`.
+    fn decode(&self, index: usize, item: &Item, notes: &mut Vec<Note>) -> Result<Option<LabelMap>>;
+
+    /// The bytes of the item's source image when it is a file of the input.
+    fn read_image(&self, _item: &Item) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+}
+
+/// A dataset opened for reading: metadata now, masks on demand.
+pub struct Dataset {
+    /// The format it was read as.
+    pub format: &'static FormatInfo,
+    /// The dataset-wide classes.
+    pub catalog: Catalog,
+    /// The items, in the format's natural order.
+    pub items: Vec<Item>,
+    /// Warnings found while reading the metadata.
+    pub warnings: Vec<Note>,
+    decoder: Box<dyn ItemDecoder>,
+}
+
+impl Dataset {
+    /// Assembles an opened dataset; checks item keys are valid and unique.
+    pub fn new(
+        format: &'static FormatInfo,
+        catalog: Catalog,
+        items: Vec<Item>,
+        warnings: Vec<Note>,
+        decoder: Box<dyn ItemDecoder>,
+    ) -> Result<Self> {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for item in &items {
+            crate::model::check_key(&item.key).map_err(|what| Error::input(format.name, what))?;
+            if !seen.insert(item.key.as_str()) {
+                return Err(Error::input(
+                    format.name,
+                    format!("item '{}' appears twice", item.key),
+                ));
+            }
+        }
+        Ok(Dataset {
+            format,
+            catalog,
+            items,
+            warnings,
+            decoder,
+        })
+    }
+
+    /// Decodes item `index`'s mask (`None`: the item has no mask) and checks
+    /// that every segment names a class of the catalog.
+    pub fn decode(&self, index: usize, notes: &mut Vec<Note>) -> Result<Option<LabelMap>> {
+        let item = &self.items[index];
+        let map = self
+            .decoder
+            .decode(index, item, notes)
+            .map_err(|e| e.in_format(self.format.name))?;
+        if let Some(map) = &map
+            && let Some(bad) = map
+                .segments()
+                .iter()
+                .find(|s| !self.catalog.contains(s.class))
+        {
+            return Err(Error::input(
+                &item.key,
+                format!(
+                    "segment refers to class id {} which the catalog does not have",
+                    bad.class
+                ),
+            )
+            .in_format(self.format.name));
+        }
+        Ok(map)
+    }
+
+    /// The bytes of item `index`'s source image, when it is a file of the input.
+    pub fn read_image(&self, index: usize) -> Result<Option<Vec<u8>>> {
+        self.decoder.read_image(&self.items[index])
+    }
+}
+
+/// One file of a written dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// `/`-separated path relative to OUTPUT.
+    pub path: String,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+impl OutputFile {
+    /// A file at `path` holding `bytes`.
+    pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        OutputFile {
+            path: path.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// Writes one format. `begin` sees the whole catalog and item list before any
+/// pixel; `encode` runs on many threads at once, one item per call; `finish`
+/// learns which items were actually written.
+pub trait Writer: Send + Sync {
+    /// Plans the output (class colours, ids, names) from metadata alone.
+    /// Returns the files to write first; pushes losses and warnings it can
+    /// already name. An error here means nothing can be written.
+    fn begin(
+        &mut self,
+        dataset: &Dataset,
+        losses: &mut Vec<Note>,
+        warnings: &mut Vec<Note>,
+    ) -> Result<Vec<OutputFile>>;
+
+    /// Encodes one item. `map` is `None` for an item without a mask, `image`
+    /// holds its source image bytes when the input has them. An error skips
+    /// the item under `--keep-going` and fails the run otherwise.
+    fn encode(
+        &self,
+        item: &Item,
+        map: Option<&LabelMap>,
+        image: Option<&[u8]>,
+        losses: &mut Vec<Note>,
+    ) -> Result<Vec<OutputFile>>;
+
+    /// Files that depend on which items were written (subset lists, manifests).
+    fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>>;
+}
+
+/// Finds a format by name or alias (case-insensitive).
+pub fn find(name: &str) -> Result<&'static dyn Format> {
+    let wanted = name.to_ascii_lowercase();
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|f| f.info().name == wanted || f.info().aliases.contains(&wanted.as_str()))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "unknown format '{name}'; known formats: {}",
+                names()
+            ))
+        })
+}
+
+/// The names of all formats, comma-separated.
+pub fn names() -> String {
+    REGISTRY
+        .iter()
+        .map(|f| f.info().name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The one readable format `source` looks like. No match is an input error;
+/// several matches is a usage error listing them.
+pub fn detect(source: &dyn Source) -> Result<&'static dyn Format> {
+    let candidates: Vec<&'static dyn Format> = REGISTRY
+        .iter()
+        .copied()
+        .filter(|f| f.info().can_read && f.detect(source))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Error::input(
+            source.name(),
+            format!(
+                "not recognised as any dataset format ({}); pass --from FORMAT",
+                names()
+            ),
+        )),
+        many => Err(Error::usage(format!(
+            "{} looks like several formats: {}; pass --from to choose one",
+            source.name(),
+            many.iter()
+                .map(|f| f.info().name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Losses that follow from the target's capabilities alone, known before any
+/// pixel is decoded: instances merged, subsets dropped, colour precision.
+pub fn declared_losses(dataset: &Dataset, target: &FormatInfo) -> Vec<Note> {
+    let holds = target.holds;
+    let mut losses = Vec::new();
+    let things: Vec<&str> = dataset
+        .catalog
+        .iter()
+        .filter(|(_, c)| c.kind == ClassKind::Thing)
+        .map(|(_, c)| c.name.as_str())
+        .collect();
+    if !holds.instances && dataset.format.holds.instances && !things.is_empty() {
+        losses.push(Note::new(
+            "instances-merged",
+            format!(
+                "{} cannot hold instances: the instances of each class are merged into one region ({} classes with instances, e.g. '{}')",
+                target.name,
+                things.len(),
+                things[0]
+            ),
+        ));
+    }
+    if !holds.subsets
+        && let Some(item) = dataset.items.iter().find(|i| i.subset.is_some())
+    {
+        losses.push(Note::new(
+            "subsets-dropped",
+            format!(
+                "{} has no subsets: subset names (e.g. '{}') are dropped",
+                target.name,
+                item.subset.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let finer: Vec<&str> = dataset
+        .catalog
+        .iter()
+        .filter(|(_, c)| {
+            c.color
+                .is_some_and(|col| holds.color_bits != 0 && col.bits() > holds.color_bits)
+        })
+        .map(|(_, c)| c.name.as_str())
+        .collect();
+    if !finer.is_empty() {
+        losses.push(Note::new(
+            "colour-precision",
+            format!(
+                "{} stores {}-bit class colours: {} class colours are rounded (e.g. '{}'); classes stay distinct",
+                target.name,
+                holds.color_bits,
+                finer.len(),
+                finer[0]
+            ),
+        ));
+    }
+    let coloured = dataset
+        .catalog
+        .iter()
+        .filter(|(_, c)| c.color.is_some())
+        .count();
+    if holds.color_bits == 0 && coloured > 0 {
+        losses.push(Note::new(
+            "colours-dropped",
+            format!(
+                "{} stores no class colours: {coloured} class colours are dropped",
+                target.name
+            ),
+        ));
+    }
+    losses
+}

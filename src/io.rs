@@ -1,0 +1,551 @@
+//! Where bytes come from and go to. A [`Source`] is a read-only view of the
+//! input (folder or `.zip`, read in place, never extracted); a [`Sink`]
+//! receives output files. [`Output`] is the real sink: it builds the result at
+//! a temporary sibling of OUTPUT and renames it into place only when complete.
+//! Format code only ever sees these traits.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// The largest single file (uncompressed) the tool reads into memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// A read-only dataset input: a set of files named by `/`-separated relative paths.
+pub trait Source: Send + Sync {
+    /// The input as the user named it (used in messages).
+    fn name(&self) -> &str;
+    /// Every regular file, as a `/`-separated path relative to the input root, sorted.
+    fn files(&self) -> &[String];
+    /// The whole content of one file.
+    fn read(&self, path: &str) -> Result<Vec<u8>>;
+
+    /// How to name `path` in a message: `INPUT/path`.
+    fn display(&self, path: &str) -> String {
+        format!("{}/{}", self.name().trim_end_matches('/'), path)
+    }
+
+    /// Whether `path` is a file of this input.
+    fn contains(&self, path: &str) -> bool {
+        self.files()
+            .binary_search_by(|f| f.as_str().cmp(path))
+            .is_ok()
+    }
+}
+
+/// Opens a folder or a `.zip` as a [`Source`].
+pub fn open_source(path: &Path) -> Result<Arc<dyn Source>> {
+    let name = path.display().to_string();
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(&name, "no such file or folder"),
+        _ => Error::io(ErrorKind::Input, &name, &e),
+    })?;
+    if meta.is_dir() {
+        return Ok(Arc::new(FolderSource::open(path)?));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        return Err(Error::input(
+            name,
+            "reading .tar.gz archives is not supported yet; unpack it and pass the folder",
+        ));
+    }
+    let mut magic = [0u8; 4];
+    let is_zip = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map(|_| magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06")
+        .unwrap_or(false);
+    if is_zip || lower.ends_with(".zip") {
+        return Ok(Arc::new(ZipSource::open(path)?));
+    }
+    Err(Error::input(name, "is neither a folder nor a .zip archive"))
+}
+
+/// A folder on disk.
+pub struct FolderSource {
+    root: PathBuf,
+    name: String,
+    files: Vec<String>,
+}
+
+impl FolderSource {
+    /// Lists every regular file under `root` (following symlinks, skipping
+    /// names that are not UTF-8).
+    pub fn open(root: &Path) -> Result<Self> {
+        let name = root.display().to_string();
+        let mut files = Vec::new();
+        for entry in walkdir::WalkDir::new(root).follow_links(true) {
+            let entry = entry.map_err(|e| {
+                let path = e
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(name.clone());
+                Error::input(path, format!("cannot list: {e}"))
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("walkdir stays under its root");
+            let parts: Option<Vec<&str>> =
+                rel.components().map(|c| c.as_os_str().to_str()).collect();
+            if let Some(parts) = parts {
+                files.push(parts.join("/"));
+            }
+        }
+        files.sort();
+        Ok(FolderSource {
+            root: root.to_path_buf(),
+            name,
+            files,
+        })
+    }
+}
+
+impl Source for FolderSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let full = self.root.join(path);
+        let display = self.display(path);
+        let file = File::open(&full).map_err(|e| Error::io(ErrorKind::Input, &display, &e))?;
+        read_capped(file, &display)
+    }
+}
+
+fn read_capped(reader: impl Read, display: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(ErrorKind::Input, display, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::input(
+            display,
+            format!("file is larger than the {} MiB limit", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A `.zip` archive read in place. Each read clones the archive handle (the
+/// central directory is shared), so workers read entries concurrently.
+pub struct ZipSource {
+    name: String,
+    archive: zip::ZipArchive<SharedFile>,
+    files: Vec<String>,
+}
+
+impl ZipSource {
+    /// Opens the archive and checks every entry name: an entry whose name is
+    /// absolute or contains `..` makes the whole archive an error.
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| Error::io(ErrorKind::Input, &name, &e))?;
+        let archive = zip::ZipArchive::new(
+            SharedFile::new(file).map_err(|e| Error::io(ErrorKind::Input, &name, &e))?,
+        )
+        .map_err(|e| Error::input(&name, format!("not a readable zip archive: {e}")))?;
+        let mut files = Vec::with_capacity(archive.len());
+        for index in 0..archive.len() {
+            let entry = archive
+                .by_index_data(index)
+                .map_err(|e| Error::input(&name, format!("zip entry #{index}: {e}")))?;
+            let entry_name = entry
+                .name()
+                .map_err(|e| Error::input(&name, format!("zip entry #{index}: {e}")))?
+                .to_string();
+            check_entry_name(&entry_name).map_err(|what| Error::input(&name, what))?;
+            if entry.is_dir() {
+                continue;
+            }
+            if entry.encrypted() {
+                return Err(Error::input(
+                    &name,
+                    format!(
+                        "zip entry '{entry_name}' is encrypted; encrypted archives are not supported"
+                    ),
+                ));
+            }
+            files.push(entry_name);
+        }
+        files.sort();
+        if files.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::input(
+                &name,
+                "the zip archive has two entries with the same name",
+            ));
+        }
+        Ok(ZipSource {
+            name,
+            archive,
+            files,
+        })
+    }
+}
+
+fn check_entry_name(entry: &str) -> std::result::Result<(), String> {
+    let absolute =
+        entry.starts_with('/') || entry.starts_with('\\') || entry.get(1..2) == Some(":");
+    if absolute {
+        return Err(format!(
+            "zip entry '{entry}' has an absolute path; refusing to read this archive"
+        ));
+    }
+    if entry.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!(
+            "zip entry '{entry}' contains '..' and points outside the archive; refusing to read this archive"
+        ));
+    }
+    Ok(())
+}
+
+impl Source for ZipSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let display = self.display(path);
+        let mut archive = self.archive.clone();
+        let entry = archive
+            .by_name(path)
+            .map_err(|e| Error::input(&display, format!("cannot read zip entry: {e}")))?;
+        if entry.size() > MAX_FILE_BYTES {
+            return Err(Error::input(
+                &display,
+                format!(
+                    "entry is larger than the {} MiB limit",
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        read_capped(entry, &display)
+    }
+}
+
+/// A file handle with its own position, cheap to clone, read with positional
+/// reads so that clones never disturb each other.
+#[derive(Clone)]
+struct SharedFile {
+    file: Arc<File>,
+    pos: u64,
+    len: u64,
+}
+
+impl SharedFile {
+    fn new(file: File) -> std::io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(SharedFile {
+            file: Arc::new(file),
+            pos: 0,
+            len,
+        })
+    }
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
+}
+
+/// An in-memory [`Source`], for tests and for callers that build datasets in code.
+#[derive(Default)]
+pub struct MemorySource {
+    name: String,
+    files: Vec<String>,
+    contents: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemorySource {
+    /// A source named `name` holding `files` (path → bytes).
+    pub fn new(name: impl Into<String>, files: BTreeMap<String, Vec<u8>>) -> Self {
+        MemorySource {
+            name: name.into(),
+            files: files.keys().cloned().collect(),
+            contents: files,
+        }
+    }
+}
+
+impl Source for MemorySource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        self.contents
+            .get(path)
+            .cloned()
+            .ok_or_else(|| Error::input(self.display(path), "no such file"))
+    }
+}
+
+/// Receives the files of a converted dataset, one at a time, in a deterministic order.
+pub trait Sink {
+    /// Adds one file at `path` (`/`-separated, relative).
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()>;
+}
+
+/// A [`Sink`] that keeps everything in memory (tests, library callers).
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    /// path → bytes of every file written.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Sink for MemorySink {
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.files.insert(path.to_string(), bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// Where a conversion writes: a folder, or a `.zip` when OUTPUT ends in `.zip`.
+/// Everything goes to a hidden temporary sibling first; [`Output::publish`]
+/// renames it into place. Dropped unpublished, it removes the temporary.
+pub struct Output {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    display: String,
+    zip: Option<zip::ZipWriter<BufWriter<File>>>,
+    created_dirs: HashSet<PathBuf>,
+    force: bool,
+    published: bool,
+}
+
+impl Output {
+    /// Prepares to write `output`. Refuses (usage error) an existing output
+    /// without `force`, an output that is, lies inside or contains `input`.
+    pub fn create(output: &Path, input: &Path, force: bool) -> Result<Output> {
+        Self::check(output, input, force)?;
+        let display = output.display().to_string();
+        let file_name = output
+            .file_name()
+            .ok_or_else(|| Error::usage(format!("{display} does not name a file or folder")))?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(ErrorKind::Output, parent.display().to_string(), &e))?;
+        let temp_path = parent.join(format!(".{file_name}.maskconv-tmp-{}", std::process::id()));
+        remove_any(&temp_path);
+        let zip = if file_name.to_ascii_lowercase().ends_with(".zip") {
+            let file = File::create(&temp_path)
+                .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
+            Some(zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file)))
+        } else {
+            fs::create_dir(&temp_path)
+                .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
+            None
+        };
+        Ok(Output {
+            final_path: output.to_path_buf(),
+            temp_path,
+            display,
+            zip,
+            created_dirs: HashSet::new(),
+            force,
+            published: false,
+        })
+    }
+
+    /// The checks [`Output::create`] makes, without creating anything: lets a
+    /// caller refuse a bad OUTPUT before reading the input.
+    pub fn check(output: &Path, input: &Path, force: bool) -> Result<()> {
+        check_output_location(input, output)?;
+        if fs::symlink_metadata(output).is_ok() && !force {
+            return Err(Error::usage(format!(
+                "{} already exists; pass --force to replace it",
+                output.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Completes the output and renames it into place (replacing an existing
+    /// output only when `force` was given).
+    pub fn publish(mut self) -> Result<()> {
+        let out_err = |e: &dyn std::fmt::Display| Error::output(&self.display, e.to_string());
+        if let Some(zip) = self.zip.take() {
+            let mut writer = zip.finish().map_err(|e| out_err(&e))?;
+            writer.flush().map_err(|e| out_err(&e))?;
+        }
+        if fs::symlink_metadata(&self.final_path).is_ok() {
+            if !self.force {
+                return Err(Error::usage(format!(
+                    "{} appeared while converting; pass --force to replace it",
+                    self.display
+                )));
+            }
+            let old = self.temp_path.with_file_name(
+                self.temp_path
+                    .file_name()
+                    .expect("temp path has a name")
+                    .to_string_lossy()
+                    .replace(".maskconv-tmp-", ".maskconv-old-"),
+            );
+            fs::rename(&self.final_path, &old).map_err(|e| out_err(&e))?;
+            fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
+            remove_any(&old);
+        } else {
+            fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
+        }
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Sink for Output {
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        let display = format!("{}/{path}", self.display);
+        check_entry_name(path).map_err(|what| Error::output(&display, what))?;
+        if let Some(zip) = &mut self.zip {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(0o644)
+                .large_file(bytes.len() as u64 >= u32::MAX as u64);
+            zip.start_file(path, options)
+                .and_then(|_| zip.write_all(bytes).map_err(Into::into))
+                .map_err(|e| Error::output(&display, e.to_string()))?;
+            return Ok(());
+        }
+        let full = self.temp_path.join(path);
+        if let Some(dir) = full.parent()
+            && !self.created_dirs.contains(dir)
+        {
+            fs::create_dir_all(dir).map_err(|e| Error::io(ErrorKind::Output, &display, &e))?;
+            self.created_dirs.insert(dir.to_path_buf());
+        }
+        fs::write(&full, bytes).map_err(|e| Error::io(ErrorKind::Output, &display, &e))
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if !self.published {
+            self.zip = None;
+            remove_any(&self.temp_path);
+        }
+    }
+}
+
+fn remove_any(path: &Path) {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let _ = fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
+}
+
+/// `path` made absolute with symlinks resolved, even when its last components
+/// do not exist yet.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Error::io(ErrorKind::Usage, path.display().to_string(), &e))?;
+    let mut existing = absolute.clone();
+    let mut rest = Vec::new();
+    while fs::symlink_metadata(&existing).is_err() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut resolved = existing.canonicalize().unwrap_or(existing);
+    for part in rest.iter().rev() {
+        resolved.push(part);
+    }
+    Ok(resolved
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect())
+}
+
+fn check_output_location(input: &Path, output: &Path) -> Result<()> {
+    let input_abs = resolve(input)?;
+    let output_abs = resolve(output)?;
+    let (i, o) = (input.display(), output.display());
+    if output_abs == input_abs {
+        return Err(Error::usage(format!(
+            "OUTPUT {o} is the INPUT itself; the input is never written"
+        )));
+    }
+    if output_abs.starts_with(&input_abs) {
+        return Err(Error::usage(format!(
+            "OUTPUT {o} is inside INPUT {i}; choose a place outside the input"
+        )));
+    }
+    if input_abs.starts_with(&output_abs) {
+        return Err(Error::usage(format!(
+            "OUTPUT {o} contains INPUT {i}; replacing it would destroy the input"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_that_escape_are_refused() {
+        assert!(check_entry_name("../x.png").is_err());
+        assert!(check_entry_name("a/../../x.png").is_err());
+        assert!(check_entry_name("/etc/passwd").is_err());
+        assert!(check_entry_name("C:/x").is_err());
+        assert!(check_entry_name("a/b..c/x.png").is_ok());
+    }
+}

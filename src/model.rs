@@ -1,0 +1,364 @@
+//! The shared in-memory model every format is read into and written from
+//! (DESIGN.md §2): a dataset-wide [`Catalog`] of classes, [`Item`]s, and per
+//! item a [`LabelMap`] of segment ids. Segment 0 is "unlabeled" — background
+//! is never a class.
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Free-form attributes (JSON values), on classes and on segments.
+pub type Attributes = Map<String, Value>;
+
+/// Dense, 1-based class id: index into the [`Catalog`] plus one.
+pub type ClassId = u32;
+
+/// A class colour, kept at the precision the source format stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Color {
+    /// 8 bits per channel (CVAT, Segments.ai).
+    Rgb8([u8; 3]),
+    /// 16 bits per channel (Datagen).
+    Rgb16([u16; 3]),
+}
+
+impl Color {
+    /// The colour at 8-bit precision (16-bit channels rounded: `round(v / 257)`).
+    pub fn to_rgb8(self) -> [u8; 3] {
+        match self {
+            Color::Rgb8(c) => c,
+            Color::Rgb16(c) => c.map(|v| ((u32::from(v) * 255 + 32767) / 65535) as u8),
+        }
+    }
+
+    /// The colour at 16-bit precision (8-bit channels scaled ×257, so 255 → 65535).
+    pub fn to_rgb16(self) -> [u16; 3] {
+        match self {
+            Color::Rgb8(c) => c.map(|v| u16::from(v) * 257),
+            Color::Rgb16(c) => c,
+        }
+    }
+
+    /// Bits per channel: 8 or 16.
+    pub fn bits(self) -> u8 {
+        match self {
+            Color::Rgb8(_) => 8,
+            Color::Rgb16(_) => 16,
+        }
+    }
+
+    /// The channels as plain numbers, at the stored precision.
+    pub fn channels(self) -> [u16; 3] {
+        match self {
+            Color::Rgb8(c) => c.map(u16::from),
+            Color::Rgb16(c) => c,
+        }
+    }
+}
+
+impl std::fmt::Display for Color {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [r, g, b] = self.channels();
+        write!(f, "({r},{g},{b})")
+    }
+}
+
+/// Whether a class's segments are countable objects or amorphous regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClassKind {
+    /// Has instances (car #1, car #2).
+    Thing,
+    /// One region per image (sky, road).
+    Stuff,
+}
+
+/// One class of the dataset-wide catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Class {
+    /// Unique, non-empty name (Datagen: the dotted path, `human.head.hair`).
+    pub name: String,
+    /// The source's colour for the class, if it has one.
+    pub color: Option<Color>,
+    /// Thing or stuff.
+    pub kind: ClassKind,
+    /// Format-specific extras (CVAT parts/actions, Segments.ai category attributes).
+    pub attributes: Attributes,
+}
+
+impl Class {
+    /// A class with no colour and no attributes.
+    pub fn new(name: impl Into<String>, kind: ClassKind) -> Self {
+        Class {
+            name: name.into(),
+            color: None,
+            kind,
+            attributes: Attributes::new(),
+        }
+    }
+
+    /// The same class with a colour.
+    pub fn with_color(mut self, color: Color) -> Self {
+        self.color = Some(color);
+        self
+    }
+}
+
+/// The dataset-wide class table, built from metadata before any pixel is read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    classes: Vec<Class>,
+    by_name: HashMap<String, ClassId>,
+}
+
+impl Catalog {
+    /// Checks that names are non-empty and unique.
+    pub fn new(classes: Vec<Class>) -> Result<Self, String> {
+        let mut by_name = HashMap::with_capacity(classes.len());
+        for (index, class) in classes.iter().enumerate() {
+            if class.name.is_empty() {
+                return Err("a class has an empty name".into());
+            }
+            let id = ClassId::try_from(index + 1).map_err(|_| "too many classes".to_string())?;
+            if by_name.insert(class.name.clone(), id).is_some() {
+                return Err(format!("class '{}' is defined twice", class.name));
+            }
+        }
+        Ok(Catalog { classes, by_name })
+    }
+
+    /// Number of classes.
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// True when there are no classes.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// The class with this id. Panics on an id the catalog did not hand out.
+    pub fn get(&self, id: ClassId) -> &Class {
+        &self.classes[id as usize - 1]
+    }
+
+    /// The id of the class with this name.
+    pub fn find(&self, name: &str) -> Option<ClassId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Whether `id` names a class of this catalog.
+    pub fn contains(&self, id: ClassId) -> bool {
+        id >= 1 && (id as usize) <= self.classes.len()
+    }
+
+    /// `(id, class)` in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (ClassId, &Class)> {
+        self.classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as ClassId + 1, c))
+    }
+
+    /// The classes in id order.
+    pub fn classes(&self) -> &[Class] {
+        &self.classes
+    }
+}
+
+/// One mask-bearing image of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Unique, `/`-separated, stable across formats (`datapoint_00001/camera`, `frame_000001`).
+    pub key: String,
+    /// The split the item belongs to (`train`, `val`), if the format has splits.
+    pub subset: Option<String>,
+    /// The item's source image: a path inside the input, or a URL.
+    pub image: Option<String>,
+}
+
+impl Item {
+    /// An item with just a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Item {
+            key: key.into(),
+            subset: None,
+            image: None,
+        }
+    }
+}
+
+/// Checks that an item key can become a relative output path: non-empty
+/// `/`-separated components, none of them `.` or `..`, no backslash or NUL,
+/// not absolute.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("an item key is empty".into());
+    }
+    if key.starts_with('/') {
+        return Err(format!("item key '{key}' is an absolute path"));
+    }
+    if key.contains(['\\', '\0']) {
+        return Err(format!(
+            "item key '{key}' contains a backslash or NUL character"
+        ));
+    }
+    for part in key.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(format!(
+                "item key '{key}' has an empty, '.' or '..' path component and could escape the output folder"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What one segment id of a [`LabelMap`] stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// The segment's class.
+    pub class: ClassId,
+    /// The instance number within its image, for things.
+    pub instance: Option<u32>,
+    /// Format-specific extras (Nucleus segment metadata, Segments.ai annotation attributes).
+    pub attributes: Attributes,
+}
+
+impl Segment {
+    /// A segment of `class`, with an optional instance number, no attributes.
+    pub fn new(class: ClassId, instance: Option<u32>) -> Self {
+        Segment {
+            class,
+            instance,
+            attributes: Attributes::new(),
+        }
+    }
+}
+
+/// One item's decoded mask: a segment id per pixel (row-major, 0 = unlabeled)
+/// and what each id ≥ 1 means (`segments[id - 1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelMap {
+    width: u32,
+    height: u32,
+    ids: Vec<u32>,
+    segments: Vec<Segment>,
+}
+
+impl LabelMap {
+    /// Checks that there is one id per pixel and every id names a segment.
+    pub fn new(
+        width: u32,
+        height: u32,
+        ids: Vec<u32>,
+        segments: Vec<Segment>,
+    ) -> Result<Self, String> {
+        let expected = width as usize * height as usize;
+        if ids.len() != expected {
+            return Err(format!(
+                "label map of {width}x{height} has {} ids, expected {expected}",
+                ids.len()
+            ));
+        }
+        let max = ids.iter().copied().max().unwrap_or(0);
+        if max as usize > segments.len() {
+            return Err(format!(
+                "label map uses segment id {max} but defines only {} segments",
+                segments.len()
+            ));
+        }
+        Ok(LabelMap {
+            width,
+            height,
+            ids,
+            segments,
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Segment id of every pixel, row-major.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// The segments; id `i` ≥ 1 is `segments()[i - 1]`.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The segment behind id `id`, `None` for 0 (unlabeled).
+    pub fn segment(&self, id: u32) -> Option<&Segment> {
+        id.checked_sub(1).map(|i| &self.segments[i as usize])
+    }
+
+    /// Pixel count per segment id (index 0 = unlabeled pixels).
+    pub fn pixel_counts(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.segments.len() + 1];
+        let mut run_id = u32::MAX;
+        let mut run_len = 0u64;
+        for &id in &self.ids {
+            if id == run_id {
+                run_len += 1;
+            } else {
+                if run_len > 0 {
+                    counts[run_id as usize] += run_len;
+                }
+                run_id = id;
+                run_len = 1;
+            }
+        }
+        if run_len > 0 {
+            counts[run_id as usize] += run_len;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_bit_colours_round_to_nearest_eight_bit_value() {
+        assert_eq!(Color::Rgb16([0, 65535, 257]).to_rgb8(), [0, 255, 1]);
+        assert_eq!(Color::Rgb16([128, 129, 385]).to_rgb8(), [0, 1, 1]);
+        assert_eq!(Color::Rgb8([1, 2, 255]).to_rgb16(), [257, 514, 65535]);
+    }
+
+    #[test]
+    fn catalog_rejects_duplicate_and_empty_names() {
+        let a = Class::new("a", ClassKind::Thing);
+        assert!(Catalog::new(vec![a.clone(), a.clone()]).is_err());
+        assert!(Catalog::new(vec![Class::new("", ClassKind::Stuff)]).is_err());
+        let cat = Catalog::new(vec![a, Class::new("b", ClassKind::Stuff)]).unwrap();
+        assert_eq!(cat.find("b"), Some(2));
+        assert_eq!(cat.get(1).name, "a");
+    }
+
+    #[test]
+    fn keys_that_could_escape_the_output_are_refused() {
+        for bad in ["", "/etc/x", "a/../b", "..", "a//b", "a\\b", "./a"] {
+            assert!(check_key(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["frame_000001", "dir/sub/img 1", "ünï"] {
+            assert!(check_key(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn label_map_checks_ids_against_segments() {
+        assert!(LabelMap::new(2, 1, vec![0, 2], vec![Segment::new(1, None)]).is_err());
+        assert!(LabelMap::new(2, 2, vec![0, 1], vec![Segment::new(1, None)]).is_err());
+        let map = LabelMap::new(3, 1, vec![0, 1, 1], vec![Segment::new(1, Some(1))]).unwrap();
+        assert_eq!(map.pixel_counts(), vec![1, 2]);
+        assert_eq!(map.segment(1).unwrap().instance, Some(1));
+        assert!(map.segment(0).is_none());
+    }
+}
