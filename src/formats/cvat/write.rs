@@ -265,10 +265,11 @@ impl Writer for CvatWriter {
 }
 
 impl CvatWriter {
-    /// The object number of every segment id (index 0 = unlabeled = 0): the
-    /// source's instance numbers when they all fit 1..255, otherwise 1..N over
-    /// the segments that have pixels. Fails when more than 255 are needed or a
-    /// class CVAT would misread (shared colour) has pixels.
+    /// The object number of every segment id (index 0 = unlabeled = 0). Every
+    /// segment gets one, stuff included, since CVAT's importer drops pixels
+    /// without one. Instance numbers are kept when all fit 1..255; the other
+    /// segments take the numbers left free. Fails when more than 255 are
+    /// needed or a class CVAT would misread (shared colour) has pixels.
     fn object_numbers(&self, item: &Item, map: &LabelMap) -> Result<Vec<u8>> {
         let segments = map.segments();
         let fail = |what: String| {
@@ -285,27 +286,38 @@ impl CvatWriter {
                 && present(i)
             {
                 return fail(format!(
-                    "class '{}' has the same colour as '{other}', so CVAT would read its pixels as '{other}'; give one of them a distinct colour in the source",
+                    "class '{}' has the same colour as '{other}', so CVAT would read its pixels as '{other}'; give the two classes different colours in the source (e.g. in its labelmap.txt)",
                     self.class_names[segment.class as usize]
                 ));
             }
         }
+        // Keep instance numbers when all of them fit a byte; give the other
+        // segments the numbers left free, in segment order.
         let keep = segments
             .iter()
-            .all(|s| s.instance.is_some_and(|k| (1..=255).contains(&k)));
+            .all(|s| s.instance.is_none_or(|k| (1..=255).contains(&k)));
         let mut object_of = vec![0u8; segments.len() + 1];
-        let mut next = 0usize;
+        let mut taken = [false; 256];
+        taken[0] = true;
         for (i, segment) in segments.iter().enumerate() {
-            if keep {
-                object_of[i + 1] = segment.instance.expect("checked above") as u8;
-            } else if present(i) {
-                next += 1;
-                object_of[i + 1] = next as u8;
+            if let (true, Some(k)) = (keep, segment.instance) {
+                object_of[i + 1] = k as u8;
+                taken[k as usize] = true;
             }
         }
-        if next > 255 {
+        let kept = taken.iter().filter(|&&t| t).count() - 1;
+        let mut free = (1..=255u8).filter(|&k| !taken[k as usize]);
+        let mut numbered = 0usize;
+        for (i, segment) in segments.iter().enumerate() {
+            if !(keep && segment.instance.is_some()) && present(i) {
+                numbered += 1;
+                object_of[i + 1] = free.next().unwrap_or(0);
+            }
+        }
+        if kept + numbered > 255 {
             return fail(format!(
-                "has {next} segments but a CVAT SegmentationObject PNG holds at most 255 objects per image (loss 'too-many-segments'); --keep-going skips such items"
+                "needs {} object numbers but a CVAT SegmentationObject PNG holds at most 255 per image (loss 'too-many-segments'); --keep-going skips such items",
+                kept + numbered
             ));
         }
         Ok(object_of)
