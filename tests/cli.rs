@@ -1,0 +1,395 @@
+//! The command line: exit codes, bad input, output safety, and the JSON
+//! reports scripts rely on.
+
+mod common;
+
+use common::{TempDir, describe, fixture, maskconv, read_tree};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A copy of the small CVAT export in a fresh folder, to break on purpose.
+fn copy_of_export(tmp: &TempDir) -> PathBuf {
+    let dir = tmp.join("in");
+    for (path, bytes) in read_tree(&fixture("cvat/generated_cvat_export/dataset")) {
+        let target = dir.join(&path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+    dir
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs a conversion expected to fail with `code`; checks the message and
+/// that nothing (not even a temporary) was left beside OUTPUT.
+fn assert_convert_fails(input: &Path, output: &Path, code: i32, needle: &str) {
+    let out = maskconv(&["convert", s(input), s(output), "--to", "cvat"]);
+    assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(needle),
+        "{needle:?} not in {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(!output.exists(), "{} was published", output.display());
+    let leftovers: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("maskconv-tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary output left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let input = fixture("cvat/generated_cvat_export/dataset");
+    let tmp = TempDir::new("usage");
+    for args in [
+        vec![
+            "convert",
+            s(&input),
+            s(&tmp.join("o")),
+            "--to",
+            "nosuchformat",
+        ],
+        vec!["convert", s(&input), s(&tmp.join("o"))],
+        vec![
+            "convert",
+            s(&input),
+            s(&tmp.join("o")),
+            "--to",
+            "cvat",
+            "-j",
+            "0",
+        ],
+        vec!["frobnicate"],
+        vec!["inspect", s(&input), "--from", "nosuchformat"],
+    ] {
+        let out = maskconv(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+    }
+}
+
+#[test]
+fn existing_output_is_refused_without_force_and_replaced_with_it() {
+    let tmp = TempDir::new("force");
+    let input = fixture("cvat/generated_cvat_export/dataset");
+    let output = tmp.join("out");
+    std::fs::create_dir_all(&output).unwrap();
+    std::fs::write(output.join("old.txt"), "old").unwrap();
+    let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(output.join("old.txt").exists());
+    let out = maskconv(&[
+        "convert",
+        s(&input),
+        s(&output),
+        "--to",
+        "cvat",
+        "--force",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!output.join("old.txt").exists());
+    assert!(output.join("labelmap.txt").exists());
+}
+
+#[test]
+fn output_inside_or_around_the_input_is_refused_and_the_input_survives() {
+    let tmp = TempDir::new("inside");
+    let input = copy_of_export(&tmp);
+    let before = read_tree(&input);
+    for (output, needle) in [
+        (input.join("converted"), "inside INPUT"),
+        (input.clone(), "is the INPUT"),
+        (tmp.0.clone(), "contains INPUT"),
+    ] {
+        let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat", "--force"]);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{}",
+            describe(&out)
+        );
+    }
+    assert_eq!(read_tree(&input), before);
+}
+
+#[test]
+fn conversion_never_modifies_the_input() {
+    let tmp = TempDir::new("untouched");
+    let input = copy_of_export(&tmp);
+    let before = read_tree(&input);
+    let out = maskconv(&[
+        "convert",
+        s(&input),
+        s(&tmp.join("out.zip")),
+        "--to",
+        "cvat",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(read_tree(&input), before);
+}
+
+#[test]
+fn truncated_png_is_an_error_naming_the_file() {
+    let tmp = TempDir::new("truncated");
+    let input = copy_of_export(&tmp);
+    let mask = input.join("SegmentationClass/frame_000000.png");
+    let bytes = std::fs::read(&mask).unwrap();
+    std::fs::write(&mask, &bytes[..bytes.len() - 30]).unwrap();
+    assert_convert_fails(
+        &input,
+        &tmp.join("out"),
+        1,
+        "SegmentationClass/frame_000000.png (cvat): ",
+    );
+}
+
+#[test]
+fn unknown_colour_is_an_error_with_colour_and_pixel_count() {
+    let tmp = TempDir::new("colour");
+    let input = fixture("cvat/generated_import_cases/C_unknown_color");
+    assert_convert_fails(
+        &input,
+        &tmp.join("out.zip"),
+        1,
+        "colour (1,2,3) on 1 pixel is not in labelmap.txt",
+    );
+}
+
+#[test]
+fn malformed_labelmap_is_an_error_naming_the_line() {
+    let tmp = TempDir::new("labelmap");
+    let input = copy_of_export(&tmp);
+    std::fs::write(
+        input.join("labelmap.txt"),
+        "background:0,0,0::\ncar:51,221::\n",
+    )
+    .unwrap();
+    assert_convert_fails(
+        &input,
+        &tmp.join("out"),
+        1,
+        "labelmap.txt (cvat): line 2: label 'car' has colour '51,221'",
+    );
+}
+
+fn zip_with(entries: &[(&str, &[u8])], path: &Path) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn zip_entries_that_escape_the_archive_are_refused() {
+    let tmp = TempDir::new("zipslip");
+    let subset: &[u8] = b"frame\n";
+    for (name, needle) in [
+        ("../evil.txt", "contains '..'"),
+        ("/etc/evil.txt", "absolute path"),
+    ] {
+        let archive = tmp.join("bad.zip");
+        zip_with(
+            &[("ImageSets/Segmentation/default.txt", subset), (name, b"x")],
+            &archive,
+        );
+        assert_convert_fails(&archive, &tmp.join("out"), 1, needle);
+    }
+}
+
+#[test]
+fn png_header_claiming_100000_by_100000_is_refused() {
+    let tmp = TempDir::new("bomb");
+    let input = copy_of_export(&tmp);
+    // A valid 1x1 PNG whose IHDR is rewritten to 100000x100000 (CRC fixed).
+    let mut png = maskconv::codec::encode_png(
+        1,
+        1,
+        maskconv::codec::PngLayout::Rgb8,
+        &[0, 0, 0],
+        Default::default(),
+    );
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(input.join("SegmentationClass/frame_000000.png"), png).unwrap();
+    assert_convert_fails(&input, &tmp.join("out"), 1, "100000x100000");
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn unrecognised_and_unsupported_inputs_are_clear_errors() {
+    let tmp = TempDir::new("unknown");
+    std::fs::create_dir_all(tmp.join("empty")).unwrap();
+    assert_convert_fails(
+        &tmp.join("empty"),
+        &tmp.join("out"),
+        1,
+        "not recognised as any dataset format",
+    );
+    assert_convert_fails(
+        &tmp.join("missing"),
+        &tmp.join("out"),
+        1,
+        "no such file or folder",
+    );
+    std::fs::write(tmp.join("d.tar.gz"), b"\x1f\x8b").unwrap();
+    assert_convert_fails(&tmp.join("d.tar.gz"), &tmp.join("out"), 1, ".tar.gz");
+}
+
+#[test]
+fn failed_convert_with_json_still_prints_one_report() {
+    let tmp = TempDir::new("json-fail");
+    let input = fixture("cvat/generated_import_cases/C_unknown_color");
+    let out = maskconv(&[
+        "convert",
+        s(&input),
+        s(&tmp.join("o")),
+        "--to",
+        "cvat",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["exit_code"], 1);
+    assert!(report["error"].as_str().unwrap().contains("(1,2,3)"));
+}
+
+#[test]
+fn convert_json_reports_counts_losses_and_warnings() {
+    let tmp = TempDir::new("json-ok");
+    let input = fixture("cvat/generated_cvat_export/cvat_like_export.zip");
+    let out = maskconv(&[
+        "convert",
+        s(&input),
+        s(&tmp.join("o.zip")),
+        "--to",
+        "cvat",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "ok");
+    assert_eq!(
+        (report["from"].as_str(), report["to"].as_str()),
+        (Some("cvat"), Some("cvat"))
+    );
+    assert_eq!(
+        (report["items"].as_u64(), report["written"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(report["losses"], serde_json::json!([]));
+    assert_eq!(report["warnings"][0]["code"], "duplicate-colour");
+}
+
+#[test]
+fn inspect_json_counts_pixels_images_and_instances_per_class() {
+    let input = fixture("cvat/generated_cvat_export/dataset");
+    let out = maskconv(&["inspect", s(&input), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["format"], "cvat");
+    assert_eq!(report["items"], 2);
+    assert_eq!(report["unlabeled_pixels"], 16);
+    assert_eq!(
+        report["sizes"],
+        serde_json::json!([{"size": [8, 6], "count": 1}])
+    );
+    let classes: Vec<(String, serde_json::Value, u64, u64, u64)> = report["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["color"].clone(),
+                n("pixels"),
+                n("images"),
+                n("instances"),
+            )
+        })
+        .collect();
+    use serde_json::json;
+    assert_eq!(
+        classes,
+        vec![
+            ("Zebra".into(), json!([170, 187, 204]), 4, 1, 1),
+            ("car".into(), json!([51, 221, 255]), 12, 1, 1),
+            ("person".into(), json!([250, 50, 83]), 0, 0, 0),
+            ("tree".into(), json!([250, 50, 83]), 16, 1, 1),
+        ]
+    );
+}
+
+#[test]
+fn validate_lists_every_problem_and_exits_1() {
+    let tmp = TempDir::new("validate");
+    let input = tmp.join("in");
+    common::varied_dataset(&input, 6);
+    let ok = maskconv(&["validate", s(&input), "--json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        (report["valid"].as_bool(), report["items"].as_u64()),
+        (Some(true), Some(6))
+    );
+
+    std::fs::write(input.join("SegmentationClass/frame_0001.png"), b"not a png").unwrap();
+    std::fs::remove_file(input.join("SegmentationClass/frame_0002.png")).unwrap();
+    let mask = input.join("SegmentationClass/seq_1/frame_0003.png");
+    let bytes = std::fs::read(&mask).unwrap();
+    std::fs::write(&mask, &bytes[..bytes.len() / 2]).unwrap();
+    let bad = maskconv(&["validate", s(&input), "--json"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
+    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    let items: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, vec!["frame_0001", "frame_0002", "seq_1/frame_0003"]);
+}
+
+#[test]
+fn formats_lists_cvat_with_what_it_holds() {
+    let out = maskconv(&["formats"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cvat ") && l.contains("255") && l.contains("8-bit")),
+        "{text}"
+    );
+}
