@@ -258,11 +258,12 @@ impl LabelMap {
                 ids.len()
             ));
         }
-        let max = ids.iter().copied().max().unwrap_or(0);
-        if max as usize > segments.len() {
+        let defined = u32::try_from(segments.len()).map_err(|_| "too many segments".to_string())?;
+        // A branch-free scan (vectorises); the offending id is looked up only on failure.
+        if ids.iter().fold(false, |bad, &id| bad | (id > defined)) {
+            let max = ids.iter().copied().max().unwrap_or(0);
             return Err(format!(
-                "label map uses segment id {max} but defines only {} segments",
-                segments.len()
+                "label map uses segment id {max} but defines only {defined} segments"
             ));
         }
         Ok(LabelMap {

@@ -3,42 +3,59 @@
 //! value, so every kernel caches the last value and consults its table only
 //! when the value changes.
 
-use crate::codec::Image;
+use crate::codec::{Image, ImageInfo, RowSource};
+use crate::error::Result;
 use std::collections::HashMap;
 
-/// The key of a pixel: its first channel for gray(+alpha) images, `R<<16|G<<8|B`
-/// for 8-bit colour, `R<<32|G<<16|B` for 16-bit colour. Alpha is ignored.
-/// Expands `$body` once per pixel layout with `$keys` bound to an iterator of
-/// `u64` keys, so each layout gets its own tight loop.
-macro_rules! with_keys {
-    ($image:expr, $keys:ident => $body:expr) => {{
-        let image: &Image = $image;
-        let stride = image.channels * usize::from(image.bits / 8);
-        let rows = image.data.chunks_exact(stride);
-        match (image.bits, image.channels) {
-            (8, 1 | 2) => {
-                let $keys = rows.map(|p| u64::from(p[0]));
-                $body
-            }
-            (8, _) => {
-                let $keys =
-                    rows.map(|p| u64::from(p[0]) << 16 | u64::from(p[1]) << 8 | u64::from(p[2]));
-                $body
-            }
-            (_, 1 | 2) => {
-                let $keys = rows.map(|p| u64::from(u16::from_be_bytes([p[0], p[1]])));
-                $body
-            }
-            _ => {
-                let $keys = rows.map(|p| {
-                    u64::from(u16::from_be_bytes([p[0], p[1]])) << 32
-                        | u64::from(u16::from_be_bytes([p[2], p[3]])) << 16
-                        | u64::from(u16::from_be_bytes([p[4], p[5]]))
-                });
-                $body
-            }
+/// The key of pixel `x` of a row: its first channel for gray(+alpha)
+/// images, `R<<16|G<<8|B` for 8-bit colour, `R<<32|G<<16|B` for 16-bit
+/// colour. Alpha is ignored.
+#[inline]
+pub fn key_at(info: &ImageInfo, row: &[u8], x: usize) -> u64 {
+    let wide = |i: usize| u64::from(u16::from_be_bytes([row[i], row[i + 1]]));
+    match (info.bits, info.channels) {
+        (8, 1 | 2) => u64::from(row[x * info.channels]),
+        (8, c) => {
+            let p = &row[x * c..x * c + 3];
+            u64::from(p[0]) << 16 | u64::from(p[1]) << 8 | u64::from(p[2])
         }
-    }};
+        (_, 1 | 2) => wide(x * 2 * info.channels),
+        (_, c) => {
+            let p = x * 2 * c;
+            wide(p) << 32 | wide(p + 2) << 16 | wide(p + 4)
+        }
+    }
+}
+
+/// Length of the common prefix of `a` and `b`, compared `N` elements at a
+/// time (fixed-size array comparisons compile to vector compares).
+#[inline]
+fn equal_prefix<T: PartialEq, const N: usize>(a: &[T], b: &[T]) -> usize {
+    let (a_blocks, a_rest) = a.as_chunks::<N>();
+    let (b_blocks, b_rest) = b.as_chunks::<N>();
+    let blocks = a_blocks
+        .iter()
+        .zip(b_blocks)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a_tail, b_tail) = match a_blocks.get(blocks) {
+        Some(block) => (&block[..], &b_blocks[blocks][..]),
+        None => (a_rest, b_rest),
+    };
+    blocks * N
+        + a_tail
+            .iter()
+            .zip(b_tail)
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
+/// How many pixels from `start` on (at most `limit`) have exactly the bytes
+/// of pixel `start`: the row compared with itself shifted by one pixel.
+#[inline]
+fn run_length(row: &[u8], stride: usize, start: usize, limit: usize) -> usize {
+    let (first, end) = (start * stride, (start + limit) * stride);
+    1 + equal_prefix::<u8, 16>(&row[first + stride..end], &row[first..end - stride]) / stride
 }
 
 /// Unpacks a 24-bit colour key into `[R, G, B]`.
@@ -61,80 +78,124 @@ pub fn key_of_rgb16(rgb: [u16; 3]) -> u64 {
     u64::from(rgb[0]) << 32 | u64::from(rgb[1]) << 16 | u64::from(rgb[2])
 }
 
-/// Gives every pixel the segment id of its `(key in a, key in b)` pair.
-/// `resolve` is called once per distinct pair and returns that pair's id;
-/// without `b` its key is 0. The images must have the same pixel count.
+/// Gives every pixel the segment id of its `(key in a, key in b)` pair
+/// (see [`key_at`]), reading both images row by row. `resolve` is called
+/// once per distinct pair and returns that pair's id; without `b` its key is
+/// 0. The images must have the same size. Works a run of identical pixels at
+/// a time, since masks are mostly long runs.
 pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
-    a: &Image,
-    b: Option<&Image>,
-    resolve: F,
-) -> Vec<u32> {
+    a: &mut dyn RowSource,
+    mut b: Option<&mut dyn RowSource>,
+    mut resolve: F,
+) -> Result<Vec<u32>> {
+    let info_a = *a.info();
+    let info_b = b.as_ref().map(|b| *b.info());
     assert!(
-        b.is_none_or(|b| b.pixel_count() == a.pixel_count()),
+        info_b.is_none_or(|i| (i.width, i.height) == (info_a.width, info_a.height)),
         "images differ in size"
     );
-    let n = a.pixel_count();
-    with_keys!(a, keys_a => match b {
-        None => label_runs(n, keys_a.map(|k| (k, 0)), resolve),
-        Some(b) => with_keys!(b, keys_b => label_runs(n, keys_a.zip(keys_b), resolve)),
-    })
+    let stride = |info: &ImageInfo| info.channels * usize::from(info.bits / 8);
+    let width = info_a.width as usize;
+    let mut ids = Vec::with_capacity(info_a.pixel_count());
+    let mut known: HashMap<(u64, u64), u32> = HashMap::new();
+    let (mut last, mut last_id) = (NO_PAIR, 0);
+    for _ in 0..info_a.height {
+        let row_a = a.next_row()?;
+        let row_b = match (&mut b, &info_b) {
+            (Some(b), Some(info)) => Some((b.next_row()?, info)),
+            _ => None,
+        };
+        let mut x = 0;
+        while x < width {
+            let mut len = run_length(row_a, stride(&info_a), x, width - x);
+            let mut key = (key_at(&info_a, row_a, x), 0);
+            if let Some((row_b, info_b)) = row_b {
+                len = run_length(row_b, stride(info_b), x, len);
+                key.1 = key_at(info_b, row_b, x);
+            }
+            if key != last {
+                last_id = *known.entry(key).or_insert_with(|| resolve(key.0, key.1));
+                last = key;
+            }
+            ids.resize(ids.len() + len, last_id);
+            x += len;
+        }
+    }
+    Ok(ids)
 }
 
-fn label_runs<I, F>(n: usize, keys: I, mut resolve: F) -> Vec<u32>
-where
-    I: Iterator<Item = (u64, u64)>,
-    F: FnMut(u64, u64) -> u32,
-{
-    let mut ids = Vec::with_capacity(n);
-    let mut known: HashMap<(u64, u64), u32> = HashMap::new();
-    let mut last_key = None;
-    let mut last_id = 0;
-    for key in keys {
-        if last_key != Some(key) {
-            last_id = *known.entry(key).or_insert_with(|| resolve(key.0, key.1));
-            last_key = Some(key);
-        }
-        ids.push(last_id);
-    }
-    ids
-}
+/// No pixel has this key pair (keys use at most 48 bits).
+const NO_PAIR: (u64, u64) = (u64::MAX, u64::MAX);
 
 /// How many pixels of `image` have this key (used to word error messages).
 pub fn count_key(image: &Image, key: u64) -> u64 {
-    with_keys!(image, keys => keys.filter(|&k| k == key).count() as u64)
+    let width = image.info.width as usize;
+    let row_bytes = image.info.row_bytes();
+    image
+        .data
+        .chunks_exact(row_bytes)
+        .map(|row| {
+            (0..width)
+                .filter(|&x| key_at(&image.info, row, x) == key)
+                .count() as u64
+        })
+        .sum()
 }
 
-/// Paints two 8-bit RGB images from one id map in a single pass:
-/// pixel `i` gets `palette_a[ids[i]]` and `palette_b[ids[i]]`.
-pub fn paint_rgb8_pair(
-    ids: &[u32],
-    palette_a: &[[u8; 3]],
-    palette_b: &[[u8; 3]],
-) -> (Vec<u8>, Vec<u8>) {
-    assert_eq!(palette_a.len(), palette_b.len());
-    let mut a = vec![0u8; ids.len() * 3];
-    let mut b = vec![0u8; ids.len() * 3];
-    for ((pa, pb), &id) in a.chunks_exact_mut(3).zip(b.chunks_exact_mut(3)).zip(ids) {
-        pa.copy_from_slice(&palette_a[id as usize]);
-        pb.copy_from_slice(&palette_b[id as usize]);
+/// Paints one row of an 8-bit RGB image: pixel `i` gets `palette[ids[i]]`,
+/// a run of equal ids at a time.
+pub fn paint_row_rgb8(ids: &[u32], palette: &[[u8; 3]], row: &mut [u8]) {
+    let mut start = 0;
+    while start < ids.len() {
+        let id = ids[start];
+        let len = 1 + equal_prefix::<u32, 4>(&ids[start + 1..], &ids[start..ids.len() - 1]);
+        fill_pattern(
+            &mut row[start * 3..(start + len) * 3],
+            &palette[id as usize],
+        );
+        start += len;
     }
-    (a, b)
+}
+
+/// Fills `out` with repetitions of `pattern` (whose length divides `out`'s),
+/// doubling the filled part with block copies.
+fn fill_pattern(out: &mut [u8], pattern: &[u8]) {
+    out[..pattern.len()].copy_from_slice(pattern);
+    let mut filled = pattern.len();
+    while filled < out.len() {
+        let step = filled.min(out.len() - filled);
+        out.copy_within(..step, filled);
+        filled += step;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::codec::ImageRows;
+
     fn image(channels: usize, bits: u8, data: Vec<u8>) -> Image {
         let n = data.len() / (channels * usize::from(bits / 8));
-        Image {
+        let info = ImageInfo {
             width: n as u32,
             height: 1,
             channels,
             bits,
             was_palette: false,
-            data,
-        }
+        };
+        Image { info, data }
+    }
+
+    fn label(a: &Image, b: Option<&Image>, resolve: impl FnMut(u64, u64) -> u32) -> Vec<u32> {
+        let mut rows_a = ImageRows::new(a);
+        let mut rows_b = b.map(ImageRows::new);
+        label_pixels(
+            &mut rows_a,
+            rows_b.as_mut().map(|r| r as &mut dyn RowSource),
+            resolve,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -142,7 +203,7 @@ mod tests {
         let class = image(3, 8, vec![1, 2, 3, 1, 2, 3, 0, 0, 0, 1, 2, 3]);
         let object = image(1, 8, vec![5, 5, 0, 6]);
         let mut calls = Vec::new();
-        let ids = label_pixels(&class, Some(&object), |a, b| {
+        let ids = label(&class, Some(&object), |a, b| {
             calls.push((a, b));
             calls.len() as u32
         });
@@ -153,14 +214,16 @@ mod tests {
     #[test]
     fn alpha_is_ignored_and_sixteen_bit_keys_keep_every_bit() {
         let rgba = image(4, 8, vec![9, 8, 7, 255, 9, 8, 7, 0]);
-        let ids = label_pixels(
+        let ids = label(
             &rgba,
             None,
-            |a, _| if a == key_of_rgb8([9, 8, 7]) { 4 } else { 0 },
+            |a, _| {
+                if a == key_of_rgb8([9, 8, 7]) { 4 } else { 0 }
+            },
         );
         assert_eq!(ids, vec![4, 4]);
         let rgb16 = image(3, 16, vec![0x11, 0x20, 0, 1, 0xff, 0xfe]);
-        let ids = label_pixels(&rgb16, None, |a, _| {
+        let ids = label(&rgb16, None, |a, _| {
             (a == key_of_rgb16([0x1120, 1, 0xfffe])) as u32
         });
         assert_eq!(ids, vec![1]);
@@ -169,14 +232,58 @@ mod tests {
         assert_eq!(count_key(&gray16, 259), 1);
     }
 
+    /// Runs of every length, in both images, against a pixel-by-pixel reading.
     #[test]
-    fn painting_uses_each_palette() {
-        let (a, b) = paint_rgb8_pair(
-            &[0, 1, 1],
-            &[[0, 0, 0], [1, 2, 3]],
-            &[[0, 0, 0], [128, 0, 0]],
-        );
-        assert_eq!(a, vec![0, 0, 0, 1, 2, 3, 1, 2, 3]);
-        assert_eq!(b, vec![0, 0, 0, 128, 0, 0, 128, 0, 0]);
+    fn run_wise_labelling_matches_pixel_by_pixel_labelling() {
+        let mut seed = 12345u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for (channels, bits) in [(3, 8), (4, 8), (1, 8), (2, 8), (3, 16), (1, 16)] {
+            let stride = channels * usize::from(bits / 8);
+            let (width, height) = (37usize, 5usize);
+            let mut make = |runs: u64| {
+                let mut data = Vec::new();
+                let mut pixel = vec![0u8; stride];
+                for x in 0..width * height {
+                    if x % 3 == 0 && next(runs) == 0 {
+                        pixel.iter_mut().for_each(|b| *b = next(3) as u8);
+                    }
+                    data.extend_from_slice(&pixel);
+                }
+                let info = ImageInfo {
+                    width: width as u32,
+                    height: height as u32,
+                    channels,
+                    bits,
+                    was_palette: false,
+                };
+                Image { info, data }
+            };
+            let (a, b) = (make(2), make(4));
+            let mut table = HashMap::new();
+            let mut resolve = |ka, kb| {
+                let n = table.len() as u32;
+                *table.entry((ka, kb)).or_insert(n)
+            };
+            let fast = label(&a, Some(&b), &mut resolve);
+            let slow: Vec<u32> = (0..width * height)
+                .map(|i| {
+                    let (y, x) = (i / width, i % width);
+                    resolve(key_at(&a.info, a.row(y), x), key_at(&b.info, b.row(y), x))
+                })
+                .collect();
+            assert_eq!(fast, slow, "{channels} channels, {bits} bits");
+        }
+    }
+
+    #[test]
+    fn painting_a_row_looks_up_the_palette() {
+        let mut row = [9u8; 9];
+        paint_row_rgb8(&[0, 1, 1], &[[0, 0, 0], [1, 2, 3]], &mut row);
+        assert_eq!(row, [0, 0, 0, 1, 2, 3, 1, 2, 3]);
     }
 }

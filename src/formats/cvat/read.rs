@@ -7,7 +7,7 @@ use super::{
     BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH, OBJECT_DIR,
     SUBSET_DIR, find_roots, voc_color, voc_index,
 };
-use crate::codec::{Image, Palette, decode_png};
+use crate::codec::{ImageInfo, Palette, PngRows, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::{Dataset, ItemDecoder};
 use crate::io::Source;
@@ -287,23 +287,25 @@ enum Unexplained {
 }
 
 impl CvatDecoder {
-    fn load(&self, path: &str, what: &str) -> Result<Image> {
+    /// Opens a mask for row-by-row decoding, refusing 16-bit colour.
+    fn rows<'a>(&self, bytes: &'a [u8], path: &str, what: &str) -> Result<PngRows<'a>> {
         let display = self.source.display(path);
-        let image = decode_png(&self.source.read(path)?, &display, Palette::Expand)?;
-        if image.bits == 16 && image.channels >= 3 {
+        let rows = png_rows(bytes, &display, Palette::Expand)?;
+        let info = rows.info();
+        if info.bits == 16 && info.channels >= 3 {
             return Err(Error::input(
                 display,
                 format!(
                     "is a {} image; CVAT {what} masks are 8-bit RGB (or 8-bit gray)",
-                    image.describe()
+                    info.describe()
                 ),
             ));
         }
-        Ok(image)
+        Ok(rows)
     }
 
     /// The class behind a class-mask pixel key, `None` if it is unexplained.
-    fn class_of(&self, image: &Image, key: u64) -> Option<ClassId> {
+    fn class_of(&self, image: &ImageInfo, key: u64) -> Option<ClassId> {
         if image.channels >= 3 {
             self.class_of_color.get(&key).copied()
         } else {
@@ -312,7 +314,7 @@ impl CvatDecoder {
     }
 
     /// The object number behind an object-mask pixel key.
-    fn object_of(image: &Image, key: u64) -> Option<u32> {
+    fn object_of(image: &ImageInfo, key: u64) -> Option<u32> {
         if image.channels >= 3 {
             voc_index(rgb8_of_key(key)).map(u32::from)
         } else {
@@ -320,12 +322,20 @@ impl CvatDecoder {
         }
     }
 
-    fn unexplained_error(&self, image: &Image, path: &str, unexplained: Unexplained) -> Error {
+    /// The error for a pixel value nothing explains, with its pixel count
+    /// (the mask is decoded once more, whole, to count).
+    fn unexplained_error(&self, bytes: &[u8], path: &str, unexplained: Unexplained) -> Error {
+        let display = self.source.display(path);
+        let image = match decode_png(bytes, &display, Palette::Expand) {
+            Ok(image) => image,
+            Err(e) => return e,
+        };
         let (key, is_class) = match unexplained {
             Unexplained::Class(key) => (key, true),
             Unexplained::Object(key) => (key, false),
         };
-        let pixels = count_key(image, key);
+        let pixels = count_key(&image, key);
+        let image = image.info;
         let px = if pixels == 1 { "pixel" } else { "pixels" };
         let [r, g, b] = rgb8_of_key(key);
         let what = match (image.channels >= 3, is_class) {
@@ -349,7 +359,7 @@ impl CvatDecoder {
                 key % 256
             ),
         };
-        Error::input(self.source.display(path), what)
+        Error::input(display, what)
     }
 }
 
@@ -375,18 +385,25 @@ impl ItemDecoder for CvatDecoder {
             }
             return Ok(None);
         }
-        let class_image = self.load(&class_path, "class")?;
-        let object_image = has_object
-            .then(|| self.load(&object_path, "object"))
+        let class_bytes = self.source.read(&class_path)?;
+        let object_bytes = has_object
+            .then(|| self.source.read(&object_path))
             .transpose()?;
-        if let Some(object) = &object_image
-            && (object.width, object.height) != (class_image.width, class_image.height)
+        let mut class_rows = self.rows(&class_bytes, &class_path, "class")?;
+        let mut object_rows = object_bytes
+            .as_deref()
+            .map(|bytes| self.rows(bytes, &object_path, "object"))
+            .transpose()?;
+        let class_info = *class_rows.info();
+        let object_info = object_rows.as_ref().map(|rows| *rows.info());
+        if let Some(object) = &object_info
+            && (object.width, object.height) != (class_info.width, class_info.height)
         {
             return Err(Error::input(
                 self.source.display(&object_path),
                 format!(
                     "is {}x{} but {CLASS_DIR}{}.png is {}x{}",
-                    object.width, object.height, item.key, class_image.width, class_image.height
+                    object.width, object.height, item.key, class_info.width, class_info.height
                 ),
             ));
         }
@@ -395,47 +412,45 @@ impl ItemDecoder for CvatDecoder {
         let mut segment_of: HashMap<(ClassId, u32), u32> = HashMap::new();
         let mut unexplained: BTreeSet<Unexplained> = BTreeSet::new();
         let mut objects_over_background: BTreeSet<u32> = BTreeSet::new();
-        let ids = label_pixels(
-            &class_image,
-            object_image.as_ref(),
-            |class_key, object_key| {
-                let class = self.class_of(&class_image, class_key);
-                let object = match &object_image {
-                    None => Some(0),
-                    Some(image) => Self::object_of(image, object_key),
-                };
-                let (Some(class), Some(object)) = (class, object) else {
-                    if class.is_none() {
-                        unexplained.insert(Unexplained::Class(class_key));
-                    }
-                    if object.is_none() {
-                        unexplained.insert(Unexplained::Object(object_key));
-                    }
-                    return 0;
-                };
-                if class == 0 {
-                    if object != 0 {
-                        objects_over_background.insert(object);
-                    }
-                    return 0;
+        let resolve = |class_key, object_key| {
+            let class = self.class_of(&class_info, class_key);
+            let object = match &object_info {
+                None => Some(0),
+                Some(info) => Self::object_of(info, object_key),
+            };
+            let (Some(class), Some(object)) = (class, object) else {
+                if class.is_none() {
+                    unexplained.insert(Unexplained::Class(class_key));
                 }
-                *segment_of.entry((class, object)).or_insert_with(|| {
-                    segments.push(Segment::new(class, (object != 0).then_some(object)));
-                    segments.len() as u32
-                })
-            },
-        );
+                if object.is_none() {
+                    unexplained.insert(Unexplained::Object(object_key));
+                }
+                return 0;
+            };
+            if class == 0 {
+                if object != 0 {
+                    objects_over_background.insert(object);
+                }
+                return 0;
+            }
+            *segment_of.entry((class, object)).or_insert_with(|| {
+                segments.push(Segment::new(class, (object != 0).then_some(object)));
+                segments.len() as u32
+            })
+        };
+        let object_rows = object_rows.as_mut().map(|rows| rows as &mut dyn RowSource);
+        let ids = label_pixels(&mut class_rows, object_rows, resolve)?;
         if let Some(&first) = unexplained.first() {
-            let (image, path) = match first {
-                Unexplained::Class(_) => (&class_image, &class_path),
+            let (bytes, path) = match first {
+                Unexplained::Class(_) => (&class_bytes[..], &class_path),
                 Unexplained::Object(_) => (
-                    object_image
-                        .as_ref()
+                    object_bytes
+                        .as_deref()
                         .expect("object keys come from an object mask"),
                     &object_path,
                 ),
             };
-            let mut err = self.unexplained_error(image, path, first);
+            let mut err = self.unexplained_error(bytes, path, first);
             if unexplained.len() > 1 {
                 err.what.push_str(&format!(
                     " (and {} more unexplained values)",
@@ -450,7 +465,7 @@ impl ItemDecoder for CvatDecoder {
             &objects_over_background,
             &object_display,
         ));
-        LabelMap::new(class_image.width, class_image.height, ids, segments)
+        LabelMap::new(class_info.width, class_info.height, ids, segments)
             .map(Some)
             .map_err(|what| Error::input(self.source.display(&class_path), what))
     }

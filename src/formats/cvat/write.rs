@@ -5,11 +5,11 @@ use super::labelmap::is_py_space;
 use super::{
     BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, OBJECT_DIR, SUBSET_DIR, voc_color,
 };
-use crate::codec::{Compression, PngLayout, encode_png};
+use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::{Dataset, OutputFile, Writer};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
-use crate::remap::paint_rgb8_pair;
+use crate::remap::paint_row_rgb8;
 use crate::report::Note;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -226,17 +226,14 @@ impl Writer for CvatWriter {
             )
             .collect();
         let object_palette: Vec<[u8; 3]> = object_of.iter().map(|&o| voc_color(o)).collect();
-        let (class_rgb, object_rgb) = paint_rgb8_pair(map.ids(), &class_palette, &object_palette);
         let (w, h) = (map.width(), map.height());
-        files.push(OutputFile::new(
-            format!("{CLASS_DIR}{}.png", item.key),
-            encode_png(w, h, PngLayout::Rgb8, &class_rgb, self.compression),
-        ));
-        drop(class_rgb);
-        files.push(OutputFile::new(
-            format!("{OBJECT_DIR}{}.png", item.key),
-            encode_png(w, h, PngLayout::Rgb8, &object_rgb, self.compression),
-        ));
+        let ids = map.ids();
+        for (folder, palette) in [(CLASS_DIR, &class_palette), (OBJECT_DIR, &object_palette)] {
+            let png = encode_png_rows(w, h, PngLayout::Rgb8, self.compression, |y, row| {
+                paint_row_rgb8(&ids[y * w as usize..(y + 1) * w as usize], palette, row)
+            });
+            files.push(OutputFile::new(format!("{folder}{}.png", item.key), png));
+        }
         Ok(files)
     }
 
