@@ -232,10 +232,18 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// The one readable format `source` looks like. No match is an input error;
-/// several matches is a usage error listing them.
+/// The one readable format of the [`REGISTRY`] that `source` looks like. No
+/// match is an input error; several matches is a usage error listing them.
 pub fn detect(source: &dyn Source) -> Result<&'static dyn Format> {
-    let candidates: Vec<&'static dyn Format> = REGISTRY
+    detect_among(REGISTRY, source)
+}
+
+/// [`detect`] over any list of formats.
+pub fn detect_among(
+    formats: &[&'static dyn Format],
+    source: &dyn Source,
+) -> Result<&'static dyn Format> {
+    let candidates: Vec<&'static dyn Format> = formats
         .iter()
         .copied()
         .filter(|f| f.info().can_read && f.detect(source))
@@ -330,4 +338,83 @@ pub fn declared_losses(dataset: &Dataset, target: &FormatInfo) -> Vec<Note> {
         ));
     }
     losses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::io::MemorySource;
+
+    /// A format that claims any input holding a file named after it.
+    struct Claims(&'static FormatInfo);
+
+    impl Format for Claims {
+        fn info(&self) -> &'static FormatInfo {
+            self.0
+        }
+        fn detect(&self, source: &dyn Source) -> bool {
+            source.contains(self.0.name)
+        }
+        fn open(&self, _: Arc<dyn Source>) -> Result<Dataset> {
+            unreachable!()
+        }
+        fn writer(&self, _: WriteOptions) -> Result<Box<dyn Writer>> {
+            unreachable!()
+        }
+    }
+
+    const fn info(name: &'static str) -> FormatInfo {
+        FormatInfo {
+            name,
+            aliases: &[],
+            description: "",
+            can_read: true,
+            can_write: false,
+            holds: Holds {
+                instances: false,
+                max_segments_per_item: None,
+                color_bits: 0,
+                subsets: false,
+                segment_attributes: false,
+                source_images: false,
+            },
+        }
+    }
+
+    static A: FormatInfo = info("a");
+    static B: FormatInfo = info("b");
+    static CLAIMS_A: Claims = Claims(&A);
+    static CLAIMS_B: Claims = Claims(&B);
+
+    #[test]
+    fn detection_picks_the_one_match_and_lists_several() {
+        let formats: &[&'static dyn Format] = &[&CLAIMS_A, &CLAIMS_B];
+        let files = |names: &[&str]| {
+            MemorySource::new(
+                "in",
+                names.iter().map(|n| (n.to_string(), Vec::new())).collect(),
+            )
+        };
+        assert_eq!(
+            detect_among(formats, &files(&["a"])).unwrap().info().name,
+            "a"
+        );
+        let none = detect_among(formats, &files(&["c"])).err().unwrap();
+        assert_eq!(none.kind, ErrorKind::Input);
+        let both = detect_among(formats, &files(&["a", "b"])).err().unwrap();
+        assert_eq!(both.kind, ErrorKind::Usage);
+        assert!(
+            both.to_string()
+                .contains("looks like several formats: a, b"),
+            "{both}"
+        );
+    }
+
+    #[test]
+    fn formats_are_found_by_name_or_alias_case_insensitively() {
+        assert_eq!(find("CVAT").unwrap().info().name, "cvat");
+        assert_eq!(find("voc").unwrap().info().name, "cvat");
+        assert_eq!(find("nope").err().unwrap().kind, ErrorKind::Usage);
+    }
 }
