@@ -51,6 +51,34 @@ pub fn maskconv(args: &[&str]) -> Output {
         .expect("maskconv runs")
 }
 
+/// Runs `maskconv convert INPUT OUTPUT --to cvat` plus `extra` arguments.
+pub fn convert_to_cvat(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "convert",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--to",
+        "cvat",
+    ];
+    args.extend_from_slice(extra);
+    maskconv(&args)
+}
+
+/// The fixture cases CVAT's importer accepts (their EXPECTED_import.json lists items).
+pub const ACCEPTED_CVAT_CASES: [&str; 11] = [
+    "cvat/generated_cvat_export/dataset",
+    "cvat/datumaro_voc_dataset1",
+    "cvat/generated_import_cases/B_class_only",
+    "cvat/generated_import_cases/D_gray_L",
+    "cvat/generated_import_cases/E_palette_P",
+    "cvat/generated_import_cases/I_rgba",
+    "cvat/generated_import_cases/K_subsets",
+    "cvat/generated_import_cases/O_labelmap_whitespace_parts",
+    "cvat/generated_import_cases/R_instance_spans_classes",
+    "cvat/generated_import_cases/S_labelmap_bom_crlf_inline_comment",
+    "cvat/generated_import_cases/T_nested_root_depth2",
+];
+
 /// Exit code, stdout and stderr of a run, for assertion messages.
 pub fn describe(out: &Output) -> String {
     format!(
