@@ -39,6 +39,11 @@ impl Error {
         Self::new(ErrorKind::Input, Some(path.into()), what)
     }
 
+    /// Bad input that no single file is to blame for (duplicate item keys, say).
+    pub fn invalid_input(what: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Input, None, what)
+    }
+
     /// The output could not be written.
     pub fn output(path: impl Into<String>, what: impl Into<String>) -> Self {
         Self::new(ErrorKind::Output, Some(path.into()), what)

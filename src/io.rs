@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The largest single file (uncompressed) the tool reads into memory.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
@@ -350,7 +351,9 @@ pub struct Output {
     final_path: PathBuf,
     temp_path: PathBuf,
     display: String,
-    zip: Option<zip::ZipWriter<BufWriter<File>>>,
+    zip: Option<zip::ZipWriter<Discardable>>,
+    /// Set when the output is abandoned: the zip file stops being written.
+    discard: Arc<AtomicBool>,
     created_dirs: HashSet<PathBuf>,
     force: bool,
     published: bool,
@@ -375,10 +378,16 @@ impl Output {
             .map_err(|e| Error::io(ErrorKind::Output, parent.display().to_string(), &e))?;
         let temp_path = parent.join(format!(".{file_name}.maskconv-tmp-{}", std::process::id()));
         remove_any(&temp_path);
+        let discard = Arc::new(AtomicBool::new(false));
         let zip = if file_name.to_ascii_lowercase().ends_with(".zip") {
             let file = File::create(&temp_path)
                 .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
-            Some(zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file)))
+            Some(zip::ZipWriter::new(Discardable {
+                file: BufWriter::with_capacity(1 << 20, file),
+                discard: discard.clone(),
+                pos: 0,
+                len: 0,
+            }))
         } else {
             fs::create_dir(&temp_path)
                 .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
@@ -389,6 +398,7 @@ impl Output {
             temp_path,
             display,
             zip,
+            discard,
             created_dirs: HashSet::new(),
             force,
             published: false,
@@ -470,9 +480,68 @@ impl Sink for Output {
 impl Drop for Output {
     fn drop(&mut self) {
         if !self.published {
+            // The zip writer finishes the archive when dropped: let it write
+            // into the void rather than into a file about to be removed.
+            self.discard.store(true, Ordering::Relaxed);
             self.zip = None;
             remove_any(&self.temp_path);
         }
+    }
+}
+
+/// The zip output file, whose writes can be switched off when the output is
+/// abandoned (so that dropping the zip writer neither writes nor complains).
+/// Keeps its own position and length so that, once discarding, seeks and
+/// writes still behave like a file's.
+struct Discardable {
+    file: BufWriter<File>,
+    discard: Arc<AtomicBool>,
+    pos: u64,
+    len: u64,
+}
+
+impl Discardable {
+    fn discarding(&self) -> bool {
+        self.discard.load(Ordering::Relaxed)
+    }
+}
+
+impl Write for Discardable {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = if self.discarding() {
+            buf.len()
+        } else {
+            self.file.write(buf)?
+        };
+        self.pos += n as u64;
+        self.len = self.len.max(self.pos);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.discarding() {
+            Ok(())
+        } else {
+            self.file.flush()
+        }
+    }
+}
+
+impl Seek for Discardable {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = if self.discarding() {
+            match to {
+                SeekFrom::Start(p) => Some(p),
+                SeekFrom::End(d) => self.len.checked_add_signed(d),
+                SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            }
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start")
+            })?
+        } else {
+            self.file.seek(to)?
+        };
+        Ok(self.pos)
     }
 }
 
@@ -493,25 +562,25 @@ fn remove_any(path: &Path) {
 fn resolve(path: &Path) -> Result<PathBuf> {
     let absolute = std::path::absolute(path)
         .map_err(|e| Error::io(ErrorKind::Usage, path.display().to_string(), &e))?;
-    let mut existing = absolute.clone();
-    let mut rest = Vec::new();
-    while fs::symlink_metadata(&existing).is_err() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
+    // Component by component, as the kernel walks it: `..` leaves the
+    // (already resolved) folder, and every existing prefix has its symlinks
+    // resolved, so `missing/../in/out` and `link/out` are seen for what they are.
+    let mut resolved = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
             }
-            _ => break,
+            other => {
+                resolved.push(other);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
         }
     }
-    let mut resolved = existing.canonicalize().unwrap_or(existing);
-    for part in rest.iter().rev() {
-        resolved.push(part);
-    }
-    Ok(resolved
-        .components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect())
+    Ok(resolved)
 }
 
 fn check_output_location(input: &Path, output: &Path) -> Result<()> {

@@ -155,8 +155,20 @@ fn convert(args: ConvertArgs) -> anyhow::Result<u8> {
 
 fn inspect(args: ReadArgs) -> anyhow::Result<u8> {
     let bar = Bar::new(&args.common);
-    let dataset = pipeline::open_dataset(&args.input, args.common.from.as_deref())?;
-    let inspection = pipeline::inspect(&dataset, run_options(&args.common, &bar))?;
+    let result =
+        pipeline::open_dataset(&args.input, args.common.from.as_deref()).and_then(|dataset| {
+            let inspection = pipeline::inspect(&dataset, run_options(&args.common, &bar))?;
+            Ok((dataset, inspection))
+        });
+    let (dataset, inspection) = match result {
+        Ok(done) => done,
+        Err(err) => {
+            if args.common.json {
+                println!("{}", render::failure_json(&err));
+            }
+            return Err(err.into());
+        }
+    };
     if args.common.json {
         println!("{}", render::inspection_json(&dataset, &inspection));
     } else {

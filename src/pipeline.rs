@@ -15,7 +15,7 @@ use crate::report::{Note, NoteList, Skipped};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
 
 /// Told about progress, one item at a time (the CLI draws a bar with it).
@@ -203,7 +203,10 @@ pub fn convert_dataset(
                 written.push(item);
                 true
             }
-            Err(e) if options.keep_going && e.kind != ErrorKind::Output => {
+            // Output errors are fatal, and under --strict so is any loss.
+            Err(e)
+                if options.keep_going && !matches!(e.kind, ErrorKind::Output | ErrorKind::Loss) =>
+            {
                 skipped.push(Skipped {
                     key: item.key.clone(),
                     error: e.to_string(),
@@ -387,11 +390,69 @@ pub fn validate(dataset: &Dataset, run: RunOptions) -> Validation {
     validation
 }
 
+/// The most worker threads a run uses, whatever `-j` asks for.
+pub const MAX_THREADS: usize = 256;
+
+/// What the workers and the consumer share: how many results have been
+/// consumed and whether the run is stopping, under one lock so that no
+/// wake-up is missed.
+struct Gate {
+    state: Mutex<(usize, bool)>,
+    room: Condvar,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until item `index` is within `window` of the consumer; false if stopping.
+    fn wait_for_room(&self, index: usize, window: usize) -> bool {
+        let mut state = self.lock();
+        while index >= state.0 + window && !state.1 {
+            state = self
+                .room
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        !state.1
+    }
+
+    fn set_consumed(&self, consumed: usize) {
+        self.lock().0 = consumed;
+        self.room.notify_all();
+    }
+
+    fn stop(&self) {
+        self.lock().1 = true;
+        self.room.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.lock().1
+    }
+}
+
+/// Stops the run when dropped during a panic, so that no worker waits
+/// forever and the panic reaches the caller.
+struct StopOnPanic<'a>(&'a Gate);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
+        }
+    }
+}
+
 /// Runs `work(i)` for `i in 0..count` on a pool of `run.threads` workers and
 /// hands each result to `consume` on the calling thread, in index order.
 /// `consume` returning `false` stops the run (items in flight are dropped).
 /// Workers claim indices in order and wait while more than a few results are
-/// waiting to be consumed, so memory stays bounded.
+/// waiting to be consumed, so memory stays bounded. A panic in `work` or
+/// `consume` stops the run and is passed on to the caller.
 pub fn for_each_ordered<T, W, C>(count: usize, run: RunOptions, work: W, mut consume: C)
 where
     T: Send,
@@ -401,7 +462,8 @@ where
     let threads = run
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+        .clamp(1, MAX_THREADS)
+        .min(count.max(1));
     let window = threads * 2;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -409,27 +471,21 @@ where
         .build()
         .expect("a thread pool can be built");
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let consumed = Mutex::new(0usize);
-    let room = Condvar::new();
+    let gate = Gate {
+        state: Mutex::new((0, false)),
+        room: Condvar::new(),
+    };
     let (sender, receiver) = mpsc::channel::<(usize, T)>();
     run.progress.start(count as u64);
     pool.in_place_scope(|scope| {
-        for _ in 0..threads.min(count) {
+        for _ in 0..threads {
             let sender = sender.clone();
-            let (next, stop, consumed, room, work) = (&next, &stop, &consumed, &room, &work);
+            let (next, gate, work) = (&next, &gate, &work);
             scope.spawn(move |_| {
+                let _stop_on_panic = StopOnPanic(gate);
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
-                    if index >= count || stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let mut done = consumed.lock().expect("lock");
-                    while index >= *done + window && !stop.load(Ordering::SeqCst) {
-                        done = room.wait(done).expect("lock");
-                    }
-                    drop(done);
-                    if stop.load(Ordering::SeqCst) {
+                    if index >= count || !gate.wait_for_room(index, window) {
                         break;
                     }
                     if sender.send((index, work(index))).is_err() {
@@ -439,26 +495,24 @@ where
             });
         }
         drop(sender);
+        let _stop_on_panic = StopOnPanic(&gate);
         let mut pending: BTreeMap<usize, T> = BTreeMap::new();
         let mut expected = 0usize;
         for (index, result) in receiver {
-            if stop.load(Ordering::SeqCst) {
-                continue;
+            if gate.stopped() {
+                continue; // drain what workers still send
             }
             pending.insert(index, result);
             while let Some(result) = pending.remove(&expected) {
                 let go_on = consume(expected, result);
                 expected += 1;
                 run.progress.advance();
-                *consumed.lock().expect("lock") = expected;
                 if !go_on {
-                    stop.store(true, Ordering::SeqCst);
                     pending.clear();
-                }
-                room.notify_all();
-                if !go_on {
+                    gate.stop();
                     break;
                 }
+                gate.set_consumed(expected);
             }
         }
     });
@@ -496,7 +550,47 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_item_ends_the_run_instead_of_hanging_it() {
+        for _ in 0..20 {
+            let run = RunOptions {
+                threads: Some(2),
+                ..RunOptions::default()
+            };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for_each_ordered(
+                    1000,
+                    run,
+                    |i| {
+                        assert!(i != 5, "item 5 is broken");
+                        i
+                    },
+                    |_, _| true,
+                )
+            }));
+            assert!(outcome.is_err());
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for_each_ordered(
+                    1000,
+                    run,
+                    |i| i,
+                    |i, _| {
+                        assert!(i != 7, "consumer fails at 7");
+                        true
+                    },
+                )
+            }));
+            assert!(outcome.is_err());
+        }
+    }
+
+    #[test]
     fn stopping_ends_the_run_early() {
+        for _ in 0..50 {
+            assert_stops_early();
+        }
+    }
+
+    fn assert_stops_early() {
         let done = AtomicUsize::new(0);
         let mut consumed = 0;
         let run = RunOptions {

@@ -217,6 +217,11 @@ pub mod render {
         out
     }
 
+    /// The `--json` object of an `inspect` that failed: `{error, exit_code}`.
+    pub fn failure_json(error: &crate::Error) -> Value {
+        json!({"error": error.to_string(), "exit_code": error.exit_code()})
+    }
+
     /// The `validate --json` object.
     pub fn validation_json(format: Option<&FormatInfo>, validation: &Validation) -> Value {
         json!({

@@ -122,6 +122,58 @@ fn output_inside_or_around_the_input_is_refused_and_the_input_survives() {
 }
 
 #[test]
+fn output_reached_through_dot_dot_inside_the_input_is_refused() {
+    let tmp = TempDir::new("dotdot");
+    let input = copy_of_export(&tmp);
+    let before = read_tree(&input);
+    let sneaky = tmp.join("missing/../in/out");
+    let out = convert_to_cvat(&input, &sneaky, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("inside INPUT"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!tmp.join("missing").exists());
+    assert_eq!(read_tree(&input), before);
+}
+
+#[test]
+fn reports_are_the_same_at_one_and_two_threads() {
+    let tmp = TempDir::new("json-threads");
+    let input = tmp.join("in");
+    common::varied_dataset(&input, 12);
+    let run = |args: &[&str]| {
+        let out = maskconv(args);
+        let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report.as_object_mut().unwrap().remove("seconds");
+        report.as_object_mut().unwrap().remove("output");
+        report
+    };
+    let fixture_r = fixture("cvat/generated_import_cases/R_instance_spans_classes");
+    for source in [s(&input), s(&fixture_r)] {
+        let inspect = |j: &str| run(&["inspect", source, "--json", "-j", j]);
+        assert_eq!(inspect("1"), inspect("2"));
+        let convert = |j: &str| {
+            let out = tmp.join(&format!("out-{j}"));
+            run(&[
+                "convert",
+                source,
+                s(&out),
+                "--to",
+                "cvat",
+                "--json",
+                "-q",
+                "--force",
+                "-j",
+                j,
+            ])
+        };
+        assert_eq!(convert("1"), convert("2"));
+    }
+}
+
+#[test]
 fn conversion_never_modifies_the_input() {
     let tmp = TempDir::new("untouched");
     let input = copy_of_export(&tmp);
@@ -327,6 +379,16 @@ fn inspect_json_counts_pixels_images_and_instances_per_class() {
             ("tree".into(), json!([250, 50, 83]), 16, 1, 1),
         ]
     );
+}
+
+#[test]
+fn inspect_json_that_fails_still_prints_one_object() {
+    let input = fixture("cvat/generated_import_cases/C_unknown_color");
+    let out = maskconv(&["inspect", s(&input), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exit_code"], 1);
+    assert!(report["error"].as_str().unwrap().contains("colour (1,2,3)"));
 }
 
 #[test]

@@ -351,7 +351,7 @@ fn importer_rejections_are_rejected_here() {
     let cases = [
         (
             "F_no_labelmap",
-            "colour (51,221,255) on 12 pixels is not in labelmap.txt",
+            "colour (51,221,255) on 12 pixels is not in the default Pascal VOC label map",
         ),
         (
             "P_labelmap_nocolors",
@@ -414,4 +414,63 @@ fn wrapped_instance_ids_of_an_overfull_export_read_as_cvat_reads_them() {
         .filter(|(s, n)| s.instance.is_some() && **n == 2)
         .count();
     assert_eq!(two_pixel, 44, "objects 1..44 merged with 257..300");
+}
+
+#[test]
+fn interlaced_masks_read_exactly_like_their_plain_originals() {
+    let interlaced = open_dataset(&fixture("cvat/interlaced_masks"), None).unwrap();
+    let plain = open_dataset(&fixture("cvat/generated_cvat_export/dataset"), None).unwrap();
+    assert_eq!(canonical(&interlaced)[0], canonical(&plain)[0]);
+}
+
+#[test]
+fn sixteen_bit_colour_class_masks_are_refused() {
+    let tmp = common::TempDir::new("rgb16");
+    let dir = tmp.join("ds");
+    std::fs::create_dir_all(dir.join("ImageSets/Segmentation")).unwrap();
+    std::fs::create_dir_all(dir.join("SegmentationClass")).unwrap();
+    std::fs::write(dir.join("ImageSets/Segmentation/default.txt"), "x\n").unwrap();
+    let png = maskconv::codec::encode_png(
+        1,
+        1,
+        maskconv::codec::PngLayout::Rgb16,
+        &[0; 6],
+        Default::default(),
+    );
+    std::fs::write(dir.join("SegmentationClass/x.png"), png).unwrap();
+    let dataset = open_dataset(&dir, None).unwrap();
+    let message = dataset.decode(0, &mut Vec::new()).unwrap_err().to_string();
+    assert!(
+        message.contains("SegmentationClass/x.png") && message.contains("16-bit RGB"),
+        "{message}"
+    );
+}
+
+#[test]
+fn mac_finder_metadata_in_a_zip_is_not_a_second_dataset() {
+    let tmp = common::TempDir::new("macosx");
+    let archive = tmp.join("mac.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+    let source = fixture("cvat/generated_cvat_export/dataset");
+    let extra = [
+        (
+            "__MACOSX/ImageSets/Segmentation/._default.txt".to_string(),
+            b"\x00\x05\x16\x07".to_vec(),
+        ),
+        (
+            "ImageSets/Segmentation/._default.txt".to_string(),
+            b"\x00\x05\x16\x07".to_vec(),
+        ),
+    ];
+    for (name, bytes) in common::read_tree(&source).into_iter().chain(extra) {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let from_zip = open_dataset(&archive, None).unwrap();
+    assert_eq!(
+        canonical(&from_zip),
+        canonical(&open_dataset(&source, None).unwrap())
+    );
 }

@@ -370,6 +370,34 @@ fn segment_attributes_are_a_named_loss_and_strict_refuses_them() {
     let err = write_memory(&make(), &strict).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Loss);
     assert!(err.to_string().contains("--strict"), "{err}");
+    // --keep-going does not turn a forbidden loss into a skipped item.
+    let both = ConvertOptions {
+        strict: true,
+        keep_going: true,
+        ..ConvertOptions::default()
+    };
+    assert_eq!(
+        write_memory(&make(), &both).unwrap_err().kind,
+        ErrorKind::Loss
+    );
+}
+
+#[test]
+fn item_keys_a_subset_file_cannot_hold_are_errors() {
+    for key in ["#frame", "frame "] {
+        let dataset = memory_dataset(
+            vec![Class::new("car", ClassKind::Thing)],
+            vec![item(key)],
+            vec![None],
+        );
+        let err = write_memory(&dataset, &ConvertOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("item '{key}'")) && err.contains("rename the item"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

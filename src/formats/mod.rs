@@ -111,12 +111,11 @@ impl Dataset {
     ) -> Result<Self> {
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for item in &items {
-            crate::model::check_key(&item.key).map_err(|what| Error::input(format.name, what))?;
+            crate::model::check_key(&item.key)
+                .map_err(|what| Error::invalid_input(what).in_format(format.name))?;
             if !seen.insert(item.key.as_str()) {
-                return Err(Error::input(
-                    format.name,
-                    format!("item '{}' appears twice", item.key),
-                ));
+                let what = format!("item '{}' appears twice in the dataset", item.key);
+                return Err(Error::invalid_input(what).in_format(format.name));
             }
         }
         Ok(Dataset {

@@ -48,7 +48,7 @@ static INFO: FormatInfo = FormatInfo {
     can_write: true,
     holds: Holds {
         instances: true,
-        max_segments_per_item: Some(255),
+        max_segments_per_item: Some(MAX_OBJECTS as u32),
         color_bits: 8,
         subsets: true,
         segment_attributes: false,
@@ -62,9 +62,12 @@ const OBJECT_DIR: &str = "SegmentationObject/";
 const IMAGE_DIR: &str = "JPEGImages/";
 const LABELMAP: &str = "labelmap.txt";
 const BACKGROUND: &str = "background";
-/// How many folders may enclose the dataset root (`a/b/ds/`), as in CVAT's importer.
+/// How many path components the dataset root may have: `a/b/ds/` is found,
+/// `a/b/c/ds/` is not, as in CVAT's importer ("up to two folders deep").
 const MAX_ROOT_DEPTH: usize = 3;
 const BLACK: [u8; 3] = [0, 0, 0];
+/// Object numbers are VOC colormap indices 1..=255 (0 = no object).
+const MAX_OBJECTS: usize = 255;
 
 impl Format for Cvat {
     fn info(&self) -> &'static FormatInfo {
@@ -111,11 +114,19 @@ pub fn voc_index(rgb: [u8; 3]) -> Option<u8> {
     (voc_color(index) == rgb).then_some(index)
 }
 
+/// Whether `path` is macOS Finder metadata (`__MACOSX/…`, `._name`), which
+/// zips made on a Mac carry and which is never part of a dataset.
+fn is_mac_metadata(path: &str) -> bool {
+    path.split('/')
+        .any(|part| part == "__MACOSX" || part.starts_with("._"))
+}
+
 /// Dataset roots (`""` or `a/b/`) that hold `ImageSets/Segmentation/*.txt`.
 fn find_roots(source: &dyn Source) -> BTreeSet<String> {
     source
         .files()
         .iter()
+        .filter(|file| !is_mac_metadata(file))
         .filter_map(|file| {
             let (dir, name) = file.rsplit_once('/')?;
             if !name.ends_with(".txt") {

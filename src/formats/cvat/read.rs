@@ -5,7 +5,7 @@
 use super::labelmap::{Label, default_labelmap, is_py_space, parse_labelmap, py_lines};
 use super::{
     BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH, OBJECT_DIR,
-    SUBSET_DIR, find_roots, voc_color, voc_index,
+    SUBSET_DIR, find_roots, is_mac_metadata, voc_color, voc_index,
 };
 use crate::codec::{ImageInfo, Palette, PngRows, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
@@ -24,7 +24,8 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let at = |path: &str| format!("{root}{path}");
     let mut warnings = Vec::new();
 
-    let mut labels = if source.contains(&at(LABELMAP)) {
+    let has_labelmap = source.contains(&at(LABELMAP));
+    let mut labels = if has_labelmap {
         let display = source.display(&at(LABELMAP));
         let (labels, notes) = parse_labelmap(&source.read(&at(LABELMAP))?, &display)?;
         warnings.extend(notes);
@@ -85,6 +86,11 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let decoder = CvatDecoder {
         source: source.clone(),
         root,
+        labelmap: if has_labelmap {
+            LABELMAP.to_string()
+        } else {
+            format!("the default Pascal VOC label map (there is no {LABELMAP})")
+        },
         class_of_color,
         class_of_label,
     };
@@ -194,20 +200,23 @@ fn duplicate_colour_notes(labels: &[Label], display: &str) -> Vec<Note> {
 /// name order), then those with `_` in their name, which CVAT ignores.
 fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Result<Vec<Item>> {
     let dir = format!("{root}{SUBSET_DIR}");
-    let (ignored, read): (Vec<&String>, Vec<&String>) = source
+    let (underscored, plain): (Vec<&String>, Vec<&String>) = source
         .files()
         .iter()
         .filter(|f| {
             f.strip_prefix(&dir)
-                .is_some_and(|n| !n.contains('/') && n.ends_with(".txt"))
+                .is_some_and(|n| !n.contains('/') && n.ends_with(".txt") && !is_mac_metadata(n))
         })
         .partition(|f| f[dir.len()..].contains('_'));
     let mut items: Vec<Item> = Vec::new();
     let mut subset_of: HashMap<String, String> = HashMap::new();
-    for path in read.into_iter().chain(ignored) {
+    for path in plain.into_iter().chain(underscored) {
         let display = source.display(path);
         let file_name = &path[dir.len()..];
-        let subset = file_name.trim_end_matches(".txt").to_string();
+        let subset = file_name
+            .strip_suffix(".txt")
+            .unwrap_or(file_name)
+            .to_string();
         if file_name.contains('_') {
             warnings.push(Note::new(
                 "underscore-subset",
@@ -274,6 +283,8 @@ fn unlisted_masks_note(source: &dyn Source, root: &str, items: &[Item]) -> Optio
 struct CvatDecoder {
     source: Arc<dyn Source>,
     root: String,
+    /// How messages name the label map in use.
+    labelmap: String,
     class_of_color: HashMap<u64, ClassId>,
     /// Class of each labelmap line (what an 8-bit gray value means); 0 = background.
     class_of_label: Vec<ClassId>,
@@ -340,7 +351,8 @@ impl CvatDecoder {
         let [r, g, b] = rgb8_of_key(key);
         let what = match (image.channels >= 3, is_class) {
             (true, true) => format!(
-                "colour ({r},{g},{b}) on {pixels} {px} is not in labelmap.txt (CVAT rejects it as an undeclared colour)"
+                "colour ({r},{g},{b}) on {pixels} {px} is not in {} (CVAT rejects it as an undeclared colour)",
+                self.labelmap
             ),
             (true, false) => format!(
                 "colour ({r},{g},{b}) on {pixels} {px} is not a Pascal VOC instance colour; object masks must use VOC colormap entries 1..255"
@@ -350,7 +362,8 @@ impl CvatDecoder {
                 key % 256
             ),
             (false, true) => format!(
-                "gray value {key} on {pixels} {px} is not a label index: labelmap.txt has {} labels (0..{})",
+                "gray value {key} on {pixels} {px} is not a label index: {} has {} labels (0..{})",
+                self.labelmap,
                 self.class_of_label.len(),
                 self.class_of_label.len().saturating_sub(1)
             ),

@@ -3,7 +3,8 @@
 
 use super::labelmap::is_py_space;
 use super::{
-    BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, OBJECT_DIR, SUBSET_DIR, voc_color,
+    BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, MAX_OBJECTS, OBJECT_DIR, SUBSET_DIR,
+    voc_color,
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
@@ -68,16 +69,16 @@ fn writable_list(value: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Colours for classes that need one: the VOC colormap, then a deterministic
-/// scramble, skipping black and colours already taken.
-fn fresh_colors(taken: &HashSet<[u8; 3]>) -> impl Iterator<Item = [u8; 3]> + '_ {
+/// Candidate colours for classes that need one: the VOC colormap, then a
+/// deterministic scramble of all 24-bit colours (multiplying by an odd
+/// number is a bijection, so every colour comes up once).
+fn candidate_colors() -> impl Iterator<Item = [u8; 3]> {
     let voc = (1..=255u8).map(voc_color);
-    let scrambled = (1..=u32::MAX).map(|i| {
-        let h = i.wrapping_mul(0x9E37_79B1).rotate_left(13) ^ 0x5bd1_e995;
+    let scrambled = (0..1u32 << 24).map(|i| {
+        let h = i.wrapping_mul(0x9E_3779) & 0xFF_FFFF;
         [(h >> 16) as u8, (h >> 8) as u8, h as u8]
     });
     voc.chain(scrambled)
-        .filter(move |c| *c != BLACK && !taken.contains(c))
 }
 
 /// One 8-bit colour per class (index 0 = background, black): a class keeps
@@ -92,21 +93,20 @@ fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u8; 3]> {
     for (id, class) in catalog.iter() {
         let Some(color) = class.color else { continue };
         let rgb = color.to_rgb8();
-        match owner.get(&rgb) {
-            _ if rgb == BLACK => recoloured.push((id, "black is CVAT's background colour")),
-            Some(first) if *first != color => {
-                recoloured.push((id, "its 8-bit colour is taken by another class"))
-            }
-            _ => {
-                owner.insert(rgb, color);
-                palette[id as usize] = Some(rgb);
-            }
+        if rgb == BLACK {
+            recoloured.push((id, "black is CVAT's background colour"));
+        } else if owner.get(&rgb).is_some_and(|first| *first != color) {
+            recoloured.push((id, "its 8-bit colour is taken by another class"));
+        } else {
+            owner.insert(rgb, color);
+            palette[id as usize] = Some(rgb);
         }
     }
-    let taken: HashSet<[u8; 3]> = owner.keys().copied().collect();
-    let mut fresh = fresh_colors(&taken);
+    let mut taken: HashSet<[u8; 3]> = owner.keys().copied().collect();
+    taken.insert(BLACK);
+    let mut candidates = candidate_colors();
     for slot in palette.iter_mut().filter(|c| c.is_none()) {
-        *slot = fresh.next();
+        *slot = candidates.find(|c| taken.insert(*c));
     }
     let palette: Vec<[u8; 3]> = palette
         .into_iter()
@@ -144,7 +144,7 @@ impl Writer for CvatWriter {
                 .in_format(INFO.name));
             }
         }
-        check_subsets(&dataset.items, warnings)?;
+        check_items(&dataset.items, warnings)?;
         self.palette = assign_colors(catalog, warnings);
 
         // labelmap.txt lines, sorted by name (code point order) as CVAT writes them.
@@ -311,9 +311,9 @@ impl CvatWriter {
                 object_of[i + 1] = free.next().unwrap_or(0);
             }
         }
-        if kept + numbered > 255 {
+        if kept + numbered > MAX_OBJECTS {
             return fail(format!(
-                "needs {} object numbers but a CVAT SegmentationObject PNG holds at most 255 per image (loss 'too-many-segments'); --keep-going skips such items",
+                "needs {} object numbers but a CVAT SegmentationObject PNG holds at most {MAX_OBJECTS} per image (loss 'too-many-segments'); --keep-going skips such items",
                 kept + numbered
             ));
         }
@@ -321,11 +321,19 @@ impl CvatWriter {
     }
 }
 
-/// Subset names must be file names; names with `_` are written but warned
-/// about, since CVAT's importer skips such files.
-fn check_subsets(items: &[Item], warnings: &mut Vec<Note>) -> Result<()> {
+/// Item keys must survive a line of a subset file (CVAT strips lines and
+/// skips `#` comments); subset names must be file names, and names with `_`
+/// are written but warned about, since CVAT's importer skips such files.
+fn check_items(items: &[Item], warnings: &mut Vec<Note>) -> Result<()> {
     let mut underscored: BTreeSet<&str> = BTreeSet::new();
     for item in items {
+        let key = &item.key;
+        if key.starts_with('#') || key.starts_with(is_py_space) || key.ends_with(is_py_space) {
+            return Err(Error::invalid_input(format!(
+                "item '{key}' cannot be listed in {SUBSET_DIR}*.txt: CVAT strips whitespace around each line and skips lines starting with '#'; rename the item"
+            ))
+            .in_format(INFO.name));
+        }
         let Some(subset) = &item.subset else { continue };
         if subset.is_empty()
             || subset.contains(['/', '\\', '\0', '\n', '\r'])
@@ -374,6 +382,17 @@ mod tests {
         assert!(unwritable_name("background").is_some());
         assert!(unwritable_name("trail ").is_none());
         assert!(unwritable_name("ünï").is_none());
+    }
+
+    #[test]
+    fn classes_without_colours_all_get_distinct_ones() {
+        let classes = (0..2000)
+            .map(|i| Class::new(format!("c{i}"), ClassKind::Stuff))
+            .collect();
+        let palette = assign_colors(&Catalog::new(classes).unwrap(), &mut Vec::new());
+        let distinct: HashSet<[u8; 3]> = palette.iter().copied().collect();
+        assert_eq!(distinct.len(), 2001);
+        assert!(palette[1..].iter().all(|c| *c != BLACK));
     }
 
     #[test]
