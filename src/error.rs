@@ -22,7 +22,8 @@ pub enum ErrorKind {
 pub struct Error {
     /// What sort of failure this is.
     pub kind: ErrorKind,
-    /// The file (or archive entry) concerned, as the user would recognise it.
+    /// What is concerned, as the user would recognise it: a file, an archive
+    /// entry, or a dataset element (`class 'x'`, `item 'y'`).
     pub path: Option<String>,
     /// The format being read or written, if the error is specific to one.
     pub format: Option<&'static str>,
