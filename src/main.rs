@@ -50,8 +50,10 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} items  {per_sec}  eta {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
+            )
+            .expect("valid template"),
         );
         Bar(bar)
     }
