@@ -1,5 +1,5 @@
 //! Where bytes come from and go to. A [`Source`] is a read-only view of the
-//! input (folder or `.zip`, read in place, never extracted); a [`Sink`]
+//! input (folder, `.zip` or `.tar.gz`, read in place, never extracted); a [`Sink`]
 //! receives output files. [`Output`] is the real sink: it builds the result at
 //! a temporary sibling of OUTPUT and renames it into place only when complete.
 //! Format code only ever sees these traits.
@@ -35,9 +35,17 @@ pub trait Source: Send + Sync {
             .binary_search_by(|f| f.as_str().cmp(path))
             .is_ok()
     }
+
+    /// Tells the source which files will be read, roughly in this order.
+    /// Optional: a streamed archive uses it to keep only these when it has
+    /// to read past them; other sources ignore it.
+    fn plan_reads(&self, _paths: &[&str]) {}
 }
 
-/// Opens a folder or a `.zip` as a [`Source`].
+mod targz;
+pub use targz::TarGzSource;
+
+/// Opens a folder, a `.zip` or a `.tar.gz` / `.tgz` as a [`Source`].
 pub fn open_source(path: &Path) -> Result<Arc<dyn Source>> {
     let name = path.display().to_string();
     let meta = fs::metadata(path).map_err(|e| match e.kind() {
@@ -48,21 +56,21 @@ pub fn open_source(path: &Path) -> Result<Arc<dyn Source>> {
         return Ok(Arc::new(FolderSource::open(path)?));
     }
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
-        return Err(Error::input(
-            name,
-            "reading .tar.gz archives is not supported yet; unpack it and pass the folder",
-        ));
-    }
     let mut magic = [0u8; 4];
-    let is_zip = File::open(path)
+    let magic = File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
-        .map(|_| magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06")
-        .unwrap_or(false);
-    if is_zip || lower.ends_with(".zip") {
+        .map(|_| magic)
+        .unwrap_or_default();
+    if magic[..2] == [0x1f, 0x8b] || lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        return Ok(Arc::new(TarGzSource::open(path)?));
+    }
+    if magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06" || lower.ends_with(".zip") {
         return Ok(Arc::new(ZipSource::open(path)?));
     }
-    Err(Error::input(name, "is neither a folder nor a .zip archive"))
+    Err(Error::input(
+        name,
+        "is neither a folder nor a .zip or .tar.gz archive",
+    ))
 }
 
 /// A folder on disk.
@@ -167,7 +175,7 @@ impl ZipSource {
                 .name()
                 .map_err(|e| Error::input(&name, format!("zip entry #{index}: {e}")))?
                 .to_string();
-            check_entry_name(&entry_name).map_err(|what| Error::input(&name, what))?;
+            check_entry_name("zip", &entry_name).map_err(|what| Error::input(&name, what))?;
             if entry.is_dir() {
                 continue;
             }
@@ -196,17 +204,19 @@ impl ZipSource {
     }
 }
 
-fn check_entry_name(entry: &str) -> std::result::Result<(), String> {
+/// Refuses an archive entry name (`kind`: "zip", "tar") that is absolute or
+/// climbs out with `..`.
+fn check_entry_name(kind: &str, entry: &str) -> std::result::Result<(), String> {
     let absolute =
         entry.starts_with('/') || entry.starts_with('\\') || entry.get(1..2) == Some(":");
     if absolute {
         return Err(format!(
-            "zip entry '{entry}' has an absolute path; refusing to read this archive"
+            "{kind} entry '{entry}' has an absolute path; refusing to read this archive"
         ));
     }
     if entry.split(['/', '\\']).any(|part| part == "..") {
         return Err(format!(
-            "zip entry '{entry}' contains '..' and points outside the archive; refusing to read this archive"
+            "{kind} entry '{entry}' contains '..' and points outside the archive; refusing to read this archive"
         ));
     }
     Ok(())
@@ -454,7 +464,7 @@ impl Output {
 impl Sink for Output {
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
         let display = format!("{}/{path}", self.display);
-        check_entry_name(path).map_err(|what| Error::output(&display, what))?;
+        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
         if let Some(zip) = &mut self.zip {
             let options = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Stored)
@@ -611,10 +621,10 @@ mod tests {
 
     #[test]
     fn entry_names_that_escape_are_refused() {
-        assert!(check_entry_name("../x.png").is_err());
-        assert!(check_entry_name("a/../../x.png").is_err());
-        assert!(check_entry_name("/etc/passwd").is_err());
-        assert!(check_entry_name("C:/x").is_err());
-        assert!(check_entry_name("a/b..c/x.png").is_ok());
+        assert!(check_entry_name("zip", "../x.png").is_err());
+        assert!(check_entry_name("zip", "a/../../x.png").is_err());
+        assert!(check_entry_name("zip", "/etc/passwd").is_err());
+        assert!(check_entry_name("zip", "C:/x").is_err());
+        assert!(check_entry_name("zip", "a/b..c/x.png").is_ok());
     }
 }

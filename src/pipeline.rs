@@ -138,7 +138,8 @@ pub fn convert_dataset(
     })?;
     let mut warnings = NoteList::default();
     warnings.extend(dataset.warnings.iter().cloned());
-    let mut losses_found = formats::declared_losses(dataset, info);
+    let mut losses_found = dataset.losses.clone();
+    losses_found.extend(formats::declared_losses(dataset, info));
     let mut writer_warnings = Vec::new();
     let first_files = writer.begin(dataset, &mut losses_found, &mut writer_warnings)?;
     warnings.extend(writer_warnings);
@@ -279,6 +280,7 @@ pub fn inspect(dataset: &Dataset, run: RunOptions) -> Result<Inspection> {
         ..Inspection::default()
     };
     stats.warnings.extend(dataset.warnings.iter().cloned());
+    stats.warnings.extend(dataset.losses.iter().cloned());
     for item in &dataset.items {
         *stats.subsets.entry(item.subset.clone()).or_default() += 1;
     }
@@ -373,6 +375,7 @@ pub fn validate(dataset: &Dataset, run: RunOptions) -> Validation {
         ..Validation::default()
     };
     validation.warnings.extend(dataset.warnings.iter().cloned());
+    validation.warnings.extend(dataset.losses.iter().cloned());
     let work = |index: usize| {
         let mut notes = Vec::new();
         dataset.decode(index, &mut notes).map(|_| notes)

@@ -142,19 +142,26 @@ pub fn count_key(image: &Image, key: u64) -> u64 {
         .sum()
 }
 
-/// Paints one row of an 8-bit RGB image: pixel `i` gets `palette[ids[i]]`,
-/// a run of equal ids at a time.
-pub fn paint_row_rgb8(ids: &[u32], palette: &[[u8; 3]], row: &mut [u8]) {
+/// Paints one row of an image whose pixels are `N` bytes (3: 8-bit RGB, 6:
+/// 16-bit RGB as big-endian bytes): pixel `i` gets `palette[ids[i]]`, a run
+/// of equal ids at a time.
+pub fn paint_row<const N: usize>(ids: &[u32], palette: &[[u8; N]], row: &mut [u8]) {
     let mut start = 0;
     while start < ids.len() {
         let id = ids[start];
         let len = 1 + equal_prefix::<u32, 4>(&ids[start + 1..], &ids[start..ids.len() - 1]);
         fill_pattern(
-            &mut row[start * 3..(start + len) * 3],
+            &mut row[start * N..(start + len) * N],
             &palette[id as usize],
         );
         start += len;
     }
+}
+
+/// The 6 big-endian bytes of a 16-bit RGB pixel, as [`paint_row`] takes them.
+pub fn rgb16_bytes(rgb: [u16; 3]) -> [u8; 6] {
+    let [r, g, b] = rgb.map(u16::to_be_bytes);
+    [r[0], r[1], g[0], g[1], b[0], b[1]]
 }
 
 /// Fills `out` with repetitions of `pattern` (whose length divides `out`'s),
@@ -283,7 +290,11 @@ mod tests {
     #[test]
     fn painting_a_row_looks_up_the_palette() {
         let mut row = [9u8; 9];
-        paint_row_rgb8(&[0, 1, 1], &[[0, 0, 0], [1, 2, 3]], &mut row);
+        paint_row(&[0, 1, 1], &[[0, 0, 0], [1, 2, 3]], &mut row);
         assert_eq!(row, [0, 0, 0, 1, 2, 3, 1, 2, 3]);
+        let mut wide = [9u8; 12];
+        let palette = [rgb16_bytes([0, 0, 0]), rgb16_bytes([4384, 1699, 55003])];
+        paint_row(&[1, 0], &palette, &mut wide);
+        assert_eq!(wide, [0x11, 0x20, 0x06, 0xa3, 0xd6, 0xdb, 0, 0, 0, 0, 0, 0]);
     }
 }

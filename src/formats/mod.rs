@@ -6,6 +6,7 @@
 //! to [`REGISTRY`], add its fixtures and its README row.
 
 pub mod cvat;
+pub mod datagen;
 
 use crate::codec::Compression;
 use crate::error::{Error, Result};
@@ -15,7 +16,7 @@ use crate::report::Note;
 use std::sync::Arc;
 
 /// Every format the tool knows, in the order `maskconv formats` lists them.
-pub static REGISTRY: &[&dyn Format] = &[&cvat::Cvat];
+pub static REGISTRY: &[&dyn Format] = &[&cvat::Cvat, &datagen::Datagen];
 
 /// What a format can hold when written — the basis of every declared loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,10 @@ pub struct Dataset {
     pub items: Vec<Item>,
     /// Warnings found while reading the metadata.
     pub warnings: Vec<Note>,
+    /// What the shared model could not keep of the input's metadata (e.g. a
+    /// class with two colours keeps one): losses of any conversion, so
+    /// `--strict` refuses them; `inspect` and `validate` show them as warnings.
+    pub losses: Vec<Note>,
     decoder: Box<dyn ItemDecoder>,
 }
 
@@ -123,8 +128,15 @@ impl Dataset {
             catalog,
             items,
             warnings,
+            losses: Vec::new(),
             decoder,
         })
+    }
+
+    /// The same dataset with these reading losses (see [`Dataset::losses`]).
+    pub fn with_losses(mut self, losses: Vec<Note>) -> Self {
+        self.losses = losses;
+        self
     }
 
     /// Decodes item `index`'s mask (`None`: the item has no mask) and checks

@@ -10,7 +10,7 @@ use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::{Dataset, OutputFile, Writer};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
-use crate::remap::paint_row_rgb8;
+use crate::remap::paint_row;
 use crate::report::Note;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -230,7 +230,7 @@ impl Writer for CvatWriter {
         let ids = map.ids();
         for (folder, palette) in [(CLASS_DIR, &class_palette), (OBJECT_DIR, &object_palette)] {
             let png = encode_png_rows(w, h, PngLayout::Rgb8, self.compression, |y, row| {
-                paint_row_rgb8(&ids[y * w as usize..(y + 1) * w as usize], palette, row)
+                paint_row(&ids[y * w as usize..(y + 1) * w as usize], palette, row)
             });
             files.push(OutputFile::new(format!("{folder}{}.png", item.key), png));
         }

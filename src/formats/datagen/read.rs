@@ -1,0 +1,398 @@
+//! Reading: finding the camera folders, merging every metadata file into one
+//! catalog (with a colour table per file), and decoding each 16-bit mask.
+
+use super::metadata::{self, Leaf};
+use super::{
+    BACKGROUND, CAMERA_METADATA, DEFAULT_IMAGE, ENVIRONMENT, INFO, ITEM_FILE, MASK_EXR, MASK_PNG,
+    METADATA, camera_path, is_mask_file, split_mask_path,
+};
+use crate::codec::{Palette, RowSource, decode_png, png_rows};
+use crate::error::{Error, Result};
+use crate::formats::{Dataset, ItemDecoder};
+use crate::io::Source;
+use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment};
+use crate::remap::{count_key, key_of_rgb16, label_pixels, rgb16_of_key};
+use crate::report::Note;
+use rayon::prelude::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// One camera folder of the dataset: one item.
+struct Camera {
+    /// Full path of the camera folder in the source (`root + key`).
+    dir: String,
+    /// Index into the metadata files.
+    metadata: usize,
+    mask: String,
+}
+
+/// Reads the metadata of the Datagen dataset in `source`.
+pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
+    let (root, keys) = camera_folders(&*source)?;
+    let mut warnings = Vec::new();
+
+    // Each camera's metadata file: camera folder, then frame, then datapoint.
+    let mut metadata_paths: Vec<String> = Vec::new();
+    let mut metadata_index: HashMap<String, usize> = HashMap::new();
+    let mut cameras = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let dir = format!("{root}{key}");
+        let mask = format!("{dir}/{MASK_PNG}");
+        if !source.contains(&mask) {
+            return Err(Error::input(
+                source.display(&format!("{dir}/{MASK_EXR}")),
+                "is Datagen's January-2022 EXR segmentation (float colours, flat metadata), an unsupported legacy version; current Datagen releases write 16-bit semantic_segmentation.png",
+            ));
+        }
+        let path = camera_path(key).expect("keys come from mask paths");
+        let mut candidates = vec![format!("{dir}/{METADATA}")];
+        if let Some(frame) = path.frame {
+            candidates.push(format!("{root}{}/{frame}/{METADATA}", path.datapoint));
+        }
+        candidates.push(format!("{root}{}/{METADATA}", path.datapoint));
+        let Some(found) = candidates.iter().find(|c| source.contains(c)) else {
+            return Err(Error::input(
+                source.display(&mask),
+                format!(
+                    "has no {METADATA} in its camera folder, frame folder or datapoint folder ({})",
+                    candidates.join(", ")
+                ),
+            ));
+        };
+        let next = metadata_paths.len();
+        let index = *metadata_index.entry(found.clone()).or_insert(next);
+        if index == next {
+            metadata_paths.push(found.clone());
+        }
+        cameras.push(Camera {
+            dir,
+            metadata: index,
+            mask,
+        });
+    }
+
+    let parsed: Vec<Result<Vec<Leaf>>> = metadata_paths
+        .par_iter()
+        .map(|path| metadata::parse(&source.read(path)?, &source.display(path)))
+        .collect();
+    let mut files = Vec::with_capacity(parsed.len());
+    for leaves in parsed {
+        files.push(leaves?);
+    }
+
+    let (catalog, tables, losses) = catalog_of(&files, &metadata_paths, &*source, &mut warnings)?;
+
+    let mut items = Vec::with_capacity(keys.len());
+    for (key, camera) in keys.iter().zip(&cameras) {
+        let mut item = Item::new(key.as_str());
+        item.image = source_image(&*source, &camera.dir, &mut warnings);
+        if source.contains(&format!("{}/{ITEM_FILE}", camera.dir)) {
+            read_item_file(&*source, &format!("{}/{ITEM_FILE}", camera.dir), &mut item)?;
+        }
+        items.push(item);
+    }
+    let mut planned: Vec<&str> = Vec::with_capacity(cameras.len() * 2);
+    for (camera, item) in cameras.iter().zip(&items) {
+        planned.push(&camera.mask);
+        planned.extend(item.image.as_deref());
+    }
+    source.plan_reads(&planned);
+
+    let decoder = DatagenDecoder {
+        source: source.clone(),
+        cameras,
+        metadata_paths,
+        tables,
+    };
+    Ok(Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))?.with_losses(losses))
+}
+
+/// The dataset root and the key of every camera folder holding a mask, sorted.
+fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
+    let mut by_root: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for file in source.files().iter().filter(|f| is_mask_file(f)) {
+        if let Some((root, key)) = split_mask_path(file) {
+            by_root.entry(root).or_default().insert(key);
+        }
+    }
+    match by_root.len() {
+        1 => {
+            let (root, keys) = by_root.into_iter().next().expect("one root");
+            Ok((
+                root.to_string(),
+                keys.into_iter().map(String::from).collect(),
+            ))
+        }
+        0 => Err(Error::input(
+            source.name(),
+            format!(
+                "has no datapoint_*/<camera>/{MASK_PNG} (nor scene_* / environment_* folders); not a Datagen dataset"
+            ),
+        )),
+        _ => {
+            let roots: Vec<String> = by_root
+                .keys()
+                .map(|r| format!("'{}'", r.trim_end_matches('/')))
+                .collect();
+            Err(Error::input(
+                source.name(),
+                format!(
+                    "holds several Datagen datasets ({}); pass one of them",
+                    roots.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Colour key → class (0: background) of one metadata file.
+type ColorTable = HashMap<u64, ClassId>;
+
+/// The union of every file's classes, in order of first appearance, and
+/// each file's colour table. A class with another colour than in an earlier
+/// file keeps its first colour (a loss); two leaves of one file sharing a
+/// colour read as the first (a warning).
+fn catalog_of(
+    files: &[Vec<Leaf>],
+    paths: &[String],
+    source: &dyn Source,
+    warnings: &mut Vec<Note>,
+) -> Result<(Catalog, Vec<ColorTable>, Vec<Note>)> {
+    let mut classes: Vec<Class> = Vec::new();
+    let mut class_of_name: HashMap<&str, (ClassId, usize)> = HashMap::new();
+    let mut conflicts: BTreeSet<(&str, [u16; 3])> = BTreeSet::new();
+    let mut losses = Vec::new();
+    let mut tables = Vec::with_capacity(files.len());
+    for (file, (leaves, path)) in files.iter().zip(paths).enumerate() {
+        let mut table = ColorTable::with_capacity(leaves.len());
+        for leaf in leaves {
+            let class = if leaf.name == BACKGROUND {
+                0
+            } else if let Some(&(id, first_file)) = class_of_name.get(leaf.name.as_str()) {
+                let first = classes[id as usize - 1]
+                    .color
+                    .expect("datagen classes have colours");
+                if first != Color::Rgb16(leaf.color) && conflicts.insert((&leaf.name, leaf.color)) {
+                    losses.push(Note::new(
+                        "class-colour-conflict",
+                        format!(
+                            "{}: class '{}' has colour {} here but {first} in {}; its pixels are read by name, and the class keeps its first colour",
+                            source.display(path),
+                            leaf.name,
+                            Color::Rgb16(leaf.color),
+                            source.display(&paths[first_file])
+                        ),
+                    ));
+                }
+                id
+            } else {
+                classes.push(
+                    Class::new(&leaf.name, ClassKind::Stuff).with_color(Color::Rgb16(leaf.color)),
+                );
+                let id = classes.len() as ClassId;
+                class_of_name.insert(&leaf.name, (id, file));
+                id
+            };
+            let key = key_of_rgb16(leaf.color);
+            if let Some(&other) = table.get(&key) {
+                let other_name = if other == 0 {
+                    BACKGROUND
+                } else {
+                    &classes[other as usize - 1].name
+                };
+                warnings.push(Note::new(
+                    "duplicate-colour",
+                    format!(
+                        "{}: '{}' has the same colour {} as '{other_name}'; its pixels read as '{other_name}'",
+                        source.display(path),
+                        leaf.name,
+                        Color::Rgb16(leaf.color)
+                    ),
+                ));
+                continue;
+            }
+            table.insert(key, class);
+        }
+        tables.push(table);
+    }
+    let catalog = Catalog::new(classes).map_err(|what| Error::input(source.name(), what))?;
+    Ok((catalog, tables, losses))
+}
+
+/// The camera's visible-spectrum image: the first image `environment.json`
+/// names, else `visible_spectrum.png`, else the first `visible_spectrum*`
+/// file — when it exists.
+fn source_image(source: &dyn Source, dir: &str, warnings: &mut Vec<Note>) -> Option<String> {
+    let environment = format!("{dir}/{ENVIRONMENT}");
+    if source.contains(&environment) {
+        let named = source
+            .read(&environment)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .map(|json| {
+                json.get("environments")
+                    .and_then(|e| e.get(0))
+                    .and_then(|e| e.get("image_name"))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            });
+        match named {
+            Some(Some(name)) => {
+                let path = format!("{dir}/{name}");
+                return source.contains(&path).then_some(path);
+            }
+            Some(None) => {}
+            None => warnings.push(Note::new(
+                "environment-json",
+                format!(
+                    "{}: is not readable JSON; looking for the camera's image by name",
+                    source.display(&environment)
+                ),
+            )),
+        }
+    }
+    let default = format!("{dir}/{DEFAULT_IMAGE}");
+    if source.contains(&default) {
+        return Some(default);
+    }
+    let prefix = format!("{dir}/visible_spectrum");
+    source
+        .files()
+        .iter()
+        .find(|f| f.starts_with(&prefix) && !f[prefix.len()..].contains('/'))
+        .cloned()
+}
+
+/// Reads maskconv's `maskconv_item.json`: the item's original key and subset.
+fn read_item_file(source: &dyn Source, path: &str, item: &mut Item) -> Result<()> {
+    let display = source.display(path);
+    let json: Value = serde_json::from_slice(&source.read(path)?)
+        .map_err(|e| Error::input(&display, format!("is not valid JSON: {e}")))?;
+    match json.get("key") {
+        Some(Value::String(key)) => item.key = key.clone(),
+        None => {}
+        Some(_) => return Err(Error::input(&display, "'key' is not a string")),
+    }
+    match json.get("subset") {
+        Some(Value::String(subset)) => item.subset = Some(subset.clone()),
+        None | Some(Value::Null) => {}
+        Some(_) => return Err(Error::input(&display, "'subset' is not a string")),
+    }
+    Ok(())
+}
+
+/// Decodes one camera's 16-bit mask with its metadata file's colour table.
+struct DatagenDecoder {
+    source: Arc<dyn Source>,
+    cameras: Vec<Camera>,
+    metadata_paths: Vec<String>,
+    tables: Vec<ColorTable>,
+}
+
+impl DatagenDecoder {
+    /// The size `camera_metadata.json` claims (`resolution_px`), if it has one.
+    fn claimed_size(&self, camera: &Camera) -> Result<Option<(u64, u64)>> {
+        let path = format!("{}/{CAMERA_METADATA}", camera.dir);
+        if !self.source.contains(&path) {
+            return Ok(None);
+        }
+        let json: Value = serde_json::from_slice(&self.source.read(&path)?).map_err(|e| {
+            Error::input(
+                self.source.display(&path),
+                format!("is not valid JSON: {e}"),
+            )
+        })?;
+        let size = json
+            .get("resolution_px")
+            .and_then(Value::as_array)
+            .and_then(|a| match a.as_slice() {
+                [w, h] => Some((w.as_f64()? as u64, h.as_f64()? as u64)),
+                _ => None,
+            });
+        Ok(size)
+    }
+}
+
+impl ItemDecoder for DatagenDecoder {
+    fn decode(
+        &self,
+        index: usize,
+        _item: &Item,
+        _notes: &mut Vec<Note>,
+    ) -> Result<Option<LabelMap>> {
+        let camera = &self.cameras[index];
+        let display = self.source.display(&camera.mask);
+        let bytes = self.source.read(&camera.mask)?;
+        let mut rows = png_rows(&bytes, &display, Palette::Expand)?;
+        let info = *rows.info();
+        if info.bits != 16 || info.channels < 3 || info.was_palette {
+            let hint = if info.bits == 8 && info.channels >= 3 {
+                "; it was probably re-saved by a tool that drops the low byte of each 16-bit channel (PIL, an image editor), which breaks Datagen's colours — use the original file"
+            } else {
+                ""
+            };
+            return Err(Error::input(
+                display,
+                format!(
+                    "is a {} image; Datagen masks are 16-bit RGB{hint}",
+                    info.describe()
+                ),
+            ));
+        }
+        if let Some((w, h)) = self.claimed_size(camera)?
+            && (w, h) != (u64::from(info.width), u64::from(info.height))
+            && (h, w) != (u64::from(info.width), u64::from(info.height))
+        {
+            return Err(Error::input(
+                display,
+                format!(
+                    "is {}x{} but {CAMERA_METADATA} beside it claims resolution {w}x{h}",
+                    info.width, info.height
+                ),
+            ));
+        }
+        let table = &self.tables[camera.metadata];
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut segment_of: HashMap<ClassId, u32> = HashMap::new();
+        let mut unknown: BTreeSet<u64> = BTreeSet::new();
+        let ids = label_pixels(&mut rows, None, |key, _| match table.get(&key) {
+            Some(0) => 0,
+            Some(&class) => *segment_of.entry(class).or_insert_with(|| {
+                segments.push(Segment::new(class, None));
+                segments.len() as u32
+            }),
+            None => {
+                unknown.insert(key);
+                0
+            }
+        })?;
+        if let Some(&key) = unknown.first() {
+            let image = decode_png(&bytes, &display, Palette::Expand)?;
+            let pixels = count_key(&image, key);
+            let [r, g, b] = rgb16_of_key(key);
+            let more = match unknown.len() {
+                1 => String::new(),
+                n => format!(" (and {} more unknown colours)", n - 1),
+            };
+            return Err(Error::input(
+                display,
+                format!(
+                    "colour ({r},{g},{b}) on {pixels} pixel{} is not in {}; every pixel must equal a metadata leaf's colour exactly{more}",
+                    if pixels == 1 { "" } else { "s" },
+                    self.source.display(&self.metadata_paths[camera.metadata])
+                ),
+            ));
+        }
+        LabelMap::new(info.width, info.height, ids, segments)
+            .map(Some)
+            .map_err(|what| Error::input(display, what))
+    }
+
+    fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
+        item.image
+            .as_deref()
+            .map(|path| self.source.read(path))
+            .transpose()
+    }
+}

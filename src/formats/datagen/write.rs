@@ -1,0 +1,385 @@
+//! Writing: a Datagen path per item, one 16-bit colour per class (kept,
+//! Datagen's own, or generated — all distinct), 16-bit RGB masks, and per
+//! datapoint one metadata file listing the classes its cameras show.
+
+use super::metadata::Tree;
+use super::{
+    BACKGROUND, DATAGEN_COLORS, ENVIRONMENT, INFO, ITEM_FILE, MASK_PNG, METADATA, camera_path,
+    datagen_color,
+};
+use crate::codec::{Compression, PngLayout, encode_png_rows};
+use crate::error::{Error, Result};
+use crate::formats::{Dataset, OutputFile, Writer};
+use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
+use crate::remap::{paint_row, rgb16_bytes};
+use crate::report::Note;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+/// Where one item goes.
+struct Placement {
+    /// The camera folder (`datapoint_00001/camera`).
+    camera_dir: String,
+    /// The folder holding the metadata file (`datapoint_00001`).
+    datapoint_dir: String,
+    /// Whether `maskconv_item.json` must record the key and subset.
+    needs_item_file: bool,
+}
+
+/// Writes Datagen semantic segmentation.
+#[derive(Default)]
+pub(super) struct DatagenWriter {
+    compression: Compression,
+    /// 16-bit colour of each class id (index 0: background, black).
+    palette: Vec<[u16; 3]>,
+    /// Class names by id (index 0: background).
+    names: Vec<String>,
+    placement: HashMap<String, Placement>,
+    /// Classes each written item shows, by key (for the metadata files).
+    shown: Mutex<HashMap<String, Vec<ClassId>>>,
+}
+
+impl DatagenWriter {
+    pub(super) fn new(compression: Compression) -> Self {
+        DatagenWriter {
+            compression,
+            ..DatagenWriter::default()
+        }
+    }
+}
+
+/// Why class `name` cannot be a metadata leaf, if it cannot. `names` is
+/// every class name, to find one that is a folder of another's parts.
+fn unwritable_name(name: &str, names: &HashSet<&str>) -> Option<String> {
+    if name == BACKGROUND {
+        return Some(
+            "is Datagen's background leaf, which maskconv keeps for unlabeled pixels".into(),
+        );
+    }
+    if name == "version" || name.starts_with("version.") {
+        return Some("would take the place of the metadata's 'version' field".into());
+    }
+    let mut prefix = name;
+    while let Some((head, _)) = prefix.rsplit_once('.') {
+        if names.contains(head) {
+            return Some(format!(
+                "is a part of class '{head}', but in Datagen's nested metadata '{head}' cannot be both a colour leaf and a folder of parts"
+            ));
+        }
+        prefix = head;
+    }
+    None
+}
+
+/// Candidate generated colours: 8-bit colours in a deterministic scramble,
+/// scaled ×257, so they also stay distinct (and exact) at 8 bits.
+fn candidate_colors() -> impl Iterator<Item = [u16; 3]> {
+    (1..1u32 << 24).map(|i| {
+        let h = i.wrapping_mul(0x9E_3779) & 0xFF_FFFF;
+        [
+            (h >> 16) as u16 * 257,
+            ((h >> 8) & 0xFF) as u16 * 257,
+            (h & 0xFF) as u16 * 257,
+        ]
+    })
+}
+
+/// One 16-bit colour per class (index 0 = background, black). A class keeps
+/// its source colour (an 8-bit one that is a Datagen class's colour rounded
+/// gets Datagen's exact colour back); a class without one takes Datagen's
+/// colour for its name, else a generated one. Black and colours already taken
+/// are reassigned, with a warning.
+fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u16; 3]> {
+    const BLACK: [u16; 3] = [0, 0, 0];
+    let mut palette: Vec<Option<[u16; 3]>> = vec![None; catalog.len() + 1];
+    palette[0] = Some(BLACK);
+    let mut owner: HashMap<[u16; 3], &str> = HashMap::from([(BLACK, BACKGROUND)]);
+    let mut recoloured: Vec<(ClassId, String)> = Vec::new();
+    for (id, class) in catalog.iter() {
+        let Some(color) = class.color else { continue };
+        let wanted = match (color, datagen_color(&class.name)) {
+            (Color::Rgb8(rgb), Some(exact)) if Color::Rgb16(exact).to_rgb8() == rgb => exact,
+            _ => color.to_rgb16(),
+        };
+        match owner.get(&wanted) {
+            Some(&other) => recoloured.push((id, format!("its colour is taken by '{other}'"))),
+            None => {
+                owner.insert(wanted, &class.name);
+                palette[id as usize] = Some(wanted);
+            }
+        }
+    }
+    for (id, class) in catalog.iter() {
+        if palette[id as usize].is_none()
+            && class.color.is_none()
+            && let Some(exact) = datagen_color(&class.name)
+            && !owner.contains_key(&exact)
+        {
+            owner.insert(exact, &class.name);
+            palette[id as usize] = Some(exact);
+        }
+    }
+    // Generated colours avoid every colour in use, at 16 and at 8 bits, and
+    // Datagen's own colours.
+    let mut taken: HashSet<[u16; 3]> = owner.keys().copied().collect();
+    taken.extend(DATAGEN_COLORS.iter().map(|(_, c)| *c));
+    let mut taken8: HashSet<[u8; 3]> = taken.iter().map(|c| Color::Rgb16(*c).to_rgb8()).collect();
+    let mut candidates = candidate_colors();
+    for slot in palette.iter_mut().filter(|c| c.is_none()) {
+        *slot = candidates.find(|c| {
+            let narrow = Color::Rgb16(*c).to_rgb8();
+            !taken.contains(c) && taken8.insert(narrow)
+        });
+    }
+    let palette: Vec<[u16; 3]> = palette
+        .into_iter()
+        .map(|c| c.expect("2^24 candidates cover any catalog"))
+        .collect();
+    for (id, why) in recoloured {
+        let class = catalog.get(id);
+        warnings.push(Note::new(
+            "recoloured",
+            format!(
+                "class '{}' is written with colour {} instead of {}: {why}",
+                class.name,
+                Color::Rgb16(palette[id as usize]),
+                class.color.expect("recoloured classes had a colour")
+            ),
+        ));
+    }
+    palette
+}
+
+/// Where each item goes: its own key when it is a Datagen camera path, else
+/// the next free `datapoint_NNNNN/camera`.
+fn place_items(items: &[Item]) -> HashMap<String, Placement> {
+    let used: HashSet<&str> = items
+        .iter()
+        .filter_map(|i| camera_path(&i.key).map(|p| p.datapoint))
+        .collect();
+    let mut next = 0u64;
+    let mut placement = HashMap::with_capacity(items.len());
+    for item in items {
+        let place = match camera_path(&item.key) {
+            Some(path) => Placement {
+                camera_dir: item.key.clone(),
+                datapoint_dir: path.datapoint.to_string(),
+                needs_item_file: item.subset.is_some(),
+            },
+            None => {
+                let datapoint = loop {
+                    next += 1;
+                    let name = format!("datapoint_{next:05}");
+                    if !used.contains(name.as_str()) {
+                        break name;
+                    }
+                };
+                Placement {
+                    camera_dir: format!("{datapoint}/camera"),
+                    datapoint_dir: datapoint,
+                    needs_item_file: true,
+                }
+            }
+        };
+        placement.insert(item.key.clone(), place);
+    }
+    placement
+}
+
+impl Writer for DatagenWriter {
+    fn begin(
+        &mut self,
+        dataset: &Dataset,
+        losses: &mut Vec<Note>,
+        warnings: &mut Vec<Note>,
+    ) -> Result<Vec<OutputFile>> {
+        let catalog = &dataset.catalog;
+        let names: HashSet<&str> = catalog.iter().map(|(_, c)| c.name.as_str()).collect();
+        for (_, class) in catalog.iter() {
+            if let Some(why) = unwritable_name(&class.name, &names) {
+                return Err(Error::input(
+                    format!("class '{}'", class.name),
+                    format!("cannot be written to {METADATA}: the name {why}; rename the class in the source"),
+                )
+                .in_format(INFO.name));
+            }
+            if let Some(key) = class.attributes.keys().next() {
+                losses.push(Note::new(
+                    "class-attributes",
+                    format!(
+                        "class '{}': Datagen metadata has no class attributes; '{key}' is dropped",
+                        class.name
+                    ),
+                ));
+            }
+        }
+        self.palette = assign_colors(catalog, warnings);
+        self.names = std::iter::once(BACKGROUND.to_string())
+            .chain(catalog.classes().iter().map(|c| c.name.clone()))
+            .collect();
+        self.placement = place_items(&dataset.items);
+        Ok(Vec::new())
+    }
+
+    fn encode(
+        &self,
+        item: &Item,
+        map: Option<&LabelMap>,
+        image: Option<&[u8]>,
+        _losses: &mut Vec<Note>,
+    ) -> Result<Vec<OutputFile>> {
+        let place = &self.placement[&item.key];
+        let dir = &place.camera_dir;
+        let mut files = Vec::new();
+        let image_name = match (image, &item.image) {
+            (Some(bytes), Some(source)) => {
+                let file_name = source.rsplit('/').next().unwrap_or(source);
+                let ext = file_name.rfind('.').map_or(".png", |dot| &file_name[dot..]);
+                let name = format!("visible_spectrum_01{}", ext.to_ascii_lowercase());
+                files.push(OutputFile::new(format!("{dir}/{name}"), bytes));
+                name
+            }
+            _ => "visible_spectrum_01.png".to_string(),
+        };
+        let environment = json!({"version": "1.0.0", "environments": [{"image_name": image_name}]});
+        files.push(OutputFile::new(
+            format!("{dir}/{ENVIRONMENT}"),
+            serde_json::to_string_pretty(&environment).expect("JSON to memory"),
+        ));
+        if place.needs_item_file {
+            let record = json!({"key": item.key, "subset": item.subset});
+            files.push(OutputFile::new(
+                format!("{dir}/{ITEM_FILE}"),
+                serde_json::to_string_pretty(&record).expect("JSON to memory"),
+            ));
+        }
+        let Some(map) = map else { return Ok(files) };
+
+        let counts = map.pixel_counts();
+        let mut shown: Vec<ClassId> = map
+            .segments()
+            .iter()
+            .zip(&counts[1..])
+            .filter(|&(_, &pixels)| pixels > 0)
+            .map(|(s, _)| s.class)
+            .collect();
+        shown.sort_unstable();
+        shown.dedup();
+        let palette: Vec<[u8; 6]> = std::iter::once(rgb16_bytes([0, 0, 0]))
+            .chain(
+                map.segments()
+                    .iter()
+                    .map(|s| rgb16_bytes(self.palette[s.class as usize])),
+            )
+            .collect();
+        let (w, h) = (map.width(), map.height());
+        let ids = map.ids();
+        let png = encode_png_rows(w, h, PngLayout::Rgb16, self.compression, |y, row| {
+            paint_row(&ids[y * w as usize..(y + 1) * w as usize], &palette, row)
+        });
+        files.push(OutputFile::new(format!("{dir}/{MASK_PNG}"), png));
+        self.shown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(item.key.clone(), shown);
+        Ok(files)
+    }
+
+    fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>> {
+        let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        // Classes no written item shows are listed in every datapoint (as
+        // Datagen lists occluded parts), so the class list survives.
+        let mut unshown: BTreeSet<ClassId> = (1..self.names.len() as ClassId).collect();
+        let mut by_datapoint: BTreeMap<&str, BTreeSet<ClassId>> = BTreeMap::new();
+        for item in written {
+            let classes = by_datapoint
+                .entry(&self.placement[&item.key].datapoint_dir)
+                .or_default();
+            for &class in shown.get(&item.key).into_iter().flatten() {
+                classes.insert(class);
+                unshown.remove(&class);
+            }
+        }
+        Ok(by_datapoint
+            .into_iter()
+            .map(|(datapoint, classes)| {
+                let mut tree = Tree::default();
+                for class in classes.union(&unshown) {
+                    tree.insert(&self.names[*class as usize], self.palette[*class as usize]);
+                }
+                tree.insert(BACKGROUND, [0, 0, 0]);
+                OutputFile::new(format!("{datapoint}/{METADATA}"), tree.to_json())
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Class, ClassKind};
+
+    #[test]
+    fn colours_are_kept_restored_or_generated_and_all_distinct() {
+        let classes = vec![
+            Class::new("human.head.hair", ClassKind::Stuff)
+                .with_color(Color::Rgb8(Color::Rgb16([4384, 1699, 55003]).to_rgb8())),
+            Class::new("car", ClassKind::Thing).with_color(Color::Rgb8([128, 0, 0])),
+            Class::new("human.head.nose.left", ClassKind::Stuff),
+            Class::new("road", ClassKind::Stuff),
+            Class::new("black", ClassKind::Stuff).with_color(Color::Rgb8([0, 0, 0])),
+            Class::new("twin", ClassKind::Stuff).with_color(Color::Rgb8([128, 0, 0])),
+        ];
+        let catalog = Catalog::new(classes).unwrap();
+        let mut warnings = Vec::new();
+        let palette = assign_colors(&catalog, &mut warnings);
+        assert_eq!(
+            palette[1],
+            [4384, 1699, 55003],
+            "Datagen's exact colour restored"
+        );
+        assert_eq!(palette[2], [128 * 257, 0, 0], "8-bit colour scaled");
+        assert_eq!(
+            palette[3],
+            [25984, 22567, 16578],
+            "Datagen's colour by name"
+        );
+        let distinct: HashSet<[u16; 3]> = palette.iter().copied().collect();
+        assert_eq!(distinct.len(), palette.len());
+        let narrow: HashSet<[u8; 3]> = palette.iter().map(|c| Color::Rgb16(*c).to_rgb8()).collect();
+        assert_eq!(narrow.len(), palette.len(), "distinct at 8 bits too");
+        assert!(palette[1..].iter().all(|c| *c != [0, 0, 0]));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn names_that_cannot_nest_are_refused() {
+        let names: HashSet<&str> = ["human", "human.head", "car"].into_iter().collect();
+        assert!(unwritable_name("human.head", &names).is_some());
+        assert!(unwritable_name("car", &names).is_none());
+        assert!(unwritable_name("background", &names).is_some());
+        assert!(unwritable_name("version", &names).is_some());
+    }
+
+    #[test]
+    fn foreign_keys_get_free_datapoint_folders() {
+        let items = vec![
+            Item::new("datapoint_00001/camera"),
+            Item::new("2007_000032"),
+            Item::new("a/b"),
+        ];
+        let placement = place_items(&items);
+        assert_eq!(
+            placement["datapoint_00001/camera"].camera_dir,
+            "datapoint_00001/camera"
+        );
+        assert!(!placement["datapoint_00001/camera"].needs_item_file);
+        assert_eq!(
+            placement["2007_000032"].camera_dir,
+            "datapoint_00002/camera"
+        );
+        assert_eq!(placement["a/b"].camera_dir, "datapoint_00003/camera");
+        assert!(placement["a/b"].needs_item_file);
+    }
+}
