@@ -22,27 +22,9 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// Runs a conversion expected to fail with `code`; checks the message and
-/// that nothing (not even a temporary) was left beside OUTPUT.
+/// Runs a conversion to CVAT expected to fail with `code` (see [`common::assert_fails`]).
 fn assert_convert_fails(input: &Path, output: &Path, code: i32, needle: &str) {
-    let out = convert_to_cvat(input, output, &[]);
-    assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("error: ") && stderr.contains(needle),
-        "{needle:?} not in {stderr}"
-    );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(!output.exists(), "{} was published", output.display());
-    let leftovers: Vec<_> = std::fs::read_dir(output.parent().unwrap())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("maskconv-tmp"))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temporary output left behind: {leftovers:?}"
-    );
+    common::assert_fails(&convert_to_cvat(input, output, &[]), output, code, needle);
 }
 
 #[test]

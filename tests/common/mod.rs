@@ -64,6 +64,29 @@ pub fn convert_to_cvat(input: &Path, output: &Path, extra: &[&str]) -> Output {
     maskconv(&args)
 }
 
+/// Checks a run that was expected to fail with `code`: a one-line error
+/// containing `needle`, nothing published at `output`, and no temporary
+/// left beside it.
+pub fn assert_fails(out: &Output, output: &Path, code: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", describe(out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(needle),
+        "{needle:?} not in {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(!output.exists(), "{} was published", output.display());
+    let leftovers: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("maskconv-tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary output left behind: {leftovers:?}"
+    );
+}
+
 /// The fixture cases CVAT's importer accepts (their EXPECTED_import.json lists items).
 pub const ACCEPTED_CVAT_CASES: [&str; 11] = [
     "cvat/generated_cvat_export/dataset",

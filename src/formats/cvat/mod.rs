@@ -62,6 +62,8 @@ const OBJECT_DIR: &str = "SegmentationObject/";
 const IMAGE_DIR: &str = "JPEGImages/";
 const LABELMAP: &str = "labelmap.txt";
 const BACKGROUND: &str = "background";
+/// The subset file of items that have no subset (CVAT's and Datumaro's name).
+const DEFAULT_SUBSET: &str = "default";
 /// How many path components the dataset root may have: `a/b/ds/` is found,
 /// `a/b/c/ds/` is not, as in CVAT's importer ("up to two folders deep").
 const MAX_ROOT_DEPTH: usize = 3;

@@ -4,8 +4,8 @@
 
 use super::labelmap::{Label, default_labelmap, is_py_space, parse_labelmap, py_lines};
 use super::{
-    BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH, OBJECT_DIR,
-    SUBSET_DIR, find_roots, is_mac_metadata, voc_color, voc_index,
+    BACKGROUND, BLACK, CLASS_DIR, DEFAULT_SUBSET, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH,
+    OBJECT_DIR, SUBSET_DIR, find_roots, is_mac_metadata, voc_color, voc_index,
 };
 use crate::codec::{ImageInfo, Palette, PngRows, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
@@ -247,7 +247,8 @@ fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Re
             }
             subset_of.insert(key.to_string(), subset.clone());
             let mut item = Item::new(key);
-            item.subset = Some(subset.clone());
+            // `default` is where CVAT and Datumaro put items without a subset.
+            item.subset = (subset != DEFAULT_SUBSET).then(|| subset.clone());
             items.push(item);
         }
     }

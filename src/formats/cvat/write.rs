@@ -3,8 +3,8 @@
 
 use super::labelmap::is_py_space;
 use super::{
-    BACKGROUND, BLACK, CLASS_DIR, IMAGE_DIR, INFO, LABELMAP, MAX_OBJECTS, OBJECT_DIR, SUBSET_DIR,
-    voc_color,
+    BACKGROUND, BLACK, CLASS_DIR, DEFAULT_SUBSET, IMAGE_DIR, INFO, LABELMAP, MAX_OBJECTS,
+    OBJECT_DIR, SUBSET_DIR, voc_color,
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
@@ -240,7 +240,7 @@ impl Writer for CvatWriter {
     fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>> {
         let mut subsets: Vec<(&str, String)> = Vec::new();
         for item in written {
-            let subset = item.subset.as_deref().unwrap_or("default");
+            let subset = item.subset.as_deref().unwrap_or(DEFAULT_SUBSET);
             let slot = match subsets.iter().position(|(s, _)| *s == subset) {
                 Some(slot) => slot,
                 None => {
@@ -252,7 +252,7 @@ impl Writer for CvatWriter {
             subsets[slot].1.push('\n');
         }
         if subsets.is_empty() {
-            subsets.push(("default", String::new()));
+            subsets.push((DEFAULT_SUBSET, String::new()));
         }
         Ok(subsets
             .into_iter()
