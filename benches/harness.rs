@@ -1,20 +1,24 @@
 //! Benchmark harness: `cargo bench --bench harness [-- --items N --runs R]`.
 //!
-//! 1. Generates a CVAT corpus (N masks of 1024×1024, 20 classes: 4 stuff
-//!    bands, up to 30 thing instances, some unlabeled area) under
-//!    `target/bench/`, unless one with the same parameters is there already.
-//! 2. Times `maskconv convert corpus out.zip --to cvat` (the release binary)
-//!    at `-j 1` and `-j 2`, and reads its peak RSS with `wait4`.
+//! 1. Generates two corpora under `target/bench/` (unless they are there
+//!    already): CVAT (N masks of 1024×1024, 20 classes: 4 stuff bands, up to
+//!    30 thing instances, some unlabeled area) and Datagen (the same shapes as
+//!    16-bit RGB masks in 20 of Datagen's class colours, one datapoint each).
+//! 2. Times `maskconv convert` (the release binary) for cvat → cvat,
+//!    datagen → cvat and cvat → datagen at `-j 1` and `-j 2`, and reads its
+//!    peak RSS with `wait4`.
 //! 3. Measures the codec floor in the same run: the same input PNGs decoded
 //!    and the same output PNGs encoded by the `png` crate alone, no
 //!    conversion logic, no file I/O. Per thread count the floor is the summed
 //!    codec time divided by the threads (ideal scaling, so the ratio is never
 //!    flattered).
 //!
-//! Prints a Markdown table for BENCHMARKS.md: medians over R runs.
+//! Prints a Markdown table for BENCHMARKS.md: medians over R runs (the
+//! ratio is the median of per-run ratios, convert and floor alternating).
 
 use maskconv::codec::{Compression, Palette, PngLayout, decode_png, encode_png};
 use maskconv::formats::cvat::voc_color;
+use maskconv::formats::datagen::DATAGEN_COLORS;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,18 +53,22 @@ const THINGS: [(&str, [u8; 3]); 16] = [
 struct Args {
     items: usize,
     runs: usize,
+    /// Run only the conversions whose name contains this.
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
         items: 200,
         runs: 3,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--items" => args.items = it.next().and_then(|v| v.parse().ok()).expect("--items N"),
             "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--only" => args.only = it.next(),
             _ => {} // cargo passes --bench
         }
     }
@@ -154,12 +162,58 @@ fn generate_corpus(dir: &Path, items: usize) {
     std::fs::write(marker, "").unwrap();
 }
 
+/// The Datagen corpus: corpus item `i`'s class mask as a 16-bit RGB mask in
+/// `datapoint_{i+1:05}/camera/`, the 20 classes in 20 of Datagen's colours.
+fn generate_datagen_corpus(dir: &Path, items: usize) {
+    let marker = dir.join(format!(".complete-{items}"));
+    if marker.exists() {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    // Corpus colour → Datagen colour, class by class.
+    let classes: Vec<([u8; 3], [u16; 3])> = STUFF
+        .iter()
+        .chain(THINGS.iter())
+        .zip(DATAGEN_COLORS)
+        .map(|((_, narrow), (_, wide))| (*narrow, *wide))
+        .collect();
+    let mut metadata = String::from("{\n   \"version\": \"1.0.0\"");
+    for (name, [r, g, b]) in &DATAGEN_COLORS[..classes.len()] {
+        metadata.push_str(&format!(",\n   \"{name}\": [{r}, {g}, {b}]"));
+    }
+    metadata.push_str(",\n   \"background\": [0, 0, 0]\n}");
+    (0..items).into_par_iter().for_each(|i| {
+        let (class, _) = paint_item(i);
+        let mut wide = Vec::with_capacity(class.len() * 2);
+        for rgb in class.chunks_exact(3) {
+            let colour = classes
+                .iter()
+                .find(|(narrow, _)| narrow == rgb)
+                .map_or([0u16; 3], |(_, wide)| *wide);
+            for v in colour {
+                wide.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        let datapoint = dir.join(format!("datapoint_{:05}", i + 1));
+        std::fs::create_dir_all(datapoint.join("camera")).unwrap();
+        std::fs::write(
+            datapoint.join("semantic_segmentation_metadata.json"),
+            &metadata,
+        )
+        .unwrap();
+        let png = encode_png(SIZE, SIZE, PngLayout::Rgb16, &wide, Compression::Balanced);
+        std::fs::write(datapoint.join("camera/semantic_segmentation.png"), png).unwrap();
+    });
+    std::fs::write(marker, "").unwrap();
+}
+
 /// Runs the binary, returns (wall time, peak RSS in KiB).
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its peak RSS
 fn run_measured(args: &[&str]) -> (Duration, u64) {
     let start = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_maskconv"))
         .args(args)
+        .stderr(std::process::Stdio::null()) // the losses it reports, every run
         .spawn()
         .expect("maskconv starts");
     let mut status = 0;
@@ -174,37 +228,42 @@ fn run_measured(args: &[&str]) -> (Duration, u64) {
     (elapsed, usage.ru_maxrss as u64)
 }
 
-/// Codec-only time for one item: decode its two input PNGs, encode its two output PNGs.
-fn codec_time(input: &Path, output: &Path, key: &str) -> Duration {
-    let read = |dir: &Path, folder: &str| {
-        std::fs::read(dir.join(folder).join(format!("{key}.png"))).unwrap()
-    };
-    let inputs = [
-        read(input, "SegmentationClass"),
-        read(input, "SegmentationObject"),
-    ];
-    let outputs: Vec<Vec<u8>> = ["SegmentationClass", "SegmentationObject"]
+/// Codec-only time for one item: decode its input PNGs, encode its output
+/// PNGs (decoded beforehand from a reference conversion, re-encoded in their
+/// own layout with the same settings).
+fn codec_time(inputs: &[PathBuf], outputs: &[PathBuf]) -> Duration {
+    let inputs: Vec<Vec<u8>> = inputs.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let outputs: Vec<(PngLayout, Vec<u8>)> = outputs
         .iter()
-        .map(|f| {
-            decode_png(&read(output, f), "out", Palette::Indices)
-                .unwrap()
-                .data
+        .map(|p| {
+            let image = decode_png(&std::fs::read(p).unwrap(), "out", Palette::Indices).unwrap();
+            let layout = match (image.info.channels, image.info.bits) {
+                (3, 16) => PngLayout::Rgb16,
+                (3, 8) => PngLayout::Rgb8,
+                other => panic!("unexpected output layout {other:?}"),
+            };
+            (layout, image.data)
         })
         .collect();
     let start = Instant::now();
     for png in &inputs {
         std::hint::black_box(decode_png(png, "in", Palette::Expand).unwrap());
     }
-    for raw in &outputs {
-        std::hint::black_box(encode_png(
-            SIZE,
-            SIZE,
-            PngLayout::Rgb8,
-            raw,
-            Compression::Fast,
-        ));
+    for (layout, raw) in &outputs {
+        std::hint::black_box(encode_png(SIZE, SIZE, *layout, raw, Compression::Fast));
     }
     start.elapsed()
+}
+
+/// One measured conversion.
+struct Scenario {
+    name: &'static str,
+    input: PathBuf,
+    to: &'static str,
+    /// Output file name under `target/bench/` (`.zip` or a folder).
+    output: &'static str,
+    /// Per item: its input PNGs, and its output PNGs relative to the output.
+    files: Vec<(Vec<PathBuf>, Vec<String>)>,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -229,74 +288,162 @@ fn main() {
     let args = parse_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let corpus = root.join("corpus");
+    let datagen = root.join("corpus-datagen");
     eprintln!(
-        "generating corpus ({} items of {SIZE}x{SIZE}) in {} ...",
+        "generating corpora ({} items of {SIZE}x{SIZE}) in {} ...",
         args.items,
-        corpus.display()
+        root.display()
     );
     generate_corpus(&corpus, args.items);
-    let keys: Vec<String> = (0..args.items).map(|i| format!("frame_{i:06}")).collect();
+    generate_datagen_corpus(&datagen, args.items);
+    let cvat_key = |i: usize| format!("frame_{i:06}");
+    let datagen_key = |i: usize| format!("datapoint_{:05}/camera", i + 1);
+    let cvat_inputs = |i: usize| {
+        ["SegmentationClass", "SegmentationObject"]
+            .map(|f| corpus.join(f).join(format!("{}.png", cvat_key(i))))
+            .to_vec()
+    };
+    let cvat_outputs = |key: String| {
+        ["SegmentationClass", "SegmentationObject"]
+            .map(|f| format!("{f}/{key}.png"))
+            .to_vec()
+    };
+    let n = args.items;
+    let scenarios = vec![
+        Scenario {
+            name: "cvat → cvat (zip)",
+            input: corpus.clone(),
+            to: "cvat",
+            output: "out.zip",
+            files: (0..n)
+                .map(|i| (cvat_inputs(i), cvat_outputs(cvat_key(i))))
+                .collect(),
+        },
+        Scenario {
+            name: "datagen → cvat (zip)",
+            input: datagen.clone(),
+            to: "cvat",
+            output: "out.zip",
+            files: (0..n)
+                .map(|i| {
+                    let mask = datagen
+                        .join(datagen_key(i))
+                        .join("semantic_segmentation.png");
+                    (vec![mask], cvat_outputs(datagen_key(i)))
+                })
+                .collect(),
+        },
+        Scenario {
+            name: "cvat → datagen (zip)",
+            input: corpus.clone(),
+            to: "datagen",
+            output: "out-datagen.zip",
+            files: (0..n)
+                .map(|i| {
+                    let mask = format!("{}/semantic_segmentation.png", datagen_key(i));
+                    (cvat_inputs(i), vec![mask])
+                })
+                .collect(),
+        },
+        Scenario {
+            name: "cvat → datagen (folder)",
+            input: corpus.clone(),
+            to: "datagen",
+            output: "out-datagen",
+            files: (0..n)
+                .map(|i| {
+                    (
+                        cvat_inputs(i),
+                        vec![format!("{}/semantic_segmentation.png", datagen_key(i))],
+                    )
+                })
+                .collect(),
+        },
+    ];
 
     println!("machine: {}", machine());
     println!(
-        "corpus: {} CVAT items, {SIZE}x{SIZE}, 20 classes, RGB8 class + object PNGs",
-        args.items
+        "corpus: {n} items of {SIZE}x{SIZE}, 20 classes; CVAT: RGB8 class + object PNGs; Datagen: one RGB16 mask per datapoint"
     );
     println!("runs per measurement: {} (medians)\n", args.runs);
     println!(
         "| conversion | threads | convert images/s | floor images/s | convert ÷ floor time | peak RSS |"
     );
     println!("|---|---|---|---|---|---|");
-    let reference = root.join("reference-out");
-    let _ = std::fs::remove_dir_all(&reference);
-    run_measured(&[
-        "convert",
-        corpus.to_str().unwrap(),
-        reference.to_str().unwrap(),
-        "--to",
-        "cvat",
-        "-q",
-    ]);
-    for threads in [1usize, 2] {
-        let out = root.join("out.zip");
-        let mut convert_times = Vec::new();
-        let mut rss = Vec::new();
-        for _ in 0..args.runs {
-            let j = threads.to_string();
-            let (time, kib) = run_measured(&[
-                "convert",
-                corpus.to_str().unwrap(),
-                out.to_str().unwrap(),
-                "--to",
-                "cvat",
-                "-q",
-                "--force",
-                "-j",
-                &j,
-            ]);
-            convert_times.push(time.as_secs_f64());
-            rss.push(kib as f64);
+    for scenario in &scenarios {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|o| !scenario.name.contains(o))
+        {
+            continue;
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        let mut floor_times = Vec::new();
-        for _ in 0..args.runs {
-            let total: Duration = pool.install(|| {
-                keys.par_iter()
-                    .map(|k| codec_time(&corpus, &reference, k))
-                    .sum()
-            });
-            floor_times.push(total.as_secs_f64() / threads as f64);
+        let input = scenario.input.to_str().unwrap();
+        let reference = root.join(format!("reference-{}", scenario.to));
+        let _ = std::fs::remove_dir_all(&reference);
+        run_measured(&[
+            "convert",
+            input,
+            reference.to_str().unwrap(),
+            "--to",
+            scenario.to,
+            "-q",
+        ]);
+        let files: Vec<(Vec<PathBuf>, Vec<PathBuf>)> = scenario
+            .files
+            .iter()
+            .map(|(inputs, outputs)| {
+                (
+                    inputs.clone(),
+                    outputs.iter().map(|o| reference.join(o)).collect(),
+                )
+            })
+            .collect();
+        for threads in [1usize, 2] {
+            let out = root.join(scenario.output);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (mut convert_times, mut floor_times, mut ratios, mut rss) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            // Convert and floor alternate, so both see the same (shared,
+            // noisy) machine; the ratio is taken per pair.
+            for _ in 0..args.runs {
+                let j = threads.to_string();
+                // A fresh output each run: removing the old one is not conversion work.
+                let _ = std::fs::remove_dir_all(&out);
+                let _ = std::fs::remove_file(&out);
+                let (time, kib) = run_measured(&[
+                    "convert",
+                    input,
+                    out.to_str().unwrap(),
+                    "--to",
+                    scenario.to,
+                    "-q",
+                    "-j",
+                    &j,
+                ]);
+                let codec: Duration = pool.install(|| {
+                    files
+                        .par_iter()
+                        .map(|(inputs, outputs)| codec_time(inputs, outputs))
+                        .sum()
+                });
+                let floor = codec.as_secs_f64() / threads as f64;
+                convert_times.push(time.as_secs_f64());
+                floor_times.push(floor);
+                ratios.push(time.as_secs_f64() / floor);
+                rss.push(kib as f64);
+            }
+            println!(
+                "| {} | {threads} | {:.1} | {:.1} | {:.2}× | {:.0} MB |",
+                scenario.name,
+                n as f64 / median(convert_times),
+                n as f64 / median(floor_times),
+                median(ratios),
+                median(rss) / 1024.0
+            );
         }
-        let (convert, floor) = (median(convert_times), median(floor_times));
-        println!(
-            "| cvat → cvat (zip) | {threads} | {:.1} | {:.1} | {:.2}× | {:.0} MB |",
-            args.items as f64 / convert,
-            args.items as f64 / floor,
-            convert / floor,
-            median(rss) / 1024.0
-        );
     }
 }

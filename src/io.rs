@@ -418,6 +418,16 @@ impl Output {
     /// The checks [`Output::create`] makes, without creating anything: lets a
     /// caller refuse a bad OUTPUT before reading the input.
     pub fn check(output: &Path, input: &Path, force: bool) -> Result<()> {
+        let lower = output.to_string_lossy().to_ascii_lowercase();
+        if [".tar.gz", ".tgz", ".tar"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        {
+            return Err(Error::usage(format!(
+                "{}: writing tar archives is not supported; give a folder or a .zip",
+                output.display()
+            )));
+        }
         check_output_location(input, output)?;
         if fs::symlink_metadata(output).is_ok() && !force {
             return Err(Error::usage(format!(

@@ -146,6 +146,18 @@ pub fn count_key(image: &Image, key: u64) -> u64 {
 /// 16-bit RGB as big-endian bytes): pixel `i` gets `palette[ids[i]]`, a run
 /// of equal ids at a time.
 pub fn paint_row<const N: usize>(ids: &[u32], palette: &[[u8; N]], row: &mut [u8]) {
+    paint_row_marking(ids, palette, row, &mut []);
+}
+
+/// [`paint_row`] that also sets `present[id]` for every id painted (when
+/// `present` is not empty), at no extra pass over the row.
+pub fn paint_row_marking<const N: usize>(
+    ids: &[u32],
+    palette: &[[u8; N]],
+    row: &mut [u8],
+    present: &mut [bool],
+) {
+    let mark = !present.is_empty();
     let mut start = 0;
     while start < ids.len() {
         let id = ids[start];
@@ -154,6 +166,9 @@ pub fn paint_row<const N: usize>(ids: &[u32], palette: &[[u8; N]], row: &mut [u8
             &mut row[start * N..(start + len) * N],
             &palette[id as usize],
         );
+        if mark {
+            present[id as usize] = true;
+        }
         start += len;
     }
 }
@@ -296,5 +311,16 @@ mod tests {
         let palette = [rgb16_bytes([0, 0, 0]), rgb16_bytes([4384, 1699, 55003])];
         paint_row(&[1, 0], &palette, &mut wide);
         assert_eq!(wide, [0x11, 0x20, 0x06, 0xa3, 0xd6, 0xdb, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn painted_ids_are_marked_whatever_the_run_lengths() {
+        let ids: Vec<u32> = (0..100).map(|i| if i % 37 == 5 { 3 } else { 1 }).collect();
+        let palette: Vec<[u8; 3]> = (0..5).map(|i| [i, i, i]).collect();
+        let mut row = vec![0u8; 300];
+        let mut present = [false; 5];
+        paint_row_marking(&ids, &palette, &mut row, &mut present);
+        assert_eq!(present, [false, true, false, true, false]);
+        assert_eq!(&row[15..18], &[3, 3, 3]);
     }
 }

@@ -51,6 +51,13 @@ fn usage_errors_exit_2() {
         ],
         vec!["frobnicate"],
         vec!["inspect", s(&input), "--from", "nosuchformat"],
+        vec![
+            "convert",
+            s(&input),
+            s(&tmp.join("o.tar.gz")),
+            "--to",
+            "datagen",
+        ],
     ] {
         let out = maskconv(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));

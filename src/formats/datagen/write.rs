@@ -11,7 +11,7 @@ use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::{Dataset, OutputFile, Writer};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
-use crate::remap::{paint_row, rgb16_bytes};
+use crate::remap::{paint_row_marking, rgb16_bytes};
 use crate::report::Note;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -256,16 +256,6 @@ impl Writer for DatagenWriter {
         }
         let Some(map) = map else { return Ok(files) };
 
-        let counts = map.pixel_counts();
-        let mut shown: Vec<ClassId> = map
-            .segments()
-            .iter()
-            .zip(&counts[1..])
-            .filter(|&(_, &pixels)| pixels > 0)
-            .map(|(s, _)| s.class)
-            .collect();
-        shown.sort_unstable();
-        shown.dedup();
         let palette: Vec<[u8; 6]> = std::iter::once(rgb16_bytes([0, 0, 0]))
             .chain(
                 map.segments()
@@ -275,9 +265,20 @@ impl Writer for DatagenWriter {
             .collect();
         let (w, h) = (map.width(), map.height());
         let ids = map.ids();
+        let mut present = vec![false; palette.len()];
         let png = encode_png_rows(w, h, PngLayout::Rgb16, self.compression, |y, row| {
-            paint_row(&ids[y * w as usize..(y + 1) * w as usize], &palette, row)
+            let row_ids = &ids[y * w as usize..(y + 1) * w as usize];
+            paint_row_marking(row_ids, &palette, row, &mut present)
         });
+        let mut shown: Vec<ClassId> = map
+            .segments()
+            .iter()
+            .zip(&present[1..])
+            .filter(|&(_, &shows)| shows)
+            .map(|(s, _)| s.class)
+            .collect();
+        shown.sort_unstable();
+        shown.dedup();
         files.push(OutputFile::new(format!("{dir}/{MASK_PNG}"), png));
         self.shown
             .lock()
