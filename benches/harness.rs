@@ -207,25 +207,36 @@ fn generate_datagen_corpus(dir: &Path, items: usize) {
     std::fs::write(marker, "").unwrap();
 }
 
-/// Runs the binary, returns (wall time, peak RSS in KiB).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its peak RSS
+/// Runs the binary, returns (wall time, peak RSS in KiB). The peak is the
+/// child's own `VmHWM`, polled every millisecond while it runs: `wait4`'s
+/// `ru_maxrss` would also count the harness's memory, which the child
+/// shares between fork and exec.
 fn run_measured(args: &[&str]) -> (Duration, u64) {
     let start = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_maskconv"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maskconv"))
         .args(args)
         .stderr(std::process::Stdio::null()) // the losses it reports, every run
         .spawn()
         .expect("maskconv starts");
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for maskconv") {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .unwrap_or(0);
+        peak_kib = peak_kib.max(hwm);
+        std::thread::sleep(Duration::from_millis(1));
+    };
     let elapsed = start.elapsed();
-    assert!(
-        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "maskconv {args:?} failed"
-    );
-    (elapsed, usage.ru_maxrss as u64)
+    assert!(status.success(), "maskconv {args:?} failed");
+    (elapsed, peak_kib)
 }
 
 /// Codec-only time for one item: decode its input PNGs, encode its output

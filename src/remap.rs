@@ -55,7 +55,28 @@ fn equal_prefix<T: PartialEq, const N: usize>(a: &[T], b: &[T]) -> usize {
 #[inline]
 fn run_length(row: &[u8], stride: usize, start: usize, limit: usize) -> usize {
     let (first, end) = (start * stride, (start + limit) * stride);
-    1 + equal_prefix::<u8, 16>(&row[first + stride..end], &row[first..end - stride]) / stride
+    1 + equal_prefix_bytes(&row[first + stride..end], &row[first..end - stride]) / stride
+}
+
+/// Length of the common prefix of two byte slices, 16 bytes at a time; the
+/// first differing byte of a block is found from the XOR of the two blocks.
+#[inline]
+fn equal_prefix_bytes(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a_blocks, _) = a[..n].as_chunks::<16>();
+    let (b_blocks, _) = b[..n].as_chunks::<16>();
+    for (i, (x, y)) in a_blocks.iter().zip(b_blocks).enumerate() {
+        let diff = u128::from_le_bytes(*x) ^ u128::from_le_bytes(*y);
+        if diff != 0 {
+            return i * 16 + (diff.trailing_zeros() / 8) as usize;
+        }
+    }
+    let done = a_blocks.len() * 16;
+    done + a[done..n]
+        .iter()
+        .zip(&b[done..n])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Unpacks a 24-bit colour key into `[R, G, B]`.
