@@ -207,6 +207,11 @@ fn generate_datagen_corpus(dir: &Path, items: usize) {
     std::fs::write(marker, "").unwrap();
 }
 
+/// Flushes the page cache's dirty pages to disk (`sync(1)`).
+fn sync() {
+    let _ = Command::new("sync").status();
+}
+
 /// Runs the binary, returns (wall time, peak RSS in KiB). The peak is the
 /// child's own `VmHWM`, polled every millisecond while it runs: `wait4`'s
 /// `ru_maxrss` would also count the harness's memory, which the child
@@ -425,6 +430,9 @@ fn main() {
                 // A fresh output each run: removing the old one is not conversion work.
                 let _ = std::fs::remove_dir_all(&out);
                 let _ = std::fs::remove_file(&out);
+                // Dirty pages of earlier runs are written back before, not
+                // during, each measurement.
+                sync();
                 let (time, kib) = run_measured(&[
                     "convert",
                     input,
@@ -435,6 +443,7 @@ fn main() {
                     "-j",
                     &j,
                 ]);
+                sync();
                 let codec: Duration = pool.install(|| {
                     files
                         .par_iter()
