@@ -478,6 +478,36 @@ fn the_visible_spectrum_image_named_by_environment_json_is_carried_along() {
 }
 
 #[test]
+fn rgba16_masks_are_read_with_alpha_ignored() {
+    let tmp = TempDir::new("dg-rgba");
+    let input = small_dataset(&tmp.join("in"));
+    let mut data = Vec::new();
+    for x in 0..6u16 {
+        let colour = if x < 3 { HAIR } else { NOSE };
+        for v in colour.into_iter().chain([x * 1000]) {
+            data.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, 6, 1);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&data)
+        .unwrap();
+    std::fs::write(
+        input.join("datapoint_00001/camera/semantic_segmentation.png"),
+        png,
+    )
+    .unwrap();
+    let counts = counts_by_item(&input);
+    assert_eq!(counts["datapoint_00001/camera"]["human.head.hair"], 3);
+    assert_eq!(counts["datapoint_00001/camera"]["human.head.nose.left"], 3);
+}
+
+#[test]
 fn same_class_with_two_colours_is_a_loss_and_strict_refuses_it() {
     let tmp = TempDir::new("dg-conflict");
     let input = small_dataset(&tmp.join("in"));
@@ -524,7 +554,7 @@ fn same_class_with_two_colours_is_a_loss_and_strict_refuses_it() {
 #[test]
 fn bad_datagen_inputs_are_clear_errors_and_publish_nothing() {
     type Spoil = fn(&Path);
-    let cases: [(&str, Spoil, &str); 9] = [
+    let cases: [(&str, Spoil, &str); 10] = [
         (
             "missing-metadata",
             |dp| std::fs::remove_file(dp.join("semantic_segmentation_metadata.json")).unwrap(),
@@ -598,6 +628,14 @@ fn bad_datagen_inputs_are_clear_errors_and_publish_nothing() {
                 .unwrap()
             },
             "is 6x4 but camera_metadata.json beside it claims resolution 1024x1024",
+        ),
+        (
+            "gray-sixteen",
+            |dp| {
+                let png = encode_png(2, 1, PngLayout::Gray16, &[0, 1, 0, 2], Compression::Fast);
+                std::fs::write(dp.join("camera/semantic_segmentation.png"), png).unwrap()
+            },
+            "Datagen masks are 16-bit RGB",
         ),
         (
             "legacy-exr",

@@ -252,6 +252,25 @@ mod tests {
     }
 
     #[test]
+    fn datagen_legacy_metadata_reads_or_is_refused_as_legacy() {
+        // April 2022: the same nested tree, no "version" (= 1.0.0).
+        let april = include_str!(
+            "../../../fixtures/datagen/legacy/v1_2022-04_noversion_semantic_segmentation_metadata.json"
+        );
+        let leaves = parse(april.as_bytes(), "m.json").unwrap();
+        assert!(leaves.iter().any(|l| l.name == "human.head.hair"));
+        // January 2022: flat float lists, paired with an EXR mask.
+        let january = include_str!(
+            "../../../fixtures/datagen/legacy/v0_2022-01_flat_float_semantic_segmentation_metadata.json"
+        );
+        let err = parse(january.as_bytes(), "m.json").unwrap_err().to_string();
+        assert!(
+            err.contains("January-2022") && err.contains("legacy"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_real_metadata_file_is_reproduced_byte_for_byte() {
         let real = include_str!(
             "../../../fixtures/datagen/three_real_datapoints/datapoint_00001/semantic_segmentation_metadata.json"
