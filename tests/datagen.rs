@@ -304,6 +304,30 @@ fn cvat_to_datagen_to_cvat_gives_back_keys_subsets_and_classes() {
 }
 
 #[test]
+fn items_without_a_mask_survive_a_round_trip_through_datagen() {
+    let tmp = TempDir::new("dg-no-mask");
+    let input = fixture("cvat/generated_cvat_export/cvat_like_export.zip");
+    let source = open_dataset(&input, None).unwrap();
+    let without = canonical(&source)
+        .iter()
+        .filter(|i| i.size.is_none())
+        .count();
+    assert!(without > 0, "the fixture has an item without mask");
+    let datagen = tmp.join("datagen");
+    convert(&input, &datagen, "datagen", &[]);
+    let back = tmp.join("back.zip");
+    convert(&datagen, &back, "cvat", &[]);
+    let keys = |d: &maskconv::formats::Dataset| -> Vec<(String, Option<String>)> {
+        d.items
+            .iter()
+            .map(|i| (i.key.clone(), i.subset.clone()))
+            .collect()
+    };
+    assert_eq!(keys(&open_dataset(&back, None).unwrap()), keys(&source));
+    assert_same_pixels(&input, &back);
+}
+
+#[test]
 fn tar_gz_zip_and_folder_forms_give_identical_output() {
     let tmp = TempDir::new("dg-forms");
     // The archives hold the datapoints under a top folder, in reverse order,

@@ -4,7 +4,7 @@
 use super::metadata::{self, Leaf};
 use super::{
     BACKGROUND, CAMERA_METADATA, DEFAULT_IMAGE, ENVIRONMENT, INFO, ITEM_FILE, MASK_EXR, MASK_PNG,
-    METADATA, camera_path, is_mask_file, split_mask_path,
+    METADATA, camera_path, is_mac_metadata, is_mask_file, split_mask_path,
 };
 use crate::codec::{Palette, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
@@ -22,9 +22,9 @@ use std::sync::Arc;
 struct Camera {
     /// Full path of the camera folder in the source (`root + key`).
     dir: String,
-    /// Index into the metadata files.
-    metadata: usize,
-    mask: String,
+    /// The mask and the index of its metadata file; `None`: a camera
+    /// without segmentation (an item without mask).
+    mask: Option<(String, usize)>,
 }
 
 /// Reads the metadata of the Datagen dataset in `source`.
@@ -39,13 +39,18 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     for key in &keys {
         let dir = format!("{root}{key}");
         let mask = format!("{dir}/{MASK_PNG}");
+        let exr = format!("{dir}/{MASK_EXR}");
         if !source.contains(&mask) {
-            return Err(Error::input(
-                source.display(&format!("{dir}/{MASK_EXR}")),
-                "is Datagen's January-2022 EXR segmentation (float colours, flat metadata), an unsupported legacy version; current Datagen releases write 16-bit semantic_segmentation.png",
-            ));
+            if source.contains(&exr) {
+                return Err(Error::input(
+                    source.display(&exr),
+                    "is Datagen's January-2022 EXR segmentation (float colours, flat metadata), an unsupported legacy version; current Datagen releases write 16-bit semantic_segmentation.png",
+                ));
+            }
+            cameras.push(Camera { dir, mask: None });
+            continue;
         }
-        let path = camera_path(key).expect("keys come from mask paths");
+        let path = camera_path(key).expect("keys come from camera folder paths");
         let mut candidates = vec![format!("{dir}/{METADATA}")];
         if let Some(frame) = path.frame {
             candidates.push(format!("{root}{}/{frame}/{METADATA}", path.datapoint));
@@ -67,8 +72,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         }
         cameras.push(Camera {
             dir,
-            metadata: index,
-            mask,
+            mask: Some((mask, index)),
         });
     }
 
@@ -94,7 +98,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     }
     let mut planned: Vec<&str> = Vec::with_capacity(cameras.len() * 2);
     for (camera, item) in cameras.iter().zip(&items) {
-        planned.push(&camera.mask);
+        planned.extend(camera.mask.as_ref().map(|(mask, _)| mask.as_str()));
         planned.extend(item.image.as_deref());
     }
     source.plan_reads(&planned);
@@ -108,7 +112,9 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     Ok(Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))?.with_losses(losses))
 }
 
-/// The dataset root and the key of every camera folder holding a mask, sorted.
+/// The dataset root and the key of every camera folder, sorted: those
+/// holding a mask, and those of the same dataset without one (holding
+/// `environment.json` or `maskconv_item.json`), which are items without mask.
 fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
     let mut by_root: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for file in source.files().iter().filter(|f| is_mask_file(f)) {
@@ -118,7 +124,17 @@ fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
     }
     match by_root.len() {
         1 => {
-            let (root, keys) = by_root.into_iter().next().expect("one root");
+            let (root, mut keys) = by_root.into_iter().next().expect("one root");
+            for file in source.files() {
+                let name = file.rsplit('/').next().unwrap_or(file);
+                if (name == ENVIRONMENT || name == ITEM_FILE)
+                    && !is_mac_metadata(file)
+                    && let Some((r, key)) = split_mask_path(file)
+                    && r == root
+                {
+                    keys.insert(key);
+                }
+            }
             Ok((
                 root.to_string(),
                 keys.into_iter().map(String::from).collect(),
@@ -322,8 +338,11 @@ impl ItemDecoder for DatagenDecoder {
         _notes: &mut Vec<Note>,
     ) -> Result<Option<LabelMap>> {
         let camera = &self.cameras[index];
-        let display = self.source.display(&camera.mask);
-        let bytes = self.source.read(&camera.mask)?;
+        let Some((mask, metadata)) = &camera.mask else {
+            return Ok(None);
+        };
+        let display = self.source.display(mask);
+        let bytes = self.source.read(mask)?;
         let mut rows = png_rows(&bytes, &display, Palette::Expand)?;
         let info = *rows.info();
         if info.bits != 16 || info.channels < 3 || info.was_palette {
@@ -352,7 +371,7 @@ impl ItemDecoder for DatagenDecoder {
                 ),
             ));
         }
-        let table = &self.tables[camera.metadata];
+        let table = &self.tables[*metadata];
         let mut segments: Vec<Segment> = Vec::new();
         let mut segment_of: HashMap<ClassId, u32> = HashMap::new();
         let mut unknown: BTreeSet<u64> = BTreeSet::new();
@@ -380,7 +399,7 @@ impl ItemDecoder for DatagenDecoder {
                 format!(
                     "colour ({r},{g},{b}) on {pixels} pixel{} is not in {}; every pixel must equal a metadata leaf's colour exactly{more}",
                     if pixels == 1 { "" } else { "s" },
-                    self.source.display(&self.metadata_paths[camera.metadata])
+                    self.source.display(&self.metadata_paths[*metadata])
                 ),
             ));
         }
