@@ -243,6 +243,36 @@ pub struct LabelMap {
     segments: Vec<Segment>,
 }
 
+/// Segment ids built a run at a time, keeping track of the largest, so that
+/// a [`LabelMap`] made from them needs no second pass to check them.
+#[derive(Debug, Clone, Default)]
+pub struct RunIds {
+    ids: Vec<u32>,
+    max: u32,
+}
+
+impl RunIds {
+    /// Room for `pixels` ids.
+    pub fn with_capacity(pixels: usize) -> Self {
+        RunIds {
+            ids: Vec::with_capacity(pixels),
+            max: 0,
+        }
+    }
+
+    /// Appends `len` pixels of segment `id`.
+    #[inline]
+    pub fn push_run(&mut self, id: u32, len: usize) {
+        self.ids.resize(self.ids.len() + len, id);
+        self.max = self.max.max(id);
+    }
+
+    /// The ids so far.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+}
+
 impl LabelMap {
     /// Checks that there is one id per pixel and every id names a segment.
     pub fn new(
@@ -251,25 +281,44 @@ impl LabelMap {
         ids: Vec<u32>,
         segments: Vec<Segment>,
     ) -> Result<Self, String> {
+        // A branch-free scan (vectorises); the largest id is looked up only on failure.
+        let max = if ids
+            .iter()
+            .fold(false, |bad, &id| bad | (id as usize > segments.len()))
+        {
+            ids.iter().copied().max().unwrap_or(0)
+        } else {
+            0
+        };
+        Self::from_runs(width, height, RunIds { ids, max }, segments)
+    }
+
+    /// [`LabelMap::new`] for ids built with [`RunIds`], whose largest id is
+    /// already known: no pass over the pixels.
+    pub fn from_runs(
+        width: u32,
+        height: u32,
+        runs: RunIds,
+        segments: Vec<Segment>,
+    ) -> Result<Self, String> {
         let expected = width as usize * height as usize;
-        if ids.len() != expected {
+        if runs.ids.len() != expected {
             return Err(format!(
                 "label map of {width}x{height} has {} ids, expected {expected}",
-                ids.len()
+                runs.ids.len()
             ));
         }
-        let defined = u32::try_from(segments.len()).map_err(|_| "too many segments".to_string())?;
-        // A branch-free scan (vectorises); the offending id is looked up only on failure.
-        if ids.iter().fold(false, |bad, &id| bad | (id > defined)) {
-            let max = ids.iter().copied().max().unwrap_or(0);
+        if runs.max as usize > segments.len() {
             return Err(format!(
-                "label map uses segment id {max} but defines only {defined} segments"
+                "label map uses segment id {} but defines only {} segments",
+                runs.max,
+                segments.len()
             ));
         }
         Ok(LabelMap {
             width,
             height,
-            ids,
+            ids: runs.ids,
             segments,
         })
     }
@@ -325,6 +374,19 @@ impl LabelMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_maps_from_runs_check_size_and_largest_id_without_a_pass() {
+        let segments = vec![Segment::new(1, None)];
+        let mut runs = RunIds::with_capacity(4);
+        runs.push_run(1, 3);
+        runs.push_run(0, 1);
+        assert!(LabelMap::from_runs(2, 2, runs.clone(), segments.clone()).is_ok());
+        assert!(LabelMap::from_runs(3, 2, runs.clone(), segments.clone()).is_err());
+        runs.push_run(2, 0);
+        let err = LabelMap::from_runs(2, 2, runs, segments).unwrap_err();
+        assert!(err.contains("segment id 2"), "{err}");
+    }
 
     #[test]
     fn sixteen_bit_colours_round_to_nearest_eight_bit_value() {

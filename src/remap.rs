@@ -5,6 +5,7 @@
 
 use crate::codec::{Image, ImageInfo, RowSource};
 use crate::error::Result;
+use crate::model::RunIds;
 use std::collections::HashMap;
 
 /// The key of pixel `x` of a row: its first channel for gray(+alpha)
@@ -108,7 +109,7 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
     a: &mut dyn RowSource,
     mut b: Option<&mut dyn RowSource>,
     mut resolve: F,
-) -> Result<Vec<u32>> {
+) -> Result<RunIds> {
     let info_a = *a.info();
     let info_b = b.as_ref().map(|b| *b.info());
     assert!(
@@ -117,7 +118,7 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
     );
     let stride = |info: &ImageInfo| info.channels * usize::from(info.bits / 8);
     let width = info_a.width as usize;
-    let mut ids = Vec::with_capacity(info_a.pixel_count());
+    let mut ids = RunIds::with_capacity(info_a.pixel_count());
     let mut known: HashMap<(u64, u64), u32> = HashMap::new();
     let (mut last, mut last_id) = (NO_PAIR, 0);
     for _ in 0..info_a.height {
@@ -138,7 +139,7 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
                 last_id = *known.entry(key).or_insert_with(|| resolve(key.0, key.1));
                 last = key;
             }
-            ids.resize(ids.len() + len, last_id);
+            ids.push_run(last_id, len);
             x += len;
         }
     }
@@ -239,6 +240,8 @@ mod tests {
             resolve,
         )
         .unwrap()
+        .ids()
+        .to_vec()
     }
 
     #[test]

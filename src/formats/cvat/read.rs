@@ -479,7 +479,7 @@ impl ItemDecoder for CvatDecoder {
             &objects_over_background,
             &object_display,
         ));
-        LabelMap::new(class_info.width, class_info.height, ids, segments)
+        LabelMap::from_runs(class_info.width, class_info.height, ids, segments)
             .map(Some)
             .map_err(|what| Error::input(self.source.display(&class_path), what))
     }

@@ -403,7 +403,7 @@ impl ItemDecoder for DatagenDecoder {
                 ),
             ));
         }
-        LabelMap::new(info.width, info.height, ids, segments)
+        LabelMap::from_runs(info.width, info.height, ids, segments)
             .map(Some)
             .map_err(|what| Error::input(display, what))
     }
