@@ -36,10 +36,20 @@ pub trait Source: Send + Sync {
             .is_ok()
     }
 
-    /// Tells the source which files will be read, roughly in this order.
-    /// Optional: a streamed archive uses it to keep only these when it has
-    /// to read past them; other sources ignore it.
-    fn plan_reads(&self, _paths: &[&str]) {}
+    /// Reads these (small) files now, in one go, so that later reads of them
+    /// are cheap: a streamed archive fetches them in one pass; other sources
+    /// do nothing.
+    fn prefetch(&self, _paths: &[&str]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Announces the files a run will read, in about this order. A streamed
+    /// archive keeps these (and only these) when it has to read past them,
+    /// and says so, as a message for people, when the order will make it
+    /// decompress the archive several times; other sources ignore it.
+    fn plan_reads(&self, _paths: &[&str]) -> Option<String> {
+        None
+    }
 }
 
 mod targz;

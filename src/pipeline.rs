@@ -155,6 +155,7 @@ pub fn convert_dataset(
     }
 
     let wants_images = info.holds.source_images;
+    warnings.extend(dataset.plan(wants_images));
     let keeps_segment_attributes = info.holds.segment_attributes;
     let work = |index: usize| -> Result<(Vec<formats::OutputFile>, Vec<Note>, Vec<Note>)> {
         let item = &dataset.items[index];
@@ -281,6 +282,7 @@ pub fn inspect(dataset: &Dataset, run: RunOptions) -> Result<Inspection> {
     };
     stats.warnings.extend(dataset.warnings.iter().cloned());
     stats.warnings.extend(dataset.losses.iter().cloned());
+    stats.warnings.extend(dataset.plan(false));
     for item in &dataset.items {
         *stats.subsets.entry(item.subset.clone()).or_default() += 1;
     }
@@ -376,6 +378,7 @@ pub fn validate(dataset: &Dataset, run: RunOptions) -> Validation {
     };
     validation.warnings.extend(dataset.warnings.iter().cloned());
     validation.warnings.extend(dataset.losses.iter().cloned());
+    validation.warnings.extend(dataset.plan(false));
     let work = |index: usize| {
         let mut notes = Vec::new();
         dataset.decode(index, &mut notes).map(|_| notes)

@@ -86,6 +86,12 @@ pub trait ItemDecoder: Send + Sync {
     fn read_image(&self, _item: &Item) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
+
+    /// Announces the reads of a run over `items` (masks, and source images
+    /// when `with_images`) to the source; returns warnings about them.
+    fn plan(&self, _items: &[Item], _with_images: bool) -> Vec<Note> {
+        Vec::new()
+    }
 }
 
 /// A dataset opened for reading: metadata now, masks on demand.
@@ -163,6 +169,13 @@ impl Dataset {
             .in_format(self.format.name));
         }
         Ok(map)
+    }
+
+    /// Announces a run over every item to the input (masks, and source
+    /// images when `with_images`): a streamed archive then keeps what it
+    /// reads past. Returns warnings (e.g. an archive order that is slow to read).
+    pub fn plan(&self, with_images: bool) -> Vec<Note> {
+        self.decoder.plan(&self.items, with_images)
     }
 
     /// The bytes of item `index`'s source image, when it is a file of the input.

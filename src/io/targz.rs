@@ -2,27 +2,31 @@
 //!
 //! A gzip stream cannot be entered in the middle, so the archive is read
 //! front to back: once when opened, to list its files (keeping small text
-//! files such as metadata JSONs in memory), then as often as the reads need.
-//! A background thread decompresses ahead of the reads; files read past on the
-//! way to the one asked for are kept, within a byte budget, for a read that
-//! comes later. Reads in archive order therefore cost one more pass; reads far
-//! out of order restart the stream from the beginning (correct, only slower).
+//! files, such as metadata JSONs, in memory), then as often as the reads need.
+//! A background thread decompresses ahead of the reads and hands over only
+//! the files somebody will read (those asked for, and those announced with
+//! [`Source::plan_reads`]); announced files it passes on the way to the one
+//! asked for are kept, within a byte budget, for the read that comes later.
+//! Reads in archive order therefore cost one more pass; reads far out of
+//! archive order restart the stream from the beginning (correct, only
+//! slower), which [`Source::plan_reads`] predicts and reports.
 
 use super::{MAX_FILE_BYTES, Source, check_entry_name};
 use crate::error::{Error, ErrorKind, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Text files up to this size are kept in memory by the listing pass.
-const KEEP_FILE_BYTES: u64 = 1 << 20;
+const KEEP_FILE_BYTES: u64 = 64 << 10;
 /// At most this much is kept in memory by the listing pass, in all.
-const KEEP_TOTAL_BYTES: u64 = 256 << 20;
-/// At most this much is held for later reads, in files read past.
-const STASH_BYTES: usize = 256 << 20;
+const KEEP_TOTAL_BYTES: u64 = 64 << 20;
+/// At most this much is held for later reads, in announced files read past.
+const STASH_BYTES: u64 = 96 << 20;
 /// Files the background thread may decompress ahead of the reads.
 const READ_AHEAD: usize = 2;
 
@@ -41,30 +45,43 @@ pub struct TarGzSource {
     name: String,
     path: PathBuf,
     files: Vec<String>,
-    /// File path → its position among the archive's regular files.
+    /// File path → its position among the archive's regular files (links
+    /// share their target's position).
     position: HashMap<String, usize>,
-    /// Contents kept by the listing pass.
-    kept: HashMap<String, Vec<u8>>,
-    /// Positions whose content the stream sends to the reads.
-    wanted: Arc<Vec<bool>>,
+    /// Name and size of each regular file, by position.
+    entries: Vec<(String, u64)>,
+    /// Contents held in memory, by position (small text files, prefetched files).
+    kept: RwLock<HashMap<usize, Arc<Vec<u8>>>>,
+    /// Positions the stream hands over: asked for or announced, not yet read.
+    wanted: Arc<Vec<AtomicBool>>,
     stream: Mutex<Stream>,
 }
 
 /// What a pass sends: each wanted file's `(position, content)`, or why it stopped.
 type Delivery = std::result::Result<(usize, Vec<u8>), String>;
 
+/// One front-to-back reading of the archive on a background thread.
+struct Pass {
+    receiver: Receiver<Delivery>,
+    /// Tells the thread to stop (set when the pass is dropped).
+    cancel: Arc<AtomicBool>,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The state of the streamed reading.
 #[derive(Default)]
 struct Stream {
-    /// The running pass: `(position, content)` of each wanted file, in order.
-    pass: Option<Receiver<Delivery>>,
+    pass: Option<Pass>,
     /// Position of the last file the running pass delivered.
     at: Option<usize>,
-    /// Files read past and kept for later, by position.
+    /// Announced files read past and kept for later, by position.
     stash: BTreeMap<usize, Vec<u8>>,
-    stash_bytes: usize,
-    /// Positions planned to be read and not read yet (`None`: no plan given).
-    planned: Option<Vec<bool>>,
+    stash_bytes: u64,
 }
 
 impl TarGzSource {
@@ -72,28 +89,28 @@ impl TarGzSource {
     /// name: an absolute one or one with `..` makes the archive an error.
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let mut files = Vec::new();
         let mut position = HashMap::new();
+        let mut entries: Vec<(String, u64)> = Vec::new();
         let mut kept = HashMap::new();
         let mut kept_total = 0u64;
+        let mut links: Vec<(String, String, bool)> = Vec::new();
         let mut archive = tar::Archive::new(open_gz(path, &name)?);
-        let entries = archive
+        let listing = archive
             .entries()
             .map_err(|e| Error::input(&name, format!("not a readable tar.gz archive: {e}")))?;
-        let mut links: Vec<(String, String)> = Vec::new();
-        for entry in entries {
+        for entry in listing {
             let mut entry = entry.map_err(|e| corrupt(&name, &e))?;
             let raw = entry.path().map_err(|e| corrupt(&name, &e))?;
             let entry_name = entry_name(&raw.to_string_lossy());
             check_entry_name("tar", &entry_name).map_err(|what| Error::input(&name, what))?;
             let kind = entry.header().entry_type();
-            if kind.is_hard_link() {
+            if kind.is_hard_link() || kind.is_symlink() {
                 let target = entry
                     .link_name()
                     .map_err(|e| corrupt(&name, &e))?
-                    .map(|t| entry_name_of(&t))
+                    .map(|t| t.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                links.push((entry_name, target));
+                links.push((entry_name, target, kind.is_symlink()));
                 continue;
             }
             if !(kind.is_file() || kind.is_contiguous()) {
@@ -115,15 +132,20 @@ impl TarGzSource {
                     .read_to_end(&mut bytes)
                     .map_err(|e| corrupt(&name, &e))?;
                 kept_total += size;
-                kept.insert(entry_name.clone(), bytes);
+                kept.insert(entries.len(), Arc::new(bytes));
             }
-            position.insert(entry_name.clone(), files.len());
-            files.push(entry_name);
+            position.insert(entry_name.clone(), entries.len());
+            entries.push((entry_name, size));
         }
-        // A hard link reads as the file it links to.
-        let regular_files = files.len();
-        for (link, target) in links {
-            let Some(&at) = position.get(&target) else {
+        // A link reads as the regular file it leads to (a symlink's target is
+        // relative to its folder); links to anything else are left out.
+        for (link, target, symbolic) in links {
+            let target = if symbolic {
+                resolve_relative(&link, &target)
+            } else {
+                Some(entry_name(&target))
+            };
+            let Some(&at) = target.as_ref().and_then(|t| position.get(t)) else {
                 continue;
             };
             if position.insert(link.clone(), at).is_some() {
@@ -132,49 +154,43 @@ impl TarGzSource {
                     format!("the tar archive has two entries named '{link}'"),
                 ));
             }
-            if let Some(bytes) = kept.get(&target).cloned() {
-                kept.insert(link.clone(), bytes);
-            }
-            files.push(link);
         }
-        let wanted = files[..regular_files]
-            .iter()
-            .map(|f| !kept.contains_key(f))
-            .collect();
+        let mut files: Vec<String> = position.keys().cloned().collect();
         files.sort();
+        let wanted = (0..entries.len()).map(|_| AtomicBool::new(false)).collect();
         Ok(TarGzSource {
             name,
             path: path.to_path_buf(),
             files,
             position,
-            kept,
+            entries,
+            kept: RwLock::new(kept),
             wanted: Arc::new(wanted),
             stream: Mutex::new(Stream::default()),
         })
     }
 
     /// Starts a pass over the archive on a background thread.
-    fn start_pass(&self) -> Receiver<Delivery> {
+    fn start_pass(&self) -> Pass {
         let (sender, receiver) = sync_channel(READ_AHEAD);
+        let cancel = Arc::new(AtomicBool::new(false));
         let (path, name, wanted) = (self.path.clone(), self.name.clone(), self.wanted.clone());
+        let stop = cancel.clone();
         std::thread::spawn(move || {
             let result = (|| -> std::result::Result<(), String> {
                 let reader = open_gz(&path, &name).map_err(|e| e.what)?;
                 let mut archive = tar::Archive::new(reader);
                 let mut at = 0usize;
                 for entry in archive.entries().map_err(|e| e.to_string())? {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
                     let mut entry = entry.map_err(|e| e.to_string())?;
                     let kind = entry.header().entry_type();
                     if !(kind.is_file() || kind.is_contiguous()) {
                         continue;
                     }
-                    if wanted.get(at).copied().unwrap_or(false) {
-                        if entry.size() > MAX_FILE_BYTES {
-                            return Err(format!(
-                                "an entry is larger than the {} MiB limit",
-                                MAX_FILE_BYTES >> 20
-                            ));
-                        }
+                    if wanted.get(at).is_some_and(|w| w.load(Ordering::Relaxed)) {
                         let mut bytes = Vec::with_capacity(entry.size() as usize);
                         entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
                         if sender.send(Ok((at, bytes))).is_err() {
@@ -189,7 +205,104 @@ impl TarGzSource {
                 let _ = sender.send(Err(what));
             }
         });
-        receiver
+        Pass { receiver, cancel }
+    }
+
+    /// Reads the file at position `target` from the stream.
+    fn read_streamed(&self, target: usize, display: &str) -> Result<Vec<u8>> {
+        let size = self.entries[target].1;
+        if size > MAX_FILE_BYTES {
+            return Err(Error::input(
+                display,
+                format!("is larger than the {} MiB limit", MAX_FILE_BYTES >> 20),
+            ));
+        }
+        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bytes) = stream.stash.remove(&target) {
+            stream.stash_bytes -= bytes.len() as u64;
+            self.wanted[target].store(false, Ordering::Relaxed);
+            return Ok(bytes);
+        }
+        self.wanted[target].store(true, Ordering::Relaxed);
+        if stream.pass.is_none() || stream.at.is_some_and(|at| at >= target) {
+            stream.pass = Some(self.start_pass());
+            stream.at = None;
+        }
+        loop {
+            let received = stream.pass.as_ref().expect("a pass runs").receiver.recv();
+            let (at, bytes) = match received {
+                Ok(Ok(file)) => file,
+                Ok(Err(what)) => {
+                    stream.pass = None;
+                    return Err(Error::input(
+                        &self.name,
+                        format!("corrupt tar.gz archive: {what}"),
+                    ));
+                }
+                Err(_) => {
+                    stream.pass = None;
+                    return Err(Error::input(
+                        display,
+                        "was not found when reading the archive again (did it change?)",
+                    ));
+                }
+            };
+            stream.at = Some(at);
+            if at == target {
+                self.wanted[target].store(false, Ordering::Relaxed);
+                return Ok(bytes);
+            }
+            // An announced file, read later: keep it while the budget allows,
+            // forgetting the files read past longest ago first.
+            if self.wanted[at].load(Ordering::Relaxed) && (bytes.len() as u64) <= STASH_BYTES {
+                stream.stash_bytes += bytes.len() as u64;
+                stream.stash.insert(at, bytes);
+                while stream.stash_bytes > STASH_BYTES {
+                    let (_, dropped) = stream.stash.pop_first().expect("stash is not empty");
+                    stream.stash_bytes -= dropped.len() as u64;
+                }
+            }
+        }
+    }
+
+    /// How many passes over the archive reading the files at `order` (in
+    /// this order) takes, with a stash of `budget` bytes; at most `limit`.
+    fn passes_for(&self, order: &[usize], budget: u64, limit: usize) -> usize {
+        let mut pending: BTreeSet<usize> = order.iter().copied().collect();
+        let mut stash: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut stash_bytes = 0u64;
+        let (mut at, mut passes) = (None::<usize>, 0usize);
+        for &target in order {
+            if !pending.remove(&target) {
+                continue; // read twice: the second read is served the same way
+            }
+            if let Some(size) = stash.remove(&target) {
+                stash_bytes -= size;
+                continue;
+            }
+            let from = match at {
+                Some(at) if at < target => at + 1,
+                _ => {
+                    passes += 1;
+                    if passes >= limit {
+                        return passes;
+                    }
+                    0
+                }
+            };
+            for &passed in pending.range(from..target) {
+                let size = self.entries[passed].1;
+                if stash.insert(passed, size).is_none() {
+                    stash_bytes += size;
+                }
+                while stash_bytes > budget {
+                    let (_, dropped) = stash.pop_first().expect("stash is not empty");
+                    stash_bytes -= dropped;
+                }
+            }
+            at = Some(target);
+        }
+        passes
     }
 }
 
@@ -214,8 +327,24 @@ fn entry_name(raw: &str) -> String {
     name
 }
 
-fn entry_name_of(path: &Path) -> String {
-    entry_name(&path.to_string_lossy())
+/// The archive path a symlink at `link` pointing to `target` leads to, if
+/// it stays inside the archive.
+fn resolve_relative(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 impl Source for TarGzSource {
@@ -228,75 +357,124 @@ impl Source for TarGzSource {
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        if let Some(bytes) = self.kept.get(path) {
-            return Ok(bytes.clone());
-        }
         let display = self.display(path);
         let &target = self
             .position
             .get(path)
             .ok_or_else(|| Error::input(&display, "no such file in the archive"))?;
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(planned) = &mut stream.planned
-            && let Some(slot) = planned.get_mut(target)
-        {
-            *slot = false;
+        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(bytes) = kept.get(&target) {
+            return Ok(bytes.to_vec());
         }
-        if let Some(bytes) = stream.stash.remove(&target) {
-            stream.stash_bytes -= bytes.len();
-            return Ok(bytes);
-        }
-        if stream.pass.is_none() || stream.at.is_some_and(|at| at >= target) {
-            stream.pass = Some(self.start_pass());
-            stream.at = None;
-        }
-        loop {
-            let received = stream.pass.as_ref().expect("a pass runs").recv();
-            let (at, bytes) = match received {
-                Ok(Ok(file)) => file,
-                Ok(Err(what)) => {
-                    stream.pass = None;
-                    return Err(Error::input(
-                        &self.name,
-                        format!("corrupt tar.gz archive: {what}"),
-                    ));
-                }
-                Err(_) => {
-                    stream.pass = None;
-                    return Err(Error::input(
-                        &display,
-                        "was not found when reading the archive again (did it change?)",
-                    ));
-                }
-            };
-            stream.at = Some(at);
-            if at == target {
-                return Ok(bytes);
-            }
-            let later = stream
-                .planned
-                .as_ref()
-                .is_none_or(|p| p.get(at).copied().unwrap_or(false));
-            if later && bytes.len() <= STASH_BYTES {
-                stream.stash_bytes += bytes.len();
-                stream.stash.insert(at, bytes);
-                // Over budget: forget the files read past longest ago.
-                while stream.stash_bytes > STASH_BYTES {
-                    let (_, dropped) = stream.stash.pop_first().expect("stash is not empty");
-                    stream.stash_bytes -= dropped.len();
-                }
-            }
-        }
+        drop(kept);
+        self.read_streamed(target, &display)
     }
 
-    fn plan_reads(&self, paths: &[&str]) {
-        let mut planned = vec![false; self.wanted.len()];
-        for path in paths {
-            if let Some(&at) = self.position.get(*path) {
-                planned[at] = true;
-            }
+    fn prefetch(&self, paths: &[&str]) -> Result<()> {
+        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        let missing: BTreeMap<usize, &str> = paths
+            .iter()
+            .filter_map(|p| Some((*self.position.get(*p)?, *p)))
+            .filter(|(at, _)| !kept.contains_key(at))
+            .collect();
+        drop(kept);
+        for &at in missing.keys() {
+            self.wanted[at].store(true, Ordering::Relaxed);
         }
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        stream.planned = Some(planned);
+        // In archive order: one pass.
+        for (at, path) in missing {
+            let bytes = self.read_streamed(at, &self.display(path))?;
+            let mut kept = self.kept.write().unwrap_or_else(|e| e.into_inner());
+            kept.insert(at, Arc::new(bytes));
+        }
+        Ok(())
+    }
+
+    fn plan_reads(&self, paths: &[&str]) -> Option<String> {
+        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        let order: Vec<usize> = paths
+            .iter()
+            .filter_map(|p| self.position.get(*p).copied())
+            .filter(|at| !kept.contains_key(at))
+            .collect();
+        drop(kept);
+        for &at in &order {
+            self.wanted[at].store(true, Ordering::Relaxed);
+        }
+        const LIMIT: usize = 10;
+        let passes = self.passes_for(&order, STASH_BYTES, LIMIT);
+        (passes > 1).then(|| {
+            let count = if passes >= LIMIT {
+                format!("{LIMIT} or more")
+            } else {
+                passes.to_string()
+            };
+            format!(
+                "{}: the archive's files are not in the order they are read in, so it is decompressed {count} times; for speed, repack it sorted (tar --sort=name) or unpack it",
+                self.name
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A .tar.gz of `count` files `f000`.. of `size` bytes each, in this order.
+    fn archive(dir: &Path, count: usize, size: usize) -> PathBuf {
+        let path = dir.join(format!("a-{count}-{size}.tar.gz"));
+        let file = File::create(&path).unwrap();
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ));
+        for i in 0..count {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(size as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            let data = vec![i as u8; size];
+            builder
+                .append_data(&mut header, format!("f{i:03}"), &data[..])
+                .unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_in_any_order_return_each_file_and_the_pass_count_is_predicted() {
+        let dir = std::env::temp_dir().join(format!("maskconv-targz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = TarGzSource::open(&archive(&dir, 20, 1000)).unwrap();
+        let forward: Vec<usize> = (0..20).collect();
+        let backward: Vec<usize> = (0..20).rev().collect();
+        assert_eq!(source.passes_for(&forward, 0, 100), 1);
+        assert_eq!(source.passes_for(&backward, 1 << 20, 100), 1, "all stashed");
+        assert_eq!(source.passes_for(&backward, 0, 100), 20, "nothing stashed");
+        assert_eq!(source.passes_for(&backward, 5000, 100), 4, "5 files a pass");
+        let paths: Vec<String> = backward.iter().map(|i| format!("f{i:03}")).collect();
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        assert_eq!(source.plan_reads(&paths), None);
+        for (i, path) in backward.iter().zip(&paths) {
+            assert_eq!(source.read(path).unwrap(), vec![*i as u8; 1000], "{path}");
+        }
+        assert_eq!(source.read("f007").unwrap(), vec![7u8; 1000], "read again");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn symlink_targets_resolve_inside_the_archive_only() {
+        assert_eq!(
+            resolve_relative("a/b/link", "c.png").as_deref(),
+            Some("a/b/c.png")
+        );
+        assert_eq!(
+            resolve_relative("a/b/link", "../c.png").as_deref(),
+            Some("a/c.png")
+        );
+        assert_eq!(resolve_relative("a/link", "../../c.png"), None);
+        assert_eq!(resolve_relative("a/link", "/etc/passwd"), None);
     }
 }

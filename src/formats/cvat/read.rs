@@ -24,6 +24,15 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let at = |path: &str| format!("{root}{path}");
     let mut warnings = Vec::new();
 
+    // The label map and subset lists, fetched in one go (one pass over a .tar.gz).
+    let subset_dir = at(SUBSET_DIR);
+    let small: Vec<&str> = source
+        .files()
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f == at(LABELMAP) || f.starts_with(&subset_dir))
+        .collect();
+    source.prefetch(&small)?;
     let has_labelmap = source.contains(&at(LABELMAP));
     let mut labels = if has_labelmap {
         let display = source.display(&at(LABELMAP));
@@ -489,6 +498,23 @@ impl ItemDecoder for CvatDecoder {
             .as_deref()
             .map(|path| self.source.read(path))
             .transpose()
+    }
+
+    fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
+        let mut reads: Vec<String> = Vec::with_capacity(items.len() * 3);
+        for item in items {
+            for dir in [CLASS_DIR, OBJECT_DIR] {
+                reads.push(format!("{}{dir}{}.png", self.root, item.key));
+            }
+            if with_images && let Some(image) = &item.image {
+                reads.push(image.clone());
+            }
+        }
+        let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+        let slow = self.source.plan_reads(&reads);
+        slow.map(|message| Note::new("archive-order", message))
+            .into_iter()
+            .collect()
     }
 }
 

@@ -114,22 +114,23 @@ fn camera_path(key: &str) -> Option<CameraPath<'_>> {
     }
 }
 
-/// Splits the path of a mask file into the dataset root (`""` or `a/b/`)
-/// and the item key, if the file sits where a Datagen mask does.
+/// Splits the path of a file in a camera folder (a mask, `environment.json`)
+/// into the dataset root (`""` or `a/b/`) and the item key, if the folder is
+/// where a Datagen camera folder is. The Humans-in-Context reading
+/// (`<datapoint>/frames/<NNN>/<camera>`) is tried first.
 fn split_mask_path(path: &str) -> Option<(&str, &str)> {
     let camera_dir = path.rsplit_once('/')?.0;
     let parts: Vec<&str> = camera_dir.split('/').collect();
     let n = parts.len();
-    let datapoint_at = if n >= 4 && parts[n - 3] == FRAMES {
-        n - 4
-    } else {
-        n.checked_sub(2)?
-    };
-    if !is_datapoint_dir(parts[datapoint_at]) {
-        return None;
-    }
-    let root_len: usize = parts[..datapoint_at].iter().map(|p| p.len() + 1).sum();
-    Some((&path[..root_len], &camera_dir[root_len..]))
+    let hic = (n >= 4 && parts[n - 3] == FRAMES).then(|| n - 4);
+    [hic, n.checked_sub(2)]
+        .into_iter()
+        .flatten()
+        .find_map(|at| {
+            let root_len: usize = parts[..at].iter().map(|p| p.len() + 1).sum();
+            let key = &camera_dir[root_len..];
+            camera_path(key).map(|_| (&path[..root_len], key))
+        })
 }
 
 /// Whether `path` is macOS Finder metadata, never part of a dataset.
@@ -262,5 +263,18 @@ mod tests {
         );
         assert_eq!(split_mask_path("x/camera/semantic_segmentation.png"), None);
         assert_eq!(split_mask_path("semantic_segmentation.png"), None);
+        assert_eq!(
+            split_mask_path("x/frames/datapoint_1/camera/semantic_segmentation.png"),
+            Some(("x/frames/", "datapoint_1/camera")),
+            "a dataset under a folder named frames"
+        );
+        assert_eq!(
+            split_mask_path("datapoint_1/./semantic_segmentation.png"),
+            None
+        );
+        assert_eq!(
+            split_mask_path("datapoint_1//semantic_segmentation.png"),
+            None
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::codec::{Palette, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::{Dataset, ItemDecoder};
 use crate::io::Source;
-use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment};
+use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, key_of_rgb16, label_pixels, rgb16_of_key};
 use crate::report::Note;
 use rayon::prelude::*;
@@ -76,6 +76,18 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         });
     }
 
+    // The small files read next, fetched in one go (one pass over a .tar.gz).
+    let mut small: Vec<String> = metadata_paths.clone();
+    for camera in &cameras {
+        for name in [ENVIRONMENT, ITEM_FILE, CAMERA_METADATA] {
+            let path = format!("{}/{name}", camera.dir);
+            if source.contains(&path) {
+                small.push(path);
+            }
+        }
+    }
+    source.prefetch(&small.iter().map(String::as_str).collect::<Vec<_>>())?;
+
     let parsed: Vec<Result<Vec<Leaf>>> = metadata_paths
         .par_iter()
         .map(|path| metadata::parse(&source.read(path)?, &source.display(path)))
@@ -90,18 +102,13 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let mut items = Vec::with_capacity(keys.len());
     for (key, camera) in keys.iter().zip(&cameras) {
         let mut item = Item::new(key.as_str());
-        item.image = source_image(&*source, &camera.dir, &mut warnings);
-        if source.contains(&format!("{}/{ITEM_FILE}", camera.dir)) {
-            read_item_file(&*source, &format!("{}/{ITEM_FILE}", camera.dir), &mut item)?;
+        item.image = source_image(&*source, &camera.dir, &mut warnings)?;
+        let item_file = format!("{}/{ITEM_FILE}", camera.dir);
+        if source.contains(&item_file) {
+            read_item_file(&*source, &item_file, &mut item)?;
         }
         items.push(item);
     }
-    let mut planned: Vec<&str> = Vec::with_capacity(cameras.len() * 2);
-    for (camera, item) in cameras.iter().zip(&items) {
-        planned.extend(camera.mask.as_ref().map(|(mask, _)| mask.as_str()));
-        planned.extend(item.image.as_deref());
-    }
-    source.plan_reads(&planned);
 
     let decoder = DatagenDecoder {
         source: source.clone(),
@@ -238,31 +245,30 @@ fn catalog_of(
 
 /// The camera's visible-spectrum image: the first image `environment.json`
 /// names, else `visible_spectrum.png`, else the first `visible_spectrum*`
-/// file — when it exists.
-fn source_image(source: &dyn Source, dir: &str, warnings: &mut Vec<Note>) -> Option<String> {
+/// file — when it exists. An `environment.json` that is not JSON is a warning.
+fn source_image(
+    source: &dyn Source,
+    dir: &str,
+    warnings: &mut Vec<Note>,
+) -> Result<Option<String>> {
     let environment = format!("{dir}/{ENVIRONMENT}");
     if source.contains(&environment) {
-        let named = source
-            .read(&environment)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-            .map(|json| {
-                json.get("environments")
+        match serde_json::from_slice::<Value>(&source.read(&environment)?) {
+            Ok(json) => {
+                let named = json
+                    .get("environments")
                     .and_then(|e| e.get(0))
                     .and_then(|e| e.get("image_name"))
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            });
-        match named {
-            Some(Some(name)) => {
-                let path = format!("{dir}/{name}");
-                return source.contains(&path).then_some(path);
+                    .and_then(Value::as_str);
+                if let Some(name) = named {
+                    let path = format!("{dir}/{name}");
+                    return Ok(source.contains(&path).then_some(path));
+                }
             }
-            Some(None) => {}
-            None => warnings.push(Note::new(
+            Err(e) => warnings.push(Note::new(
                 "environment-json",
                 format!(
-                    "{}: is not readable JSON; looking for the camera's image by name",
+                    "{}: is not valid JSON ({e}); looking for the camera's image by name",
                     source.display(&environment)
                 ),
             )),
@@ -270,14 +276,16 @@ fn source_image(source: &dyn Source, dir: &str, warnings: &mut Vec<Note>) -> Opt
     }
     let default = format!("{dir}/{DEFAULT_IMAGE}");
     if source.contains(&default) {
-        return Some(default);
+        return Ok(Some(default));
     }
+    // The files are sorted: the first one after the prefix, if it has it.
     let prefix = format!("{dir}/visible_spectrum");
-    source
-        .files()
-        .iter()
-        .find(|f| f.starts_with(&prefix) && !f[prefix.len()..].contains('/'))
-        .cloned()
+    let files = source.files();
+    let first = files.partition_point(|f| f.as_str() < prefix.as_str());
+    Ok(files
+        .get(first)
+        .filter(|f| f.starts_with(&prefix) && !f[prefix.len()..].contains('/'))
+        .cloned())
 }
 
 /// Reads maskconv's `maskconv_item.json`: the item's original key and subset.
@@ -286,7 +294,10 @@ fn read_item_file(source: &dyn Source, path: &str, item: &mut Item) -> Result<()
     let json: Value = serde_json::from_slice(&source.read(path)?)
         .map_err(|e| Error::input(&display, format!("is not valid JSON: {e}")))?;
     match json.get("key") {
-        Some(Value::String(key)) => item.key = key.clone(),
+        Some(Value::String(key)) => {
+            check_key(key).map_err(|what| Error::input(&display, format!("'key': {what}")))?;
+            item.key = key.clone();
+        }
         None => {}
         Some(_) => return Err(Error::input(&display, "'key' is not a string")),
     }
@@ -413,5 +424,19 @@ impl ItemDecoder for DatagenDecoder {
             .as_deref()
             .map(|path| self.source.read(path))
             .transpose()
+    }
+
+    fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
+        let mut reads: Vec<&str> = Vec::with_capacity(items.len() * 2);
+        for (camera, item) in self.cameras.iter().zip(items) {
+            reads.extend(camera.mask.as_ref().map(|(mask, _)| mask.as_str()));
+            if with_images {
+                reads.extend(item.image.as_deref());
+            }
+        }
+        let slow = self.source.plan_reads(&reads);
+        slow.map(|message| Note::new("archive-order", message))
+            .into_iter()
+            .collect()
     }
 }

@@ -57,8 +57,20 @@ fn unwritable_name(name: &str, names: &HashSet<&str>) -> Option<String> {
             "is Datagen's background leaf, which maskconv keeps for unlabeled pixels".into(),
         );
     }
+    if name.starts_with("background.") {
+        return Some("would be a part of Datagen's background leaf, which holds no parts".into());
+    }
     if name == "version" || name.starts_with("version.") {
         return Some("would take the place of the metadata's 'version' field".into());
+    }
+    if name
+        .split('.')
+        .skip(1)
+        .any(|part| ["R", "G", "B"].contains(&part))
+    {
+        return Some(
+            "has a part named R, G or B, which Datagen's metadata reads as a colour channel".into(),
+        );
     }
     let mut prefix = name;
     while let Some((head, _)) = prefix.rsplit_once('.') {
@@ -361,6 +373,9 @@ mod tests {
         assert!(unwritable_name("car", &names).is_none());
         assert!(unwritable_name("background", &names).is_some());
         assert!(unwritable_name("version", &names).is_some());
+        assert!(unwritable_name("background.sky", &names).is_some());
+        assert!(unwritable_name("led.R", &names).is_some());
+        assert!(unwritable_name("R.led", &names).is_none());
     }
 
     #[test]
