@@ -26,7 +26,7 @@ const KEEP_FILE_BYTES: u64 = 64 << 10;
 /// At most this much is kept in memory by the listing pass, in all.
 const KEEP_TOTAL_BYTES: u64 = 64 << 20;
 /// At most this much is held for later reads, in announced files read past.
-const STASH_BYTES: u64 = 96 << 20;
+const STASH_BYTES: u64 = 64 << 20;
 /// Files the background thread may decompress ahead of the reads.
 const READ_AHEAD: usize = 2;
 
@@ -55,6 +55,8 @@ pub struct TarGzSource {
     /// Positions the stream hands over: asked for or announced, not yet read.
     wanted: Arc<Vec<AtomicBool>>,
     stream: Mutex<Stream>,
+    /// Bytes the stash may hold ([`STASH_BYTES`]; smaller in tests).
+    stash_budget: u64,
 }
 
 /// What a pass sends: each wanted file's `(position, content)`, or why it stopped.
@@ -167,6 +169,7 @@ impl TarGzSource {
             kept: RwLock::new(kept),
             wanted: Arc::new(wanted),
             stream: Mutex::new(Stream::default()),
+            stash_budget: STASH_BYTES,
         })
     }
 
@@ -254,10 +257,14 @@ impl TarGzSource {
             }
             // An announced file, read later: keep it while the budget allows,
             // forgetting the files read past longest ago first.
-            if self.wanted[at].load(Ordering::Relaxed) && (bytes.len() as u64) <= STASH_BYTES {
+            let stashed = stream.stash.contains_key(&at); // from an earlier pass
+            if !stashed
+                && self.wanted[at].load(Ordering::Relaxed)
+                && (bytes.len() as u64) <= self.stash_budget
+            {
                 stream.stash_bytes += bytes.len() as u64;
                 stream.stash.insert(at, bytes);
-                while stream.stash_bytes > STASH_BYTES {
+                while stream.stash_bytes > self.stash_budget {
                     let (_, dropped) = stream.stash.pop_first().expect("stash is not empty");
                     stream.stash_bytes -= dropped.len() as u64;
                 }
@@ -402,7 +409,7 @@ impl Source for TarGzSource {
             self.wanted[at].store(true, Ordering::Relaxed);
         }
         const LIMIT: usize = 10;
-        let passes = self.passes_for(&order, STASH_BYTES, LIMIT);
+        let passes = self.passes_for(&order, self.stash_budget, LIMIT);
         (passes > 1).then(|| {
             let count = if passes >= LIMIT {
                 format!("{LIMIT} or more")
@@ -461,6 +468,26 @@ mod tests {
             assert_eq!(source.read(path).unwrap(), vec![*i as u8; 1000], "{path}");
         }
         assert_eq!(source.read("f007").unwrap(), vec![7u8; 1000], "read again");
+
+        // A stash of 5 files: reading backwards restarts the stream 3 times,
+        // as predicted, and every read still gets its own bytes.
+        let mut small = TarGzSource::open(&archive(&dir, 20, 1000)).unwrap();
+        small.stash_budget = 5000;
+        let message = small.plan_reads(&paths).expect("several passes");
+        assert!(message.contains("decompressed 4 times"), "{message}");
+        // Back and forth: the pass after a restart runs past files still
+        // held from the pass before.
+        let zigzag = [
+            10usize, 7, 3, 12, 19, 0, 18, 1, 17, 2, 16, 4, 15, 5, 14, 6, 13, 8, 11, 9,
+        ];
+        for i in zigzag {
+            let path = format!("f{i:03}");
+            assert_eq!(small.read(&path).unwrap(), vec![i as u8; 1000], "{path}");
+            let stream = small.stream.lock().unwrap();
+            let held: usize = stream.stash.values().map(Vec::len).sum();
+            assert_eq!(held as u64, stream.stash_bytes);
+            assert!(stream.stash_bytes <= 5000);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
