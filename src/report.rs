@@ -266,15 +266,22 @@ pub mod render {
 
     /// The `formats` table.
     pub fn formats_text() -> String {
-        let mut out = String::from(
-            "name   read  write  instances  max segments/image  colours  subsets  segment attributes\n",
+        let width = REGISTRY
+            .iter()
+            .map(|f| f.info().name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let mut out = format!(
+            "{:<width$} read  write  instances  max segments/image  colours  subsets  segment attributes\n",
+            "name"
         );
         for format in REGISTRY {
             let i = format.info();
             let h = i.holds;
             let yes = |b: bool| if b { "yes" } else { "no" };
             out.push_str(&format!(
-                "{:<6} {:<5} {:<6} {:<10} {:<19} {:<8} {:<8} {}\n",
+                "{:<width$} {:<5} {:<6} {:<10} {:<19} {:<8} {:<8} {}\n",
                 i.name,
                 yes(i.can_read),
                 yes(i.can_write),

@@ -745,5 +745,29 @@ fn datagen_output_is_detected_and_listed_by_formats() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["format"], "datagen");
     let formats = maskconv(&["formats"]);
-    assert!(String::from_utf8_lossy(&formats.stdout).contains("datagen"));
+    let text = String::from_utf8_lossy(&formats.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("datagen "))
+        .expect("a datagen row");
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        [
+            "datagen",
+            "yes",
+            "yes",
+            "no",
+            "unlimited",
+            "16-bit",
+            "yes",
+            "no"
+        ]
+    );
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header.find("read"),
+        row.find("yes"),
+        "columns line up:\n{text}"
+    );
 }

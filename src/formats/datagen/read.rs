@@ -318,7 +318,10 @@ struct DatagenDecoder {
 }
 
 impl DatagenDecoder {
-    /// The size `camera_metadata.json` claims (`resolution_px`), if it has one.
+    /// The size `camera_metadata.json` claims, if it has one: its
+    /// `resolution_px` (a field of the `CameraMetadata` record of Datagen's
+    /// SDK 1.10.6; no sample file shows it, nor whether it is `[w, h]` or
+    /// `[h, w]`, so the caller accepts either order).
     fn claimed_size(&self, camera: &Camera) -> Result<Option<(u64, u64)>> {
         let path = format!("{}/{CAMERA_METADATA}", camera.dir);
         if !self.source.contains(&path) {
