@@ -121,6 +121,7 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
     let mut ids = RunIds::with_capacity(info_a.pixel_count());
     let mut known: HashMap<(u64, u64), u32> = HashMap::new();
     let (mut last, mut last_id) = (NO_PAIR, 0);
+    let mut cache = [(NO_PAIR, 0u32); 1 << CACHE_BITS];
     for _ in 0..info_a.height {
         let row_a = a.next_row()?;
         let row_b = match (&mut b, &info_b) {
@@ -136,7 +137,18 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
                 key.1 = key_at(info_b, row_b, x);
             }
             if key != last {
-                last_id = *known.entry(key).or_insert_with(|| resolve(key.0, key.1));
+                // A few pairs recur all over a mask: a small direct-mapped
+                // cache in front of the (DoS-safe, slower) hash map.
+                let slot = ((key.0 ^ key.1.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    >> (64 - CACHE_BITS)) as usize;
+                last_id = match cache[slot] {
+                    (k, id) if k == key => id,
+                    _ => {
+                        let id = *known.entry(key).or_insert_with(|| resolve(key.0, key.1));
+                        cache[slot] = (key, id);
+                        id
+                    }
+                };
                 last = key;
             }
             ids.push_run(last_id, len);
@@ -148,6 +160,8 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
 
 /// No pixel has this key pair (keys use at most 48 bits).
 const NO_PAIR: (u64, u64) = (u64::MAX, u64::MAX);
+/// [`label_pixels`] caches 2^CACHE_BITS recent pairs.
+const CACHE_BITS: u32 = 5;
 
 /// How many pixels of `image` have this key (used to word error messages).
 pub fn count_key(image: &Image, key: u64) -> u64 {
