@@ -1,6 +1,9 @@
 //! PNG decoding and encoding with the `png` crate, exact at 8 and 16 bits:
 //! 16-bit samples are never reduced, palette indices can be kept raw, and
 //! headers that claim absurd sizes are refused before anything is allocated.
+//! Fast encoding row by row feeds `fdeflate` directly, in the very sequence
+//! of the `png` crate's whole-image path (same bytes), without its slower
+//! row writer.
 
 use crate::error::{Error, Result};
 use std::io::Cursor;
