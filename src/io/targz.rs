@@ -227,9 +227,13 @@ impl TarGzSource {
             return Ok(bytes);
         }
         self.wanted[target].store(true, Ordering::Relaxed);
+        // A pass started after `target` became wanted is sure to deliver it;
+        // a running one may already have skipped it.
+        let mut fresh = false;
         if stream.pass.is_none() || stream.at.is_some_and(|at| at >= target) {
             stream.pass = Some(self.start_pass());
             stream.at = None;
+            fresh = true;
         }
         loop {
             let received = stream.pass.as_ref().expect("a pass runs").receiver.recv();
@@ -241,6 +245,13 @@ impl TarGzSource {
                         &self.name,
                         format!("corrupt tar.gz archive: {what}"),
                     ));
+                }
+                Err(_) if !fresh => {
+                    // The running pass ended having skipped `target`: start over.
+                    stream.pass = Some(self.start_pass());
+                    stream.at = None;
+                    fresh = true;
+                    continue;
                 }
                 Err(_) => {
                     stream.pass = None;
@@ -268,6 +279,12 @@ impl TarGzSource {
                     let (_, dropped) = stream.stash.pop_first().expect("stash is not empty");
                     stream.stash_bytes -= dropped.len() as u64;
                 }
+            }
+            if at > target && !fresh {
+                // The running pass skipped `target` before it was wanted.
+                stream.pass = Some(self.start_pass());
+                stream.at = None;
+                fresh = true;
             }
         }
     }
@@ -468,6 +485,15 @@ mod tests {
             assert_eq!(source.read(path).unwrap(), vec![*i as u8; 1000], "{path}");
         }
         assert_eq!(source.read("f007").unwrap(), vec![7u8; 1000], "read again");
+
+        // A file nobody announced, asked for after the running pass skipped it.
+        let sparse = TarGzSource::open(&archive(&dir, 20, 1000)).unwrap();
+        assert_eq!(sparse.plan_reads(&["f005", "f019"]), None);
+        assert_eq!(sparse.read("f005").unwrap(), vec![5u8; 1000]);
+        // Let the background pass run past f010 (and hand over f019).
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(sparse.read("f010").unwrap(), vec![10u8; 1000]);
+        assert_eq!(sparse.read("f019").unwrap(), vec![19u8; 1000]);
 
         // A stash of 5 files: reading backwards restarts the stream 3 times,
         // as predicted, and every read still gets its own bytes.
