@@ -406,6 +406,7 @@ pub fn encode_png_rows(
     compression: Compression,
     mut fill: impl FnMut(usize, &mut [u8]),
 ) -> Vec<u8> {
+    assert!(width > 0 && height > 0, "a PNG image is at least 1x1");
     if compression == Compression::Fast {
         return encode_fast_rows(width, height, layout, fill);
     }

@@ -141,20 +141,31 @@ impl TarGzSource {
         }
         // A link reads as the regular file it leads to (a symlink's target is
         // relative to its folder); links to anything else are left out.
-        for (link, target, symbolic) in links {
-            let target = if symbolic {
-                resolve_relative(&link, &target)
-            } else {
-                Some(entry_name(&target))
-            };
-            let Some(&at) = target.as_ref().and_then(|t| position.get(t)) else {
-                continue;
-            };
-            if position.insert(link.clone(), at).is_some() {
-                return Err(Error::input(
-                    &name,
-                    format!("the tar archive has two entries named '{link}'"),
-                ));
+        // Links to links resolve over several rounds.
+        let mut unresolved = links;
+        loop {
+            let before = unresolved.len();
+            let mut rest = Vec::new();
+            for (link, target, symbolic) in unresolved {
+                let resolved = if symbolic {
+                    resolve_relative(&link, &target)
+                } else {
+                    Some(entry_name(&target))
+                };
+                let Some(&at) = resolved.as_ref().and_then(|t| position.get(t)) else {
+                    rest.push((link, target, symbolic));
+                    continue;
+                };
+                if position.insert(link.clone(), at).is_some() {
+                    return Err(Error::input(
+                        &name,
+                        format!("the tar archive has two entries named '{link}'"),
+                    ));
+                }
+            }
+            unresolved = rest;
+            if unresolved.is_empty() || unresolved.len() == before {
+                break;
             }
         }
         let mut files: Vec<String> = position.keys().cloned().collect();
@@ -241,6 +252,7 @@ impl TarGzSource {
                 Ok(Ok(file)) => file,
                 Ok(Err(what)) => {
                     stream.pass = None;
+                    self.wanted[target].store(false, Ordering::Relaxed);
                     return Err(Error::input(
                         &self.name,
                         format!("corrupt tar.gz archive: {what}"),
@@ -255,6 +267,7 @@ impl TarGzSource {
                 }
                 Err(_) => {
                     stream.pass = None;
+                    self.wanted[target].store(false, Ordering::Relaxed);
                     return Err(Error::input(
                         display,
                         "was not found when reading the archive again (did it change?)",
@@ -267,7 +280,7 @@ impl TarGzSource {
                 return Ok(bytes);
             }
             // An announced file, read later: keep it while the budget allows,
-            // forgetting the files read past longest ago first.
+            // forgetting the files earliest in the archive first.
             let stashed = stream.stash.contains_key(&at); // from an earlier pass
             if !stashed
                 && self.wanted[at].load(Ordering::Relaxed)
@@ -291,14 +304,21 @@ impl TarGzSource {
 
     /// How many passes over the archive reading the files at `order` (in
     /// this order) takes, with a stash of `budget` bytes; at most `limit`.
+    /// Mirrors [`TarGzSource::read_streamed`]: a file read once is not kept,
+    /// so reading it again needs it passed again.
     fn passes_for(&self, order: &[usize], budget: u64, limit: usize) -> usize {
-        let mut pending: BTreeSet<usize> = order.iter().copied().collect();
+        let mut pending: BTreeMap<usize, usize> = BTreeMap::new();
+        for &at in order {
+            *pending.entry(at).or_default() += 1;
+        }
         let mut stash: BTreeMap<usize, u64> = BTreeMap::new();
         let mut stash_bytes = 0u64;
         let (mut at, mut passes) = (None::<usize>, 0usize);
         for &target in order {
-            if !pending.remove(&target) {
-                continue; // read twice: the second read is served the same way
+            let left = pending.get_mut(&target).expect("every target is pending");
+            *left -= 1;
+            if *left == 0 {
+                pending.remove(&target);
             }
             if let Some(size) = stash.remove(&target) {
                 stash_bytes -= size;
@@ -314,11 +334,13 @@ impl TarGzSource {
                     0
                 }
             };
-            for &passed in pending.range(from..target) {
+            for (&passed, _) in pending.range(from..target) {
                 let size = self.entries[passed].1;
-                if stash.insert(passed, size).is_none() {
-                    stash_bytes += size;
+                if size > budget || stash.contains_key(&passed) {
+                    continue;
                 }
+                stash.insert(passed, size);
+                stash_bytes += size;
                 while stash_bytes > budget {
                     let (_, dropped) = stash.pop_first().expect("stash is not empty");
                     stash_bytes -= dropped;
@@ -403,7 +425,9 @@ impl Source for TarGzSource {
             .collect();
         drop(kept);
         for &at in missing.keys() {
-            self.wanted[at].store(true, Ordering::Relaxed);
+            if self.entries[at].1 <= MAX_FILE_BYTES {
+                self.wanted[at].store(true, Ordering::Relaxed);
+            }
         }
         // In archive order: one pass.
         for (at, path) in missing {
@@ -416,10 +440,11 @@ impl Source for TarGzSource {
 
     fn plan_reads(&self, paths: &[&str]) -> Option<String> {
         let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        // Files over the size limit are refused when read: never fetched.
         let order: Vec<usize> = paths
             .iter()
             .filter_map(|p| self.position.get(*p).copied())
-            .filter(|at| !kept.contains_key(at))
+            .filter(|at| !kept.contains_key(at) && self.entries[*at].1 <= MAX_FILE_BYTES)
             .collect();
         drop(kept);
         for &at in &order {
@@ -478,6 +503,16 @@ mod tests {
         assert_eq!(source.passes_for(&backward, 1 << 20, 100), 1, "all stashed");
         assert_eq!(source.passes_for(&backward, 0, 100), 20, "nothing stashed");
         assert_eq!(source.passes_for(&backward, 5000, 100), 4, "5 files a pass");
+        assert_eq!(
+            source.passes_for(&[3, 3], 1 << 20, 100),
+            2,
+            "a file read is not kept"
+        );
+        assert_eq!(
+            source.passes_for(&[9, 3], 999, 100),
+            2,
+            "larger than the stash"
+        );
         let paths: Vec<String> = backward.iter().map(|i| format!("f{i:03}")).collect();
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         assert_eq!(source.plan_reads(&paths), None);
