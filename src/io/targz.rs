@@ -13,7 +13,7 @@
 
 use super::{MAX_FILE_BYTES, Source, check_entry_name};
 use crate::error::{Error, ErrorKind, Result};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
