@@ -720,6 +720,20 @@ fn bad_datagen_inputs_are_clear_errors_and_publish_nothing() {
 }
 
 #[test]
+fn an_input_holding_two_datagen_datasets_is_an_error_naming_them() {
+    let tmp = TempDir::new("dg-two");
+    let input = tmp.join("in");
+    small_dataset(&input.join("faces_1"));
+    small_dataset(&input.join("faces_2"));
+    convert_fails(
+        &input,
+        &tmp.join("out"),
+        "cvat",
+        "holds several Datagen datasets ('faces_1', 'faces_2')",
+    );
+}
+
+#[test]
 fn class_names_datagen_cannot_nest_are_errors_with_a_hint() {
     let tmp = TempDir::new("dg-names");
     let input = tmp.join("cvat");

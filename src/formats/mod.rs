@@ -292,6 +292,25 @@ pub fn detect_among(
     }
 }
 
+/// The error for an input holding several datasets of one format, at these
+/// roots (`a/`, `b/c/`): the user should pass one of them.
+pub fn several_datasets<'a>(
+    source: &dyn Source,
+    format: &str,
+    roots: impl Iterator<Item = &'a str>,
+) -> Error {
+    let roots: Vec<String> = roots
+        .map(|r| format!("'{}'", r.trim_end_matches('/')))
+        .collect();
+    Error::input(
+        source.name(),
+        format!(
+            "holds several {format} datasets ({}); pass one of them",
+            roots.join(", ")
+        ),
+    )
+}
+
 /// Losses that follow from the target's capabilities alone, known before any
 /// pixel is decoded: instances merged, subsets dropped, colour precision.
 pub fn declared_losses(dataset: &Dataset, target: &FormatInfo) -> Vec<Note> {

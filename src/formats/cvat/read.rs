@@ -9,7 +9,7 @@ use super::{
 };
 use crate::codec::{ImageInfo, Palette, PngRows, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, ItemDecoder};
+use crate::formats::{Dataset, ItemDecoder, several_datasets};
 use crate::io::Source;
 use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, key_of_rgb8, label_pixels, rgb8_of_key};
@@ -117,19 +117,11 @@ fn single_root(source: &dyn Source) -> Result<String> {
                 "no {SUBSET_DIR}*.txt found at the top or up to {MAX_ROOT_DEPTH} folders deep; CVAT's importer needs one"
             ),
         )),
-        _ => {
-            let list: Vec<String> = roots
-                .iter()
-                .map(|r| format!("'{}'", r.trim_end_matches('/')))
-                .collect();
-            Err(Error::input(
-                source.name(),
-                format!(
-                    "holds several CVAT datasets ({}); pass one of them",
-                    list.join(", ")
-                ),
-            ))
-        }
+        _ => Err(several_datasets(
+            source,
+            "CVAT",
+            roots.iter().map(String::as_str),
+        )),
     }
 }
 

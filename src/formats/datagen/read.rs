@@ -8,7 +8,7 @@ use super::{
 };
 use crate::codec::{Palette, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, ItemDecoder};
+use crate::formats::{Dataset, ItemDecoder, several_datasets};
 use crate::io::Source;
 use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, key_of_rgb16, label_pixels, rgb16_of_key};
@@ -153,19 +153,7 @@ fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
                 "has no datapoint_*/<camera>/{MASK_PNG} (nor scene_* / environment_* folders); not a Datagen dataset"
             ),
         )),
-        _ => {
-            let roots: Vec<String> = by_root
-                .keys()
-                .map(|r| format!("'{}'", r.trim_end_matches('/')))
-                .collect();
-            Err(Error::input(
-                source.name(),
-                format!(
-                    "holds several Datagen datasets ({}); pass one of them",
-                    roots.join(", ")
-                ),
-            ))
-        }
+        _ => Err(several_datasets(source, "Datagen", by_root.keys().copied())),
     }
 }
 
