@@ -734,6 +734,27 @@ fn an_input_holding_two_datagen_datasets_is_an_error_naming_them() {
 }
 
 #[test]
+fn a_single_datapoint_folder_is_an_error_that_says_what_to_pass() {
+    let tmp = TempDir::new("dg-single");
+    let input = small_dataset(&tmp.join("in"));
+    let out = maskconv(&[
+        "convert",
+        s(&input.join("datapoint_00001")),
+        s(&tmp.join("out")),
+        "--to",
+        "cvat",
+        "--from",
+        "datagen",
+    ]);
+    assert_fails(
+        &out,
+        &tmp.join("out"),
+        1,
+        "pass the folder that holds the datapoint_* folders",
+    );
+}
+
+#[test]
 fn class_names_datagen_cannot_nest_are_errors_with_a_hint() {
     let tmp = TempDir::new("dg-names");
     let input = tmp.join("cvat");

@@ -147,12 +147,24 @@ fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
                 keys.into_iter().map(String::from).collect(),
             ))
         }
-        0 => Err(Error::input(
-            source.name(),
-            format!(
-                "has no datapoint_*/<camera>/{MASK_PNG} (nor scene_* / environment_* folders); not a Datagen dataset"
-            ),
-        )),
+        0 => {
+            // A datapoint folder itself, passed instead of the folder holding it?
+            let single = source
+                .files()
+                .iter()
+                .any(|f| f.matches('/').count() == 1 && f.ends_with(&format!("/{MASK_PNG}")));
+            let hint = if single {
+                "; it looks like one datapoint folder: pass the folder that holds the datapoint_* folders"
+            } else {
+                ""
+            };
+            Err(Error::input(
+                source.name(),
+                format!(
+                    "has no datapoint_*/<camera>/{MASK_PNG} (nor scene_* / environment_* folders); not a Datagen dataset{hint}"
+                ),
+            ))
+        }
         _ => Err(several_datasets(source, "Datagen", by_root.keys().copied())),
     }
 }
