@@ -14,6 +14,19 @@ use std::time::Instant;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let jobs = match &cli.command {
+        Command::Convert(args) => args.common.jobs,
+        Command::Inspect(args) | Command::Validate(args) => args.common.jobs,
+        Command::Formats => None,
+    };
+    if let Some(jobs) = jobs {
+        // Work done while opening a dataset (parsing metadata files) runs on
+        // rayon's global pool: `-j` limits it too.
+        let threads = usize::from(jobs).min(pipeline::MAX_THREADS);
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
     let code = match cli.command {
         Command::Convert(args) => convert(args),
         Command::Inspect(args) => inspect(args),
