@@ -193,6 +193,32 @@ fn a_cvat_zip_reads_like_its_folder() {
 }
 
 #[test]
+fn a_cvat_tar_gz_reads_like_its_folder() {
+    let folder = fixture("cvat/generated_cvat_export/dataset");
+    let tmp = common::TempDir::new("cvat-tar");
+    let archive = tmp.join("export.tar.gz");
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    // Under a top folder, in reverse name order.
+    for (path, bytes) in common::read_tree(&folder).into_iter().rev() {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("export/{path}"), &bytes[..])
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+    let from_tar = open_dataset(&archive, None).unwrap();
+    let from_folder = open_dataset(&folder, None).unwrap();
+    assert_eq!(canonical(&from_tar), canonical(&from_folder));
+    assert_eq!(from_tar.catalog, from_folder.catalog);
+}
+
+#[test]
 fn duplicate_label_colours_read_as_the_last_label_with_a_warning() {
     let warnings = assert_reads_as_cvat_does(&fixture("cvat/generated_cvat_export/dataset"));
     assert!(
