@@ -292,6 +292,31 @@ pub fn detect_among(
     }
 }
 
+/// Whether `path` is macOS Finder metadata (`__MACOSX/…`, `._name`), which
+/// archives made on a Mac carry and which is never part of a dataset.
+pub fn is_mac_metadata(path: &str) -> bool {
+    path.split('/')
+        .any(|part| part == "__MACOSX" || part.starts_with("._"))
+}
+
+/// The item's source image, read from `source`, when the item has one.
+pub fn read_item_image(source: &dyn Source, item: &Item) -> Result<Option<Vec<u8>>> {
+    item.image
+        .as_deref()
+        .map(|path| source.read(path))
+        .transpose()
+}
+
+/// Announces the reads of a run to `source` (see [`Source::plan_reads`]);
+/// a warning `archive-order` when their order is slow to read.
+pub fn announce_reads(source: &dyn Source, reads: &[&str]) -> Vec<Note> {
+    source
+        .plan_reads(reads)
+        .map(|message| Note::new("archive-order", message))
+        .into_iter()
+        .collect()
+}
+
 /// The error for an input holding several datasets of one format, at these
 /// roots (`a/`, `b/c/`): the user should pass one of them.
 pub fn several_datasets<'a>(

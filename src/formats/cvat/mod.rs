@@ -31,7 +31,7 @@ mod labelmap;
 mod read;
 mod write;
 
-use super::{Dataset, Format, FormatInfo, Holds, WriteOptions, Writer};
+use super::{Dataset, Format, FormatInfo, Holds, WriteOptions, Writer, is_mac_metadata};
 use crate::error::Result;
 use crate::io::Source;
 use std::collections::BTreeSet;
@@ -114,13 +114,6 @@ pub fn voc_index(rgb: [u8; 3]) -> Option<u8> {
     }
     let index = u8::try_from(index).ok()?;
     (voc_color(index) == rgb).then_some(index)
-}
-
-/// Whether `path` is macOS Finder metadata (`__MACOSX/…`, `._name`), which
-/// zips made on a Mac carry and which is never part of a dataset.
-fn is_mac_metadata(path: &str) -> bool {
-    path.split('/')
-        .any(|part| part == "__MACOSX" || part.starts_with("._"))
 }
 
 /// Dataset roots (`""` or `a/b/`) that hold `ImageSets/Segmentation/*.txt`.

@@ -5,11 +5,13 @@
 use super::labelmap::{Label, default_labelmap, is_py_space, parse_labelmap, py_lines};
 use super::{
     BACKGROUND, BLACK, CLASS_DIR, DEFAULT_SUBSET, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH,
-    OBJECT_DIR, SUBSET_DIR, find_roots, is_mac_metadata, voc_color, voc_index,
+    OBJECT_DIR, SUBSET_DIR, find_roots, voc_color, voc_index,
 };
 use crate::codec::{ImageInfo, Palette, PngRows, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, ItemDecoder, several_datasets};
+use crate::formats::{
+    Dataset, ItemDecoder, announce_reads, is_mac_metadata, read_item_image, several_datasets,
+};
 use crate::io::Source;
 use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, key_of_rgb8, label_pixels, rgb8_of_key};
@@ -486,10 +488,7 @@ impl ItemDecoder for CvatDecoder {
     }
 
     fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
-        item.image
-            .as_deref()
-            .map(|path| self.source.read(path))
-            .transpose()
+        read_item_image(&*self.source, item)
     }
 
     fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
@@ -503,10 +502,7 @@ impl ItemDecoder for CvatDecoder {
             }
         }
         let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
-        let slow = self.source.plan_reads(&reads);
-        slow.map(|message| Note::new("archive-order", message))
-            .into_iter()
-            .collect()
+        announce_reads(&*self.source, &reads)
     }
 }
 

@@ -38,7 +38,7 @@ mod metadata;
 mod read;
 mod write;
 
-use super::{Dataset, Format, FormatInfo, Holds, WriteOptions, Writer};
+use super::{Dataset, Format, FormatInfo, Holds, WriteOptions, Writer, is_mac_metadata};
 use crate::error::Result;
 use crate::io::Source;
 use std::sync::Arc;
@@ -131,12 +131,6 @@ fn split_mask_path(path: &str) -> Option<(&str, &str)> {
             let key = &camera_dir[root_len..];
             camera_path(key).map(|_| (&path[..root_len], key))
         })
-}
-
-/// Whether `path` is macOS Finder metadata, never part of a dataset.
-fn is_mac_metadata(path: &str) -> bool {
-    path.split('/')
-        .any(|part| part == "__MACOSX" || part.starts_with("._"))
 }
 
 /// Whether `path` is a Datagen mask (PNG or legacy EXR).

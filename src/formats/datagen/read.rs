@@ -4,11 +4,13 @@
 use super::metadata::{self, Leaf};
 use super::{
     BACKGROUND, CAMERA_METADATA, DEFAULT_IMAGE, ENVIRONMENT, INFO, ITEM_FILE, MASK_EXR, MASK_PNG,
-    METADATA, camera_path, is_mac_metadata, is_mask_file, split_mask_path,
+    METADATA, camera_path, is_mask_file, split_mask_path,
 };
 use crate::codec::{Palette, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, ItemDecoder, several_datasets};
+use crate::formats::{
+    Dataset, ItemDecoder, announce_reads, is_mac_metadata, read_item_image, several_datasets,
+};
 use crate::io::Source;
 use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, key_of_rgb16, label_pixels, rgb16_of_key};
@@ -423,10 +425,7 @@ impl ItemDecoder for DatagenDecoder {
     }
 
     fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
-        item.image
-            .as_deref()
-            .map(|path| self.source.read(path))
-            .transpose()
+        read_item_image(&*self.source, item)
     }
 
     fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
@@ -437,9 +436,6 @@ impl ItemDecoder for DatagenDecoder {
                 reads.extend(item.image.as_deref());
             }
         }
-        let slow = self.source.plan_reads(&reads);
-        slow.map(|message| Note::new("archive-order", message))
-            .into_iter()
-            .collect()
+        announce_reads(&*self.source, &reads)
     }
 }
