@@ -18,7 +18,8 @@
 //! Layout: [`model`] (the shared model), [`formats`] (the registry and one
 //! module per format), [`pipeline`] (the parallel engine), [`remap`] (pure
 //! pixel kernels), [`codec`] (PNG), [`io`] (sources, sinks, atomic output),
-//! [`report`] (warnings and losses as data), [`error`] (the error type).
+//! [`report`] (warnings and losses as data), [`error`] (the error type),
+//! [`pyjson`] (JSON byte-identical to Python's `json.dumps`).
 
 pub mod codec;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod formats;
 pub mod io;
 pub mod model;
 pub mod pipeline;
+pub mod pyjson;
 pub mod remap;
 pub mod report;
 

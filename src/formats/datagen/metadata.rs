@@ -151,60 +151,8 @@ impl Tree {
         let mut top = Map::new();
         top.insert("version".into(), DEFAULT_VERSION.into());
         top.extend(self.root.clone());
-        let mut out = String::new();
-        python_json(&Value::Object(top), 0, &mut out);
-        out
+        crate::pyjson::dumps_indented(&Value::Object(top), 3)
     }
-}
-
-/// Serializes like Python's `json.dumps(value, indent=3)` for the values a
-/// metadata file holds (objects, strings, integers).
-fn python_json(value: &Value, depth: usize, out: &mut String) {
-    match value {
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, child)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push('\n');
-                out.push_str(&"   ".repeat(depth + 1));
-                python_string(key, out);
-                out.push_str(": ");
-                python_json(child, depth + 1, out);
-            }
-            out.push('\n');
-            out.push_str(&"   ".repeat(depth));
-            out.push('}');
-        }
-        Value::String(s) => python_string(s, out),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// A JSON string with Python's `ensure_ascii` escaping.
-fn python_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
