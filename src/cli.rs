@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) — nothing else.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use maskconv::formats::mask_url::MaskRoot;
 use std::path::PathBuf;
 
 /// Fast, exact converter between segmentation-mask dataset formats.
@@ -40,12 +41,16 @@ pub struct CommonArgs {
     /// Print one JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Read remote mask URLs starting with PREFIX from the local folder DIR
+    /// (Nucleus; repeatable, longest prefix wins), e.g. s3://bucket/run1/=./masks
+    #[arg(long = "mask-root", value_name = "PREFIX=DIR", value_parser = MaskRoot::parse)]
+    pub mask_roots: Vec<MaskRoot>,
 }
 
 /// `maskconv convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Input dataset: a folder or a .zip.
+    /// Input dataset: a folder, a .zip or .tar.gz, or an annotation file.
     pub input: PathBuf,
     /// Output: a folder, or a .zip.
     pub output: PathBuf,
@@ -67,12 +72,20 @@ pub struct ConvertArgs {
     /// PNG compression effort.
     #[arg(long, value_enum, default_value_t = CompressionArg::Fast)]
     pub compression: CompressionArg,
+    /// Written mask URLs are URL + the mask's path in OUTPUT (Nucleus),
+    /// e.g. s3://bucket/run1/ where OUTPUT will be uploaded.
+    #[arg(long, value_name = "URL")]
+    pub url_prefix: Option<String>,
+    /// One mask value per class, the same in every image (Nucleus); instances
+    /// are merged.
+    #[arg(long)]
+    pub semantic: bool,
 }
 
 /// `maskconv inspect` / `maskconv validate`.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
-    /// Input dataset: a folder or a .zip.
+    /// Input dataset: a folder, a .zip or .tar.gz, or an annotation file.
     pub input: PathBuf,
     /// Reading options.
     #[command(flatten)]

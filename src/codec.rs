@@ -32,6 +32,9 @@ pub struct ImageInfo {
     pub channels: usize,
     /// Bits per sample after decoding: 8 or 16 (16-bit samples are big-endian byte pairs).
     pub bits: u8,
+    /// Bits per sample in the file: 1, 2, 4, 8 or 16 (low depths are unpacked
+    /// to 8 bits when decoding).
+    pub file_bits: u8,
     /// Whether the file was a palette PNG (then `channels` says how it was decoded).
     pub was_palette: bool,
 }
@@ -193,7 +196,8 @@ fn open_png<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<Open
         ));
     }
     let was_palette = header.color_type == png::ColorType::Indexed;
-    let low_depth = (header.bit_depth as u8) < 8;
+    let file_bits = header.bit_depth as u8;
+    let low_depth = file_bits < 8;
     let expand = match (was_palette, palette) {
         (true, Palette::Expand) => true,
         (true, Palette::Indices) => false,
@@ -215,6 +219,7 @@ fn open_png<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<Open
         height,
         channels: color.samples(),
         bits: bits.max(8),
+        file_bits,
         was_palette,
     };
     Ok(OpenedPng {

@@ -50,6 +50,15 @@ pub trait Source: Send + Sync {
     fn plan_reads(&self, _paths: &[&str]) -> Option<String> {
         None
     }
+
+    /// The folder on disk that this input's relative paths start from, when
+    /// the input is on disk (a folder, or the folder of a single file given
+    /// as INPUT); `None` for archives. Formats whose files refer to other
+    /// files by path (Nucleus' `mask_url`) resolve paths that leave the input
+    /// against it.
+    fn local_dir(&self) -> Option<&Path> {
+        None
+    }
 }
 
 mod targz;
@@ -77,10 +86,94 @@ pub fn open_source(path: &Path) -> Result<Arc<dyn Source>> {
     if magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06" || lower.ends_with(".zip") {
         return Ok(Arc::new(ZipSource::open(path)?));
     }
+    if FILE_INPUT_EXTENSIONS.iter().any(|ext| lower.ends_with(ext)) {
+        return Ok(Arc::new(FileSource::open(path)?));
+    }
     Err(Error::input(
         name,
-        "is neither a folder nor a .zip or .tar.gz archive",
+        "is neither a folder, a .zip or .tar.gz archive, nor a .json / .ndjson / .jsonl file",
     ))
+}
+
+/// Extensions of single files accepted as INPUT (annotation files that refer
+/// to their masks by path).
+const FILE_INPUT_EXTENSIONS: [&str; 3] = [".json", ".ndjson", ".jsonl"];
+
+/// Reads a file of the local disk that an input refers to by path (an
+/// absolute `mask_url`, say), with the same size cap as input files.
+pub fn read_local_file(path: &Path) -> Result<Vec<u8>> {
+    let display = path.display().to_string();
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(&display, "no such file"),
+        _ => Error::io(ErrorKind::Input, &display, &e),
+    })?;
+    read_capped(file, &display)
+}
+
+/// A single annotation file given as INPUT (a Nucleus NDJSON, say). It is
+/// the one file listed; the files it refers to by relative path are read
+/// from its folder.
+pub struct FileSource {
+    dir: PathBuf,
+    name: String,
+    files: Vec<String>,
+}
+
+impl FileSource {
+    /// The file at `path`, which must exist and be a regular file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::input(&name, "the file name is not valid UTF-8"))?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(FileSource {
+            dir,
+            files: vec![file_name.to_string()],
+            name,
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let display = self.display(path);
+        if Path::new(path).is_absolute() || path.split('/').any(|part| part == "..") {
+            return Err(Error::input(
+                display,
+                "is not a path inside the input's folder",
+            ));
+        }
+        let file = File::open(self.dir.join(path)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::input(&display, "no such file"),
+            _ => Error::io(ErrorKind::Input, &display, &e),
+        })?;
+        read_capped(file, &display)
+    }
+
+    fn display(&self, path: &str) -> String {
+        if path == self.files[0] {
+            self.name.clone()
+        } else {
+            self.dir.join(path).display().to_string()
+        }
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
 }
 
 /// A folder on disk.
@@ -140,6 +233,10 @@ impl Source for FolderSource {
         let display = self.display(path);
         let file = File::open(&full).map_err(|e| Error::io(ErrorKind::Input, &display, &e))?;
         read_capped(file, &display)
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 }
 

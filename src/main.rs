@@ -6,6 +6,7 @@ mod cli;
 use clap::Parser;
 use cli::{Cli, Command, CommonArgs, ConvertArgs, ReadArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use maskconv::formats::{ReadOptions, WriteOptions};
 use maskconv::pipeline::{self, ConvertOptions, Progress, RunOptions};
 use maskconv::report::render;
 use std::io::IsTerminal;
@@ -91,6 +92,12 @@ fn run_options<'a>(common: &CommonArgs, bar: &'a Bar) -> RunOptions<'a> {
     }
 }
 
+fn read_options(common: &CommonArgs) -> ReadOptions {
+    ReadOptions {
+        mask_roots: common.mask_roots.clone(),
+    }
+}
+
 fn print_notes(lines: Vec<String>) {
     for line in lines {
         eprintln!("{line}");
@@ -105,7 +112,12 @@ fn convert(args: ConvertArgs) -> anyhow::Result<u8> {
         force: args.force,
         strict: args.strict,
         keep_going: args.keep_going,
-        compression: args.compression.into(),
+        read: read_options(&args.common),
+        write: WriteOptions {
+            compression: args.compression.into(),
+            url_prefix: args.url_prefix.clone(),
+            semantic: args.semantic,
+        },
     };
     let result = pipeline::convert(
         &args.input,
@@ -170,8 +182,9 @@ fn convert(args: ConvertArgs) -> anyhow::Result<u8> {
 
 fn inspect(args: ReadArgs) -> anyhow::Result<u8> {
     let bar = Bar::new(&args.common);
-    let result =
-        pipeline::open_dataset(&args.input, args.common.from.as_deref()).and_then(|dataset| {
+    let read = read_options(&args.common);
+    let result = pipeline::open_dataset_with(&args.input, args.common.from.as_deref(), &read)
+        .and_then(|dataset| {
             let inspection = pipeline::inspect(&dataset, run_options(&args.common, &bar))?;
             Ok((dataset, inspection))
         });
@@ -195,7 +208,9 @@ fn inspect(args: ReadArgs) -> anyhow::Result<u8> {
 
 fn validate(args: ReadArgs) -> anyhow::Result<u8> {
     let bar = Bar::new(&args.common);
-    let dataset = match pipeline::open_dataset(&args.input, args.common.from.as_deref()) {
+    let read = read_options(&args.common);
+    let opened = pipeline::open_dataset_with(&args.input, args.common.from.as_deref(), &read);
+    let dataset = match opened {
         Ok(dataset) => dataset,
         Err(err) if args.common.json && err.kind != maskconv::ErrorKind::Usage => {
             let validation = pipeline::Validation {

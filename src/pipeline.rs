@@ -6,9 +6,8 @@
 //! thread count. Also runs `inspect` (statistics) and `validate` (every
 //! problem) on the same engine.
 
-use crate::codec::Compression;
 use crate::error::{Error, ErrorKind, Result};
-use crate::formats::{self, Dataset, Format, WriteOptions};
+use crate::formats::{self, Dataset, Format, ReadOptions, WriteOptions};
 use crate::io::{Output, Sink, open_source};
 use crate::model::Item;
 use crate::report::{Note, NoteList, Skipped};
@@ -51,7 +50,7 @@ impl Default for RunOptions<'_> {
 }
 
 /// Options of `convert`.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct ConvertOptions<'a> {
     /// Threads and progress.
     pub run: RunOptions<'a>,
@@ -61,12 +60,25 @@ pub struct ConvertOptions<'a> {
     pub strict: bool,
     /// Skip items that fail instead of failing the run.
     pub keep_going: bool,
-    /// PNG compression effort.
-    pub compression: Compression,
+    /// How the input is read (format-specific options).
+    pub read: ReadOptions,
+    /// How the output is written (compression, format-specific options).
+    pub write: WriteOptions,
 }
 
-/// Opens INPUT as `from` (or the format it is detected as).
+/// Opens INPUT as `from` (or the format it is detected as), with default
+/// reading options.
 pub fn open_dataset(input: &Path, from: Option<&str>) -> Result<Dataset> {
+    open_dataset_with(input, from, &ReadOptions::default())
+}
+
+/// Opens INPUT as `from` (or the format it is detected as). Options the
+/// format does not use are reported as warnings (`option-ignored`).
+pub fn open_dataset_with(
+    input: &Path,
+    from: Option<&str>,
+    options: &ReadOptions,
+) -> Result<Dataset> {
     let source = open_source(input)?;
     let format = match from {
         Some(name) => formats::find(name)?,
@@ -78,7 +90,18 @@ pub fn open_dataset(input: &Path, from: Option<&str>) -> Result<Dataset> {
             format.info().name
         )));
     }
-    format.open(source)
+    let mut dataset = format.open(source, options)?;
+    for option in options.unused_by(format.info()) {
+        dataset.warnings.push(ignored_option(option, format.info()));
+    }
+    Ok(dataset)
+}
+
+fn ignored_option(option: &str, format: &formats::FormatInfo) -> Note {
+    Note::new(
+        "option-ignored",
+        format!("{option} does not apply to {} and is ignored", format.name),
+    )
 }
 
 /// What `convert` did: the basis of the summary and of `--json`.
@@ -118,7 +141,7 @@ pub fn convert(
     }
     // Refuse a bad OUTPUT before reading anything; `create` checks again.
     Output::check(output, input, options.force)?;
-    let dataset = open_dataset(input, from)?;
+    let dataset = open_dataset_with(input, from, &options.read)?;
     let mut out = Output::create(output, input, options.force)?;
     let report = convert_dataset(&dataset, target, &mut out, options)?;
     out.publish()?;
@@ -133,11 +156,16 @@ pub fn convert_dataset(
     options: &ConvertOptions,
 ) -> Result<ConvertReport> {
     let info = target.info();
-    let mut writer = target.writer(WriteOptions {
-        compression: options.compression,
-    })?;
+    let mut writer = target.writer(&options.write)?;
     let mut warnings = NoteList::default();
     warnings.extend(dataset.warnings.iter().cloned());
+    warnings.extend(
+        options
+            .write
+            .unused_by(info)
+            .into_iter()
+            .map(|option| ignored_option(option, info)),
+    );
     let mut losses_found = dataset.losses.clone();
     losses_found.extend(formats::declared_losses(dataset, info));
     let mut writer_warnings = Vec::new();
@@ -157,7 +185,8 @@ pub fn convert_dataset(
     let wants_images = info.holds.source_images;
     warnings.extend(dataset.plan(wants_images));
     let keeps_segment_attributes = info.holds.segment_attributes;
-    let work = |index: usize| -> Result<(Vec<formats::OutputFile>, Vec<Note>, Vec<Note>)> {
+    type Encoded = (Option<Vec<formats::OutputFile>>, Vec<Note>, Vec<Note>);
+    let work = |index: usize| -> Result<Encoded> {
         let item = &dataset.items[index];
         let mut notes = Vec::new();
         let map = dataset.decode(index, &mut notes)?;
@@ -194,14 +223,16 @@ pub fn convert_dataset(
         let item = &dataset.items[index];
         match result {
             Ok((files, notes, item_losses)) => {
+                warnings.extend(notes);
+                losses.extend(item_losses);
+                // `None`: the target cannot hold the item (a loss says why).
+                let Some(files) = files else { return true };
                 for file in &files {
                     if let Err(e) = sink.write_file(&file.path, &file.bytes) {
                         fatal = Some(e);
                         return false;
                     }
                 }
-                warnings.extend(notes);
-                losses.extend(item_losses);
                 written.push(item);
                 true
             }
@@ -224,7 +255,15 @@ pub fn convert_dataset(
     if let Some(e) = fatal {
         return Err(e);
     }
-    for file in writer.finish(&written)? {
+    let mut final_losses = Vec::new();
+    let last_files = writer.finish(&written, &mut final_losses)?;
+    if options.strict
+        && let Some(loss) = final_losses.first()
+    {
+        return Err(strict_failure(loss));
+    }
+    losses.extend(final_losses);
+    for file in last_files {
         sink.write_file(&file.path, &file.bytes)?;
     }
     Ok(ConvertReport {

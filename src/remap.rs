@@ -240,6 +240,7 @@ mod tests {
             height: 1,
             channels,
             bits,
+            file_bits: bits,
             was_palette: false,
         };
         Image { info, data }
@@ -319,6 +320,7 @@ mod tests {
                     height: height as u32,
                     channels,
                     bits,
+                    file_bits: bits,
                     was_palette: false,
                 };
                 Image { info, data }

@@ -7,16 +7,19 @@
 
 pub mod cvat;
 pub mod datagen;
+pub mod mask_url;
+pub mod nucleus;
 
 use crate::codec::Compression;
 use crate::error::{Error, Result};
 use crate::io::Source;
 use crate::model::{Catalog, ClassKind, Item, LabelMap};
 use crate::report::Note;
+use mask_url::MaskRoot;
 use std::sync::Arc;
 
 /// Every format the tool knows, in the order `maskconv formats` lists them.
-pub static REGISTRY: &[&dyn Format] = &[&cvat::Cvat, &datagen::Datagen];
+pub static REGISTRY: &[&dyn Format] = &[&cvat::Cvat, &datagen::Datagen, &nucleus::Nucleus];
 
 /// What a format can hold when written — the basis of every declared loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +53,56 @@ pub struct FormatInfo {
     pub can_write: bool,
     /// What a written dataset of this format can hold.
     pub holds: Holds,
+    /// The format-specific command-line options that apply to it
+    /// (`--mask-root`, `--url-prefix`, …); others are ignored with a warning.
+    pub options: &'static [&'static str],
+}
+
+/// Options that shape how a dataset is read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// `--mask-root PREFIX=DIR`: remote mask URLs are read from local folders.
+    pub mask_roots: Vec<MaskRoot>,
+}
+
+impl ReadOptions {
+    /// The options given that `format` does not use, by command-line name.
+    pub fn unused_by(&self, format: &FormatInfo) -> Vec<&'static str> {
+        let given = [("--mask-root", !self.mask_roots.is_empty())];
+        unused_options(&given, format)
+    }
 }
 
 /// Options that shape how a dataset is written.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// PNG compression effort.
     pub compression: Compression,
+    /// `--url-prefix URL`: written mask URLs are this prefix + the mask's
+    /// path in the output (Nucleus), instead of the relative path.
+    pub url_prefix: Option<String>,
+    /// `--semantic`: one mask value per class, the same in every image
+    /// (Nucleus), instead of one per segment.
+    pub semantic: bool,
+}
+
+impl WriteOptions {
+    /// The options given that `format` does not use, by command-line name.
+    pub fn unused_by(&self, format: &FormatInfo) -> Vec<&'static str> {
+        let given = [
+            ("--url-prefix", self.url_prefix.is_some()),
+            ("--semantic", self.semantic),
+        ];
+        unused_options(&given, format)
+    }
+}
+
+fn unused_options(given: &[(&'static str, bool)], format: &FormatInfo) -> Vec<&'static str> {
+    given
+        .iter()
+        .filter(|(name, set)| *set && !format.options.contains(name))
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 /// One format: detection, reading, writing.
@@ -70,10 +116,10 @@ pub trait Format: Sync {
 
     /// Reads the dataset's metadata (catalog, items). Masks are decoded later,
     /// item by item, through [`Dataset::decode`].
-    fn open(&self, source: Arc<dyn Source>) -> Result<Dataset>;
+    fn open(&self, source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset>;
 
     /// A writer for this format.
-    fn writer(&self, options: WriteOptions) -> Result<Box<dyn Writer>>;
+    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>>;
 }
 
 /// Decodes the masks of one opened dataset, one item at a time, from any thread.
@@ -218,18 +264,20 @@ pub trait Writer: Send + Sync {
     ) -> Result<Vec<OutputFile>>;
 
     /// Encodes one item. `map` is `None` for an item without a mask, `image`
-    /// holds its source image bytes when the input has them. An error skips
-    /// the item under `--keep-going` and fails the run otherwise.
+    /// holds its source image bytes when the input has them. `Ok(None)`: the
+    /// format cannot hold this item at all, and a pushed loss says why. An
+    /// error skips the item under `--keep-going` and fails the run otherwise.
     fn encode(
         &self,
         item: &Item,
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
         losses: &mut Vec<Note>,
-    ) -> Result<Vec<OutputFile>>;
+    ) -> Result<Option<Vec<OutputFile>>>;
 
     /// Files that depend on which items were written (subset lists, manifests).
-    fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>>;
+    /// Pushes losses only known once every item is written.
+    fn finish(&self, written: &[&Item], losses: &mut Vec<Note>) -> Result<Vec<OutputFile>>;
 }
 
 /// Finds a format by name or alias (case-insensitive).
@@ -424,10 +472,10 @@ mod tests {
         fn detect(&self, source: &dyn Source) -> bool {
             source.contains(self.0.name)
         }
-        fn open(&self, _: Arc<dyn Source>) -> Result<Dataset> {
+        fn open(&self, _: Arc<dyn Source>, _: &ReadOptions) -> Result<Dataset> {
             unreachable!()
         }
-        fn writer(&self, _: WriteOptions) -> Result<Box<dyn Writer>> {
+        fn writer(&self, _: &WriteOptions) -> Result<Box<dyn Writer>> {
             unreachable!()
         }
     }
@@ -447,6 +495,7 @@ mod tests {
                 segment_attributes: false,
                 source_images: false,
             },
+            options: &[],
         }
     }
 

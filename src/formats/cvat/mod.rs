@@ -31,7 +31,9 @@ mod labelmap;
 mod read;
 mod write;
 
-use super::{Dataset, Format, FormatInfo, Holds, WriteOptions, Writer, is_mac_metadata};
+use super::{
+    Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, is_mac_metadata,
+};
 use crate::error::Result;
 use crate::io::Source;
 use std::collections::BTreeSet;
@@ -54,6 +56,7 @@ static INFO: FormatInfo = FormatInfo {
         segment_attributes: false,
         source_images: true,
     },
+    options: &[],
 };
 
 const SUBSET_DIR: &str = "ImageSets/Segmentation/";
@@ -80,11 +83,11 @@ impl Format for Cvat {
         !find_roots(source).is_empty()
     }
 
-    fn open(&self, source: Arc<dyn Source>) -> Result<Dataset> {
+    fn open(&self, source: Arc<dyn Source>, _options: &ReadOptions) -> Result<Dataset> {
         read::open(source).map_err(|e| e.in_format(INFO.name))
     }
 
-    fn writer(&self, options: WriteOptions) -> Result<Box<dyn Writer>> {
+    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
         Ok(Box::new(write::CvatWriter::new(options.compression)))
     }
 }

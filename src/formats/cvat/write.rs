@@ -206,7 +206,7 @@ impl Writer for CvatWriter {
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
         _losses: &mut Vec<Note>,
-    ) -> Result<Vec<OutputFile>> {
+    ) -> Result<Option<Vec<OutputFile>>> {
         let mut files = Vec::new();
         if let (Some(bytes), Some(source)) = (image, &item.image) {
             let file_name = source.rsplit('/').next().unwrap_or(source);
@@ -216,7 +216,9 @@ impl Writer for CvatWriter {
                 bytes,
             ));
         }
-        let Some(map) = map else { return Ok(files) };
+        let Some(map) = map else {
+            return Ok(Some(files));
+        };
         let object_of = self.object_numbers(item, map)?;
         let class_palette: Vec<[u8; 3]> = std::iter::once(BLACK)
             .chain(
@@ -234,10 +236,10 @@ impl Writer for CvatWriter {
             });
             files.push(OutputFile::new(format!("{folder}{}.png", item.key), png));
         }
-        Ok(files)
+        Ok(Some(files))
     }
 
-    fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>> {
+    fn finish(&self, written: &[&Item], _losses: &mut Vec<Note>) -> Result<Vec<OutputFile>> {
         let mut subsets: Vec<(&str, String)> = Vec::new();
         for item in written {
             let subset = item.subset.as_deref().unwrap_or(DEFAULT_SUBSET);

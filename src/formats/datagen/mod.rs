@@ -38,7 +38,9 @@ mod metadata;
 mod read;
 mod write;
 
-use super::{Dataset, Format, FormatInfo, Holds, WriteOptions, Writer, is_mac_metadata};
+use super::{
+    Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, is_mac_metadata,
+};
 use crate::error::Result;
 use crate::io::Source;
 use std::sync::Arc;
@@ -60,6 +62,7 @@ static INFO: FormatInfo = FormatInfo {
         segment_attributes: false,
         source_images: true,
     },
+    options: &[],
 };
 
 const METADATA: &str = "semantic_segmentation_metadata.json";
@@ -151,11 +154,11 @@ impl Format for Datagen {
             .any(|f| is_mask_file(f) && split_mask_path(f).is_some())
     }
 
-    fn open(&self, source: Arc<dyn Source>) -> Result<Dataset> {
+    fn open(&self, source: Arc<dyn Source>, _options: &ReadOptions) -> Result<Dataset> {
         read::open(source).map_err(|e| e.in_format(INFO.name))
     }
 
-    fn writer(&self, options: WriteOptions) -> Result<Box<dyn Writer>> {
+    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
         Ok(Box::new(write::DatagenWriter::new(options.compression)))
     }
 }

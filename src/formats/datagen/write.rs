@@ -240,7 +240,7 @@ impl Writer for DatagenWriter {
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
         _losses: &mut Vec<Note>,
-    ) -> Result<Vec<OutputFile>> {
+    ) -> Result<Option<Vec<OutputFile>>> {
         let place = &self.placement[&item.key];
         let dir = &place.camera_dir;
         let mut files = Vec::new();
@@ -266,7 +266,9 @@ impl Writer for DatagenWriter {
                 serde_json::to_string_pretty(&record).expect("JSON to memory"),
             ));
         }
-        let Some(map) = map else { return Ok(files) };
+        let Some(map) = map else {
+            return Ok(Some(files));
+        };
 
         let palette: Vec<[u8; 6]> = std::iter::once(rgb16_bytes([0, 0, 0]))
             .chain(
@@ -296,10 +298,10 @@ impl Writer for DatagenWriter {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(item.key.clone(), shown);
-        Ok(files)
+        Ok(Some(files))
     }
 
-    fn finish(&self, written: &[&Item]) -> Result<Vec<OutputFile>> {
+    fn finish(&self, written: &[&Item], _losses: &mut Vec<Note>) -> Result<Vec<OutputFile>> {
         let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
         // Classes no written item shows are listed in every datapoint (as
         // Datagen lists occluded parts), so the class list survives.

@@ -1,0 +1,134 @@
+//! Scale Nucleus segmentation annotations, as the `scale-nucleus` SDK writes
+//! and reads them (spec: `specs/nucleus-and-segments.md` §A in the shared
+//! folder).
+//!
+//! **On disk** (a folder, a `.zip`/`.tar.gz`, or the annotation file itself):
+//! ```text
+//! annotations.ndjson   # one SegmentationAnnotation.to_json() per line
+//! masks/<key>.png      # 8-bit grayscale, pixel = segment index 0..255
+//! ```
+//! Read: NDJSON, a JSON array of annotations, or Nucleus export rows
+//! (`{"item": …, "segmentation": …}`, also wrapped in `exportedRows`), at the
+//! input's top (or in its one top folder). `mask_url` is resolved by
+//! [`mask_url`](super::mask_url): relative to the file, absolute, `file://`,
+//! or remote mapped by `--mask-root`. Item key = `reference_id`.
+//!
+//! **Pixels**: each value is the `index` of one Segment `{label, index,
+//! metadata?}`. The label `background` and values without a Segment are
+//! unlabeled (the latter with a warning counting them). A label with several
+//! segments in one image, or whose segments carry an integer metadata
+//! `instance`, is a thing class (instances numbered by that `instance`, else
+//! in index order); other labels are stuff. Other metadata are the segment's
+//! attributes. RGB masks whose three channels are equal are read with a
+//! warning; palette, gray+alpha, 16-bit and low-bit-depth masks are refused.
+//!
+//! **Written**: `annotations.ndjson` byte-identical to `to_json()` (key order
+//! `type, mask_url, annotations, annotation_id, reference_id`; `metadata` only
+//! when non-empty, holding the attributes and `instance`), and
+//! `masks/<key>.png`. `mask_url` is the relative path, or `--url-prefix` +
+//! that path. Instance mode (default): value 0 unlabeled (listed as
+//! `background` when present), 1..N the item's segments. `--semantic`: value
+//! = the class's dataset-wide id, listed when present.
+//!
+//! **Known losses**: class colours and class attributes (Nucleus has no class
+//! table), subsets, source images, `annotation_id`s, classes that no item
+//! lists, more than 255 segments in one image (the item fails, or is skipped
+//! under `--keep-going`), and with `--semantic` instances and segment
+//! attributes.
+
+mod read;
+mod records;
+mod write;
+
+use super::{
+    Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, is_mac_metadata,
+};
+use crate::error::Result;
+use crate::io::Source;
+use std::sync::Arc;
+
+/// The Scale Nucleus segmentation format.
+pub struct Nucleus;
+
+static INFO: FormatInfo = FormatInfo {
+    name: "nucleus",
+    aliases: &["scale-nucleus", "scale"],
+    description: "Scale Nucleus: annotations.ndjson of SegmentationAnnotation + 8-bit gray index masks (folder, or the .ndjson/.json file)",
+    can_read: true,
+    can_write: true,
+    holds: Holds {
+        instances: true,
+        max_segments_per_item: Some(MAX_SEGMENTS as u32),
+        color_bits: 0,
+        subsets: false,
+        segment_attributes: true,
+        source_images: false,
+    },
+    options: &["--mask-root", "--url-prefix", "--semantic"],
+};
+
+/// The label Nucleus uses for unlabeled pixels.
+const BACKGROUND: &str = "background";
+/// The segment metadata key holding a segment's instance number.
+const INSTANCE_KEY: &str = "instance";
+/// The annotation file the writer writes.
+const ANNOTATIONS: &str = "annotations.ndjson";
+/// The folder of written masks.
+const MASK_DIR: &str = "masks/";
+/// Mask values are `u8`; value 0 is unlabeled when writing.
+const MAX_SEGMENTS: usize = 255;
+/// Extensions of files that may hold annotations.
+const EXTENSIONS: [&str; 3] = [".ndjson", ".jsonl", ".json"];
+
+impl Format for Nucleus {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+
+    fn detect(&self, source: &dyn Source) -> bool {
+        candidate_files(source).iter().any(|path| {
+            source
+                .read(path)
+                .is_ok_and(|b| records::looks_like_nucleus(&b))
+        })
+    }
+
+    fn open(&self, source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
+        read::open(source, options).map_err(|e| e.in_format(INFO.name))
+    }
+
+    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
+        Ok(Box::new(write::NucleusWriter::new(options)))
+    }
+}
+
+/// Files that may be the annotation file: `.ndjson`/`.jsonl`/`.json` at the
+/// input's top, or in its one top folder when everything is in one (an
+/// archive of a folder).
+fn candidate_files(source: &dyn Source) -> Vec<&str> {
+    let files: Vec<&str> = source
+        .files()
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !is_mac_metadata(f))
+        .collect();
+    let top = files
+        .first()
+        .and_then(|f| f.split_once('/'))
+        .map(|(t, _)| t);
+    let root = match top {
+        Some(top) if files.iter().all(|f| f.starts_with(&format!("{top}/"))) => {
+            format!("{top}/")
+        }
+        _ => String::new(),
+    };
+    files
+        .into_iter()
+        .filter(|f| {
+            f.strip_prefix(root.as_str()).is_some_and(|name| {
+                let lower = name.to_ascii_lowercase();
+                !name.contains('/') && EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
+            })
+        })
+        .collect()
+}
