@@ -5,7 +5,7 @@
 
 use crate::codec::{Image, ImageInfo, RowSource};
 use crate::error::Result;
-use crate::model::RunIds;
+use crate::model::{Run, RunIds};
 use std::collections::HashMap;
 
 /// The key of pixel `x` of a row: its first channel for gray(+alpha)
@@ -26,29 +26,6 @@ pub fn key_at(info: &ImageInfo, row: &[u8], x: usize) -> u64 {
             wide(p) << 32 | wide(p + 2) << 16 | wide(p + 4)
         }
     }
-}
-
-/// Length of the common prefix of `a` and `b`, compared `N` elements at a
-/// time (fixed-size array comparisons compile to vector compares).
-#[inline]
-fn equal_prefix<T: PartialEq, const N: usize>(a: &[T], b: &[T]) -> usize {
-    let (a_blocks, a_rest) = a.as_chunks::<N>();
-    let (b_blocks, b_rest) = b.as_chunks::<N>();
-    let blocks = a_blocks
-        .iter()
-        .zip(b_blocks)
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (a_tail, b_tail) = match a_blocks.get(blocks) {
-        Some(block) => (&block[..], &b_blocks[blocks][..]),
-        None => (a_rest, b_rest),
-    };
-    blocks * N
-        + a_tail
-            .iter()
-            .zip(b_tail)
-            .take_while(|(x, y)| x == y)
-            .count()
 }
 
 /// How many pixels from `start` on (at most `limit`) have exactly the bytes
@@ -118,7 +95,7 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
     );
     let stride = |info: &ImageInfo| info.channels * usize::from(info.bits / 8);
     let width = info_a.width as usize;
-    let mut ids = RunIds::with_capacity(info_a.pixel_count());
+    let mut ids = RunIds::new(info_a.width);
     let mut known: HashMap<(u64, u64), u32> = HashMap::new();
     let (mut last, mut last_id) = (NO_PAIR, 0);
     let mut cache = [(NO_PAIR, 0u32); 1 << CACHE_BITS];
@@ -178,35 +155,33 @@ pub fn count_key(image: &Image, key: u64) -> u64 {
         .sum()
 }
 
-/// Paints one row of an image whose pixels are `N` bytes (3: 8-bit RGB, 6:
-/// 16-bit RGB as big-endian bytes): pixel `i` gets `palette[ids[i]]`, a run
-/// of equal ids at a time.
-pub fn paint_row<const N: usize>(ids: &[u32], palette: &[[u8; N]], row: &mut [u8]) {
-    paint_row_marking(ids, palette, row, &mut []);
+/// Paints one row of an image whose pixels are `N` bytes (1: 8-bit gray,
+/// 3: 8-bit RGB, 6: 16-bit RGB as big-endian bytes) from the row's runs
+/// (see [`crate::model::LabelMap::row`]): each run's pixels get
+/// `palette[run.id]`.
+pub fn paint_row<const N: usize>(runs: &[Run], palette: &[[u8; N]], row: &mut [u8]) {
+    paint_row_marking(runs, palette, row, &mut []);
 }
 
 /// [`paint_row`] that also sets `present[id]` for every id painted (when
 /// `present` is not empty), at no extra pass over the row.
 pub fn paint_row_marking<const N: usize>(
-    ids: &[u32],
+    runs: &[Run],
     palette: &[[u8; N]],
     row: &mut [u8],
     present: &mut [bool],
 ) {
     let mark = !present.is_empty();
     let mut start = 0;
-    while start < ids.len() {
-        let id = ids[start];
-        let len = 1 + equal_prefix::<u32, 4>(&ids[start + 1..], &ids[start..ids.len() - 1]);
-        fill_pattern(
-            &mut row[start * N..(start + len) * N],
-            &palette[id as usize],
-        );
+    for run in runs {
+        let end = start + run.len as usize * N;
+        fill_pattern(&mut row[start..end], &palette[run.id as usize]);
         if mark {
-            present[id as usize] = true;
+            present[run.id as usize] = true;
         }
-        start += len;
+        start = end;
     }
+    debug_assert_eq!(start, row.len(), "runs cover the row");
 }
 
 /// The 6 big-endian bytes of a 16-bit RGB pixel, as [`paint_row`] takes them.
@@ -215,11 +190,24 @@ pub fn rgb16_bytes(rgb: [u16; 3]) -> [u8; 6] {
     [r[0], r[1], g[0], g[1], b[0], b[1]]
 }
 
-/// Fills `out` with repetitions of `pattern` (whose length divides `out`'s),
-/// doubling the filled part with block copies.
-fn fill_pattern(out: &mut [u8], pattern: &[u8]) {
-    out[..pattern.len()].copy_from_slice(pattern);
-    let mut filled = pattern.len();
+/// Fills `out` with repetitions of `pattern` (whose length divides `out`'s):
+/// a byte fill for 1-byte pixels, pixel copies for short runs, and for long
+/// runs block copies that double the filled part.
+#[inline]
+fn fill_pattern<const N: usize>(out: &mut [u8], pattern: &[u8; N]) {
+    if N == 1 {
+        out.fill(pattern[0]);
+        return;
+    }
+    const SHORT: usize = 64;
+    if out.len() <= SHORT {
+        for pixel in out.as_chunks_mut::<N>().0 {
+            *pixel = *pattern;
+        }
+        return;
+    }
+    out[..N].copy_from_slice(pattern);
+    let mut filled = N;
     while filled < out.len() {
         let step = filled.min(out.len() - filled);
         out.copy_within(..step, filled);
@@ -256,7 +244,6 @@ mod tests {
         )
         .unwrap()
         .ids()
-        .to_vec()
     }
 
     #[test]
@@ -344,22 +331,28 @@ mod tests {
 
     #[test]
     fn painting_a_row_looks_up_the_palette() {
+        let run = |id, len| Run { id, len };
         let mut row = [9u8; 9];
-        paint_row(&[0, 1, 1], &[[0, 0, 0], [1, 2, 3]], &mut row);
+        paint_row(&[run(0, 1), run(1, 2)], &[[0, 0, 0], [1, 2, 3]], &mut row);
         assert_eq!(row, [0, 0, 0, 1, 2, 3, 1, 2, 3]);
         let mut wide = [9u8; 12];
         let palette = [rgb16_bytes([0, 0, 0]), rgb16_bytes([4384, 1699, 55003])];
-        paint_row(&[1, 0], &palette, &mut wide);
+        paint_row(&[run(1, 1), run(0, 1)], &palette, &mut wide);
         assert_eq!(wide, [0x11, 0x20, 0x06, 0xa3, 0xd6, 0xdb, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
     fn painted_ids_are_marked_whatever_the_run_lengths() {
-        let ids: Vec<u32> = (0..100).map(|i| if i % 37 == 5 { 3 } else { 1 }).collect();
+        let mut runs = RunIds::new(100);
+        for i in 0..100 {
+            runs.push_run(if i % 37 == 5 { 3 } else { 1 }, 1);
+        }
+        let segments = vec![crate::model::Segment::new(1, None); 3];
+        let map = crate::model::LabelMap::from_runs(100, 1, runs, segments).unwrap();
         let palette: Vec<[u8; 3]> = (0..5).map(|i| [i, i, i]).collect();
         let mut row = vec![0u8; 300];
         let mut present = [false; 5];
-        paint_row_marking(&ids, &palette, &mut row, &mut present);
+        paint_row_marking(map.row(0), &palette, &mut row, &mut present);
         assert_eq!(present, [false, true, false, true, false]);
         assert_eq!(&row[15..18], &[3, 3, 3]);
     }

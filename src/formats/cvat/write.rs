@@ -229,10 +229,9 @@ impl Writer for CvatWriter {
             .collect();
         let object_palette: Vec<[u8; 3]> = object_of.iter().map(|&o| voc_color(o)).collect();
         let (w, h) = (map.width(), map.height());
-        let ids = map.ids();
         for (folder, palette) in [(CLASS_DIR, &class_palette), (OBJECT_DIR, &object_palette)] {
             let png = encode_png_rows(w, h, PngLayout::Rgb8, self.compression, |y, row| {
-                paint_row(&ids[y * w as usize..(y + 1) * w as usize], palette, row)
+                paint_row(map.row(y), palette, row)
             });
             files.push(OutputFile::new(format!("{folder}{}.png", item.key), png));
         }

@@ -278,11 +278,9 @@ impl Writer for DatagenWriter {
             )
             .collect();
         let (w, h) = (map.width(), map.height());
-        let ids = map.ids();
         let mut present = vec![false; palette.len()];
         let png = encode_png_rows(w, h, PngLayout::Rgb16, self.compression, |y, row| {
-            let row_ids = &ids[y * w as usize..(y + 1) * w as usize];
-            paint_row_marking(row_ids, &palette, row, &mut present)
+            paint_row_marking(map.row(y), &palette, row, &mut present)
         });
         let mut shown: Vec<ClassId> = map
             .segments()

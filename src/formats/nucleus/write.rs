@@ -152,10 +152,8 @@ impl Writer for NucleusWriter {
         let segments = map.segments();
         let mut present = vec![false; segments.len() + 1];
         let (w, h) = (map.width(), map.height());
-        let ids = map.ids();
         let png = encode_png_rows(w, h, PngLayout::Gray8, self.compression, |y, row| {
-            let row_ids = &ids[y * w as usize..(y + 1) * w as usize];
-            paint_row_marking(row_ids, &values, row, &mut present);
+            paint_row_marking(map.row(y), &values, row, &mut present);
         });
 
         let mut annotations = Vec::new();
