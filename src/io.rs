@@ -102,12 +102,17 @@ const FILE_INPUT_EXTENSIONS: [&str; 3] = [".json", ".ndjson", ".jsonl"];
 /// Reads a file of the local disk that an input refers to by path (an
 /// absolute `mask_url`, say), with the same size cap as input files.
 pub fn read_local_file(path: &Path) -> Result<Vec<u8>> {
-    let display = path.display().to_string();
+    read_path(path, &path.display().to_string())
+}
+
+/// Reads the file at `path` within the size cap, named `display` in errors.
+fn read_path(path: &Path, display: &str) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(&display, "no such file"),
-        _ => Error::io(ErrorKind::Input, &display, &e),
+        std::io::ErrorKind::NotFound => Error::input(display, "no such file"),
+        _ => Error::io(ErrorKind::Input, display, &e),
     })?;
-    read_capped(file, &display)
+    let size = file.metadata().map_or(0, |m| m.len());
+    read_capped(file, display, size)
 }
 
 /// A single annotation file given as INPUT (a Nucleus NDJSON, say). It is
@@ -156,11 +161,7 @@ impl Source for FileSource {
                 "is not a path inside the input's folder",
             ));
         }
-        let file = File::open(self.dir.join(path)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::input(&display, "no such file"),
-            _ => Error::io(ErrorKind::Input, &display, &e),
-        })?;
-        read_capped(file, &display)
+        read_path(&self.dir.join(path), &display)
     }
 
     fn display(&self, path: &str) -> String {
@@ -229,10 +230,7 @@ impl Source for FolderSource {
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let full = self.root.join(path);
-        let display = self.display(path);
-        let file = File::open(&full).map_err(|e| Error::io(ErrorKind::Input, &display, &e))?;
-        read_capped(file, &display)
+        read_path(&self.root.join(path), &self.display(path))
     }
 
     fn local_dir(&self) -> Option<&Path> {
@@ -240,8 +238,10 @@ impl Source for FolderSource {
     }
 }
 
-fn read_capped(reader: impl Read, display: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+/// Reads `reader` to its end within [`MAX_FILE_BYTES`]; `size` (the
+/// expected length) sizes the buffer once.
+fn read_capped(reader: impl Read, display: &str, size: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(size.min(MAX_FILE_BYTES) as usize);
     reader
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -353,7 +353,8 @@ impl Source for ZipSource {
                 ),
             ));
         }
-        read_capped(entry, &display)
+        let size = entry.size();
+        read_capped(entry, &display, size)
     }
 }
 
