@@ -4,9 +4,10 @@
 //!    already): CVAT (N masks of 1024×1024, 20 classes: 4 stuff bands, up to
 //!    30 thing instances, some unlabeled area) and Datagen (the same shapes as
 //!    16-bit RGB masks in 20 of Datagen's class colours, one datapoint each).
+//!    A Nucleus corpus is made from the CVAT one by `maskconv` itself.
 //! 2. Times `maskconv convert` (the release binary) for cvat → cvat,
-//!    datagen → cvat and cvat → datagen at `-j 1` and `-j 2`, and reads its
-//!    peak RSS with `wait4`.
+//!    datagen → cvat, cvat → datagen, cvat → nucleus and nucleus → cvat at
+//!    `-j 1` and `-j 2`, and reads its peak RSS (the child's `VmHWM`).
 //! 3. Measures the codec floor in the same run: the same input PNGs decoded
 //!    and the same output PNGs encoded by the `png` crate alone, no
 //!    conversion logic, no file I/O. Per thread count the floor is the summed
@@ -256,6 +257,7 @@ fn codec_time(inputs: &[PathBuf], outputs: &[PathBuf]) -> Duration {
             let layout = match (image.info.channels, image.info.bits) {
                 (3, 16) => PngLayout::Rgb16,
                 (3, 8) => PngLayout::Rgb8,
+                (1, 8) => PngLayout::Gray8,
                 other => panic!("unexpected output layout {other:?}"),
             };
             (layout, image.data)
@@ -312,6 +314,18 @@ fn main() {
     );
     generate_corpus(&corpus, args.items);
     generate_datagen_corpus(&datagen, args.items);
+    let nucleus = root.join("corpus-nucleus");
+    if !nucleus.join("annotations.ndjson").exists() {
+        let _ = std::fs::remove_dir_all(&nucleus);
+        run_measured(&[
+            "convert",
+            corpus.to_str().unwrap(),
+            nucleus.to_str().unwrap(),
+            "--to",
+            "nucleus",
+            "-q",
+        ]);
+    }
     let cvat_key = |i: usize| format!("frame_{i:06}");
     let datagen_key = |i: usize| format!("datapoint_{:05}/camera", i + 1);
     let cvat_inputs = |i: usize| {
@@ -325,6 +339,7 @@ fn main() {
             .to_vec()
     };
     let n = args.items;
+    let nucleus_mask = |i: usize| format!("masks/{}.png", cvat_key(i));
     let scenarios = vec![
         Scenario {
             name: "cvat → cvat (zip)",
@@ -371,6 +386,38 @@ fn main() {
                     (
                         cvat_inputs(i),
                         vec![format!("{}/semantic_segmentation.png", datagen_key(i))],
+                    )
+                })
+                .collect(),
+        },
+        Scenario {
+            name: "cvat → nucleus (folder)",
+            input: corpus.clone(),
+            to: "nucleus",
+            output: "out-nucleus",
+            files: (0..n)
+                .map(|i| (cvat_inputs(i), vec![nucleus_mask(i)]))
+                .collect(),
+        },
+        Scenario {
+            name: "cvat → nucleus (zip)",
+            input: corpus.clone(),
+            to: "nucleus",
+            output: "out-nucleus.zip",
+            files: (0..n)
+                .map(|i| (cvat_inputs(i), vec![nucleus_mask(i)]))
+                .collect(),
+        },
+        Scenario {
+            name: "nucleus → cvat (zip)",
+            input: nucleus.clone(),
+            to: "cvat",
+            output: "out.zip",
+            files: (0..n)
+                .map(|i| {
+                    (
+                        vec![nucleus.join(nucleus_mask(i))],
+                        cvat_outputs(cvat_key(i)),
                     )
                 })
                 .collect(),
