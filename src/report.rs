@@ -304,6 +304,9 @@ pub mod render {
             if !i.aliases.is_empty() {
                 out.push_str(&format!(" (also: {})", i.aliases.join(", ")));
             }
+            if !i.options.is_empty() {
+                out.push_str(&format!("; options: {}", i.options.join(", ")));
+            }
             out.push('\n');
         }
         out

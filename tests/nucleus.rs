@@ -525,3 +525,60 @@ fn mask_urls_resolve_relative_absolute_and_file_urls() {
     assert_eq!(items.len(), 3);
     assert!(items.iter().all(|i| i.pixels == items[0].pixels));
 }
+
+#[test]
+fn a_zip_holding_the_dataset_in_a_top_folder_reads_like_the_folder() {
+    let tmp = TempDir::new("nucleus-zip");
+    let archive = tmp.join("export.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+    for (path, bytes) in read_tree(&fixture(SDK)) {
+        zip.start_file(
+            format!("export/{path}"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut zip, &bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let from_zip = open_dataset(&archive, None).unwrap();
+    assert_eq!(from_zip.format.name, "nucleus");
+    assert_eq!(
+        canonical(&from_zip),
+        canonical(&open_dataset(&fixture(SDK), None).unwrap())
+    );
+}
+
+#[test]
+fn a_json_array_file_reads_like_the_ndjson_it_lists() {
+    let tmp = TempDir::new("nucleus-array");
+    let input = tmp.join("in");
+    write_case(&input, "", &[gray("a.png")]);
+    let array = format!("[{GOOD_LINE},\n {}]", GOOD_LINE.replace("\"a\"}", "\"b\"}"));
+    std::fs::write(input.join("segmentations.json"), array).unwrap();
+    let items = canonical(&open_dataset(&input.join("segmentations.json"), None).unwrap());
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1].key, "b");
+    assert_eq!(items[0].pixels, items[1].pixels);
+}
+
+#[test]
+fn a_mask_root_without_a_directory_is_a_usage_error() {
+    let out = maskconv(&["inspect", s(&fixture(SDK)), "--mask-root", "s3://bucket/"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PREFIX=DIR"));
+}
+
+#[test]
+fn output_bytes_do_not_depend_on_the_thread_count() {
+    let tmp = TempDir::new("nucleus-threads");
+    let cvat = tmp.join("cvat");
+    varied_dataset(&cvat, 16);
+    for mode in [&[][..], &["--semantic"][..]] {
+        let (one, two) = (tmp.join("one"), tmp.join("two"));
+        let _ = std::fs::remove_dir_all(&one);
+        let _ = std::fs::remove_dir_all(&two);
+        convert(&cvat, &one, "nucleus", &[&["-j", "1"], mode].concat());
+        convert(&cvat, &two, "nucleus", &[&["-j", "2"], mode].concat());
+        assert_eq!(read_tree(&one), read_tree(&two), "{mode:?}");
+    }
+}
