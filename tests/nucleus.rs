@@ -405,7 +405,7 @@ fn bad_annotation_files_fail_naming_the_file_and_line() {
         (
             "malformed",
             format!("{GOOD_LINE}\n{{\"mask_url\": \"masks/a.png\",\n"),
-            "line 2: not valid JSON",
+            "line 2, column 27: not valid JSON",
         ),
         (
             "no-mask-url",
@@ -581,4 +581,171 @@ fn output_bytes_do_not_depend_on_the_thread_count() {
         convert(&cvat, &two, "nucleus", &[&["-j", "2"], mode].concat());
         assert_eq!(read_tree(&one), read_tree(&two), "{mode:?}");
     }
+}
+
+#[test]
+fn reference_ids_that_cannot_be_file_names_fail_naming_the_line() {
+    let tmp = TempDir::new("nucleus-keys");
+    let input = tmp.join("in");
+    let line = GOOD_LINE.replace(
+        "\"reference_id\": \"a\"",
+        "\"reference_id\": \"/data/a.jpg\"",
+    );
+    write_case(&input, &format!("{GOOD_LINE}\n{line}\n"), &[gray("a.png")]);
+    let output = tmp.join("out");
+    let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);
+    assert_fails(
+        &out,
+        &output,
+        1,
+        "annotations.ndjson (nucleus): line 2: item key '/data/a.jpg'",
+    );
+}
+
+#[test]
+fn palette_rgba_and_gray_alpha_masks_are_refused() {
+    let tmp = TempDir::new("nucleus-layouts");
+    let cases: Vec<(&str, MaskFile, &str)> = vec![
+        (
+            "rgba",
+            ("a.png", PngLayout::Rgba8, vec![1; 16], 2, 2),
+            "is a 8-bit RGBA PNG",
+        ),
+        (
+            "gray-alpha",
+            ("a.png", PngLayout::Gray8, vec![0; 4], 2, 2),
+            "grayscale+alpha",
+        ),
+    ];
+    for (name, mask, needle) in cases {
+        let input = tmp.join(name);
+        write_case(&input, GOOD_LINE, &[mask]);
+        if name == "gray-alpha" {
+            // encode_png has no gray+alpha layout: write that PNG with the png crate.
+            let mut bytes = Vec::new();
+            let mut encoder = png::Encoder::new(&mut bytes, 2, 2);
+            encoder.set_color(png::ColorType::GrayscaleAlpha);
+            encoder.set_depth(png::BitDepth::Eight);
+            encoder
+                .write_header()
+                .unwrap()
+                .write_image_data(&[0; 8])
+                .unwrap();
+            std::fs::write(input.join("masks/a.png"), bytes).unwrap();
+        }
+        let output = tmp.join(&format!("{name}-out"));
+        let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);
+        assert_fails(&out, &output, 1, needle);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("(the mask of "),
+            "names the annotation: {}",
+            describe(&out)
+        );
+    }
+    let input = tmp.join("palette");
+    write_case(&input, GOOD_LINE, &[]);
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, 2, 1);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_palette(vec![0, 0, 0, 1, 1, 1]);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&[0, 1])
+        .unwrap();
+    std::fs::write(input.join("masks/a.png"), bytes).unwrap();
+    let output = tmp.join("palette-out");
+    let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);
+    assert_fails(&out, &output, 1, "is a palette PNG");
+}
+
+#[test]
+fn segment_metadata_keep_their_values_and_order() {
+    let tmp = TempDir::new("nucleus-metadata");
+    let input = tmp.join("in");
+    let metadata = r#"{"instance": 1, "score": 1.5777777777770001, "big": 12345678901234567890, "name": "\u00e9"}"#;
+    let line = GOOD_LINE.replace(
+        r#"{"label": "car", "index": 1}"#,
+        &format!(r#"{{"label": "car", "index": 1, "metadata": {metadata}}}"#),
+    );
+    write_case(&input, &line, &[gray("a.png")]);
+    let out = tmp.join("out");
+    convert(&input, &out, "nucleus", &[]);
+    let written = std::fs::read_to_string(out.join("annotations.ndjson")).unwrap();
+    assert!(
+        written.contains(r#""metadata": {"score": 1.5777777777770001, "big": 12345678901234567890, "name": "\u00e9", "instance": 1}"#),
+        "{written}"
+    );
+}
+
+#[test]
+fn semantic_mode_refuses_more_than_255_classes_but_not_many_instances() {
+    let nucleus = find("nucleus").unwrap();
+    let semantic = ConvertOptions {
+        write: maskconv::formats::WriteOptions {
+            semantic: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let classes: Vec<Class> = (0..256)
+        .map(|i| Class::new(format!("c{i}"), ClassKind::Stuff))
+        .collect();
+    let dataset = memory_dataset(classes, vec![Item::new("x")], vec![None]);
+    let err =
+        convert_dataset(&dataset, nucleus, &mut MemorySink::default(), &semantic).unwrap_err();
+    assert!(err.to_string().contains("256 classes"), "{err}");
+
+    let segments: Vec<Segment> = (1..=300).map(|k| Segment::new(1, Some(k))).collect();
+    let map = LabelMap::new(300, 1, (1..=300).collect(), segments).unwrap();
+    let dataset = memory_dataset(
+        vec![Class::new("dot", ClassKind::Thing)],
+        vec![Item::new("many")],
+        vec![Some(map)],
+    );
+    let mut sink = MemorySink::default();
+    let report = convert_dataset(&dataset, nucleus, &mut sink, &semantic).unwrap();
+    assert_eq!(report.written, 1);
+    let line = String::from_utf8(sink.files["annotations.ndjson"].clone()).unwrap();
+    assert!(
+        line.contains(r#""annotations": [{"label": "dot", "index": 1}]"#),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_single_file_input_reads_masks_beside_it_even_above_its_folder() {
+    let tmp = TempDir::new("nucleus-above");
+    write_case(&tmp.join("data"), "", &[gray("a.png")]);
+    let sub = tmp.join("data/sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let file = sub.join("ann.ndjson");
+    std::fs::write(&file, GOOD_LINE.replace("masks/a.png", "../masks/a.png")).unwrap();
+    let items = canonical(&open_dataset(&file, None).unwrap());
+    assert_eq!(items[0].pixels[1], (Some("car".to_string()), None));
+}
+
+#[test]
+fn strict_refuses_what_nucleus_cannot_hold_and_publishes_nothing() {
+    let tmp = TempDir::new("nucleus-strict");
+    let output = tmp.join("out");
+    let out = maskconv(&[
+        "convert",
+        s(&fixture("cvat/generated_cvat_export/dataset")),
+        s(&output),
+        "--to",
+        "nucleus",
+        "--strict",
+    ]);
+    assert_fails(&out, &output, 1, "colours-dropped");
+}
+
+#[test]
+fn an_output_whose_items_were_all_skipped_reads_back_empty() {
+    let tmp = TempDir::new("nucleus-empty");
+    std::fs::write(tmp.join("annotations.ndjson"), "").unwrap();
+    let dataset = open_dataset(&tmp.0, None).unwrap();
+    assert_eq!(dataset.format.name, "nucleus");
+    assert!(dataset.items.is_empty());
 }

@@ -109,11 +109,14 @@ fn file_url_path(rest: &str) -> std::result::Result<PathBuf, String> {
 
 /// The local file a remote URL is mapped to by the longest matching root.
 fn remote(url: &str, scheme: &str, roots: &[MaskRoot]) -> std::result::Result<PathBuf, String> {
-    let Some(root) = roots
-        .iter()
-        .filter(|r| url.starts_with(&r.prefix))
-        .max_by_key(|r| r.prefix.len())
-    else {
+    // A prefix matches whole path components: `s3://b/masks` is not a
+    // prefix of `s3://b/masks2/x.png`.
+    let matches = |root: &&MaskRoot| {
+        url.strip_prefix(root.prefix.as_str()).is_some_and(|rest| {
+            root.prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?', '#'])
+        })
+    };
+    let Some(root) = roots.iter().filter(matches).max_by_key(|r| r.prefix.len()) else {
         let host_end = url[scheme.len() + 3..]
             .find('/')
             .map_or(url.len(), |i| scheme.len() + 3 + i + 1);
@@ -178,6 +181,28 @@ fn percent_decode(text: &str) -> std::result::Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("'{text}' decodes to invalid UTF-8"))
 }
 
+/// The URL of `path` (a `/`-separated output path) under `prefix`: for
+/// `http(s)` prefixes every byte but unreserved ones and `/` is
+/// percent-encoded (as [`resolve`] decodes it); for other schemes (`s3://`,
+/// `gs://` object keys) and local paths it is appended as it is.
+pub fn url_of(prefix: &str, path: &str) -> String {
+    let web = split_scheme(prefix).is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    });
+    if !web {
+        return format!("{prefix}{path}");
+    }
+    let mut url = String::from(prefix);
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            url.push(byte as char);
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url
+}
+
 /// [`resolve`] with the error naming the annotation file (`display`).
 pub fn resolve_for(
     url: &str,
@@ -238,6 +263,29 @@ mod tests {
         assert_eq!(
             at("https://host/m/a%20b.png?X-Amz-Signature=1"),
             Ok(MaskLocation::Local("/web/a b.png".into()))
+        );
+    }
+
+    #[test]
+    fn prefixes_match_whole_path_components() {
+        let roots = vec![MaskRoot::parse("s3://b/masks=/d").unwrap()];
+        let source = MemorySource::default();
+        assert_eq!(
+            resolve("s3://b/masks/x.png", "", &source, &roots),
+            Ok(MaskLocation::Local("/d/x.png".into()))
+        );
+        assert!(resolve("s3://b/masks2/x.png", "", &source, &roots).is_err());
+    }
+
+    #[test]
+    fn web_urls_are_percent_encoded_and_read_back_to_the_same_file() {
+        let url = url_of("https://h/run/", "masks/a b#1?%.png");
+        assert_eq!(url, "https://h/run/masks/a%20b%231%3F%25.png");
+        assert_eq!(url_of("s3://b/", "masks/a b.png"), "s3://b/masks/a b.png");
+        let roots = vec![MaskRoot::parse("https://h/run/=/o").unwrap()];
+        assert_eq!(
+            resolve(&url, "", &MemorySource::default(), &roots),
+            Ok(MaskLocation::Local("/o/masks/a b#1?%.png".into()))
         );
     }
 

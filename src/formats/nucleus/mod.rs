@@ -86,11 +86,9 @@ impl Format for Nucleus {
     }
 
     fn detect(&self, source: &dyn Source) -> bool {
-        candidate_files(source).iter().any(|path| {
-            source
-                .read(path)
-                .is_ok_and(|b| records::looks_like_nucleus(&b))
-        })
+        candidate_files(source)
+            .iter()
+            .any(|path| source.read(path).is_ok_and(|b| holds_annotations(path, &b)))
     }
 
     fn open(&self, source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
@@ -100,6 +98,14 @@ impl Format for Nucleus {
     fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
         Ok(Box::new(write::NucleusWriter::new(options)))
     }
+}
+
+/// Whether the file at `path` holding `bytes` is a Nucleus annotation file:
+/// it starts like one, or it is an empty `annotations.ndjson` (a dataset
+/// whose items were all skipped).
+fn holds_annotations(path: &str, bytes: &[u8]) -> bool {
+    let empty_ours = bytes.trim_ascii().is_empty() && path.rsplit('/').next() == Some(ANNOTATIONS);
+    empty_ours || records::looks_like_nucleus(bytes)
 }
 
 /// Files that may be the annotation file: `.ndjson`/`.jsonl`/`.json` at the

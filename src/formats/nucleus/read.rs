@@ -2,13 +2,13 @@
 //! catalog and per-item segments, and decoding each index mask.
 
 use super::records::{self, Record, SegmentRecord, is_background};
-use super::{INFO, INSTANCE_KEY, candidate_files};
+use super::{INFO, INSTANCE_KEY, candidate_files, holds_annotations};
 use crate::codec::{Palette, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::mask_url::{MaskLocation, resolve_for};
 use crate::formats::{Dataset, ItemDecoder, ReadOptions, announce_reads};
 use crate::io::Source;
-use crate::model::{Catalog, Class, ClassId, ClassKind, Item, LabelMap, Segment};
+use crate::model::{Catalog, Class, ClassId, ClassKind, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, label_pixels, rgb8_of_key};
 use crate::report::Note;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -64,6 +64,15 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
     let mut items = Vec::with_capacity(parsed.records.len());
     let mut plans = Vec::with_capacity(parsed.records.len());
     for record in &parsed.records {
+        check_key(&record.key).map_err(|what| {
+            Error::input(
+                &display,
+                format!(
+                    "{}: {what}; maskconv uses reference_ids as file names in every format",
+                    record.place
+                ),
+            )
+        })?;
         if let Some(first) = keys.insert(&record.key, &record.place) {
             return Err(Error::input(
                 &display,
@@ -100,7 +109,7 @@ fn annotation_file(source: &dyn Source) -> Result<(String, Vec<u8>)> {
     let mut found = Vec::new();
     for path in candidate_files(source) {
         let bytes = source.read(path)?;
-        if records::looks_like_nucleus(&bytes) {
+        if holds_annotations(path, &bytes) {
             found.push((path.to_string(), bytes));
         }
     }
@@ -222,7 +231,7 @@ fn segments_of(
             ClassKind::Thing => {
                 let kept = instance_in(segment).filter(|_| !renumbered.contains(&class));
                 if kept.is_some() {
-                    attributes.remove(INSTANCE_KEY);
+                    attributes.shift_remove(INSTANCE_KEY);
                 }
                 let used = taken.entry(class).or_default();
                 Some(kept.unwrap_or_else(|| {
@@ -259,72 +268,12 @@ impl ItemDecoder for NucleusDecoder {
         let Some(mask) = &plan.mask else {
             return Ok(None);
         };
-        let (bytes, display) = mask.read(&*self.source)?;
-        let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
-        let info = *rows.info();
-        if info.was_palette || info.file_bits != 8 || info.channels == 2 {
-            let layout = if info.was_palette {
-                "palette".to_string()
-            } else {
-                let mut described = info;
-                described.bits = info.file_bits;
-                described.describe()
-            };
-            return Err(Error::input(
-                display,
-                format!(
-                    "is a {layout} PNG; Nucleus masks are 8-bit grayscale, one segment index per pixel"
-                ),
-            ));
-        }
-        let mut id_of = [0u32; 256];
-        let mut listed = [false; 256];
-        for &(value, id) in &plan.id_of_value {
-            id_of[usize::from(value)] = id;
-            listed[usize::from(value)] = true;
-        }
-        let colour = info.channels >= 3;
-        let mut unlisted: BTreeSet<u8> = BTreeSet::new();
-        let mut mixed: Option<[u8; 3]> = None;
-        let runs = label_pixels(&mut rows, None, |key, _| {
-            let value = if colour {
-                match rgb8_of_key(key) {
-                    [r, g, b] if r == g && g == b => r,
-                    rgb => {
-                        mixed.get_or_insert(rgb);
-                        return 0;
-                    }
-                }
-            } else {
-                key as u8
-            };
-            if !listed[usize::from(value)] {
-                unlisted.insert(value);
-            }
-            id_of[usize::from(value)]
-        })?;
-        if let Some([r, g, b]) = mixed {
-            return Err(Error::input(
-                display,
-                format!(
-                    "is an RGB PNG with colour ({r},{g},{b}); Nucleus masks are 8-bit grayscale (an RGB mask is read only when its three channels are equal)"
-                ),
-            ));
-        }
-        if colour {
-            notes.push(Note::new(
-                "faux-single-channel",
-                format!(
-                    "{display}: is RGB with three equal channels; read as an 8-bit grayscale mask"
-                ),
-            ));
-        }
-        if !unlisted.is_empty() {
-            notes.push(unlisted_note(&bytes, &display, &unlisted, &plan.place)?);
-        }
-        LabelMap::from_runs(info.width, info.height, runs, plan.segments.clone())
+        decode_mask(&*self.source, mask, plan, notes)
             .map(Some)
-            .map_err(|what| Error::input(display, what))
+            .map_err(|mut e| {
+                e.what = format!("{} (the mask of {})", e.what, plan.place);
+                e
+            })
     }
 
     fn plan(&self, _items: &[Item], _with_images: bool) -> Vec<Note> {
@@ -338,6 +287,79 @@ impl ItemDecoder for NucleusDecoder {
             .collect();
         announce_reads(&*self.source, &reads)
     }
+}
+
+/// Decodes one index mask into the item's label map: 8-bit gray, or RGB
+/// whose three channels are equal (with a warning).
+fn decode_mask(
+    source: &dyn Source,
+    mask: &MaskLocation,
+    plan: &ItemPlan,
+    notes: &mut Vec<Note>,
+) -> Result<LabelMap> {
+    let (bytes, display) = mask.read(source)?;
+    let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
+    let info = *rows.info();
+    if info.was_palette || info.file_bits != 8 || info.channels % 2 == 0 {
+        let layout = if info.was_palette {
+            "palette".to_string()
+        } else {
+            let mut described = info;
+            described.bits = info.file_bits;
+            described.describe()
+        };
+        return Err(Error::input(
+            display,
+            format!(
+                "is a {layout} PNG; Nucleus masks are 8-bit grayscale, one segment index per pixel (8-bit RGB with three equal channels is read too)"
+            ),
+        ));
+    }
+    let mut id_of = [0u32; 256];
+    let mut listed = [false; 256];
+    for &(value, id) in &plan.id_of_value {
+        id_of[usize::from(value)] = id;
+        listed[usize::from(value)] = true;
+    }
+    let colour = info.channels >= 3;
+    let mut unlisted: BTreeSet<u8> = BTreeSet::new();
+    let mut mixed: Option<[u8; 3]> = None;
+    let runs = label_pixels(&mut rows, None, |key, _| {
+        let value = if colour {
+            match rgb8_of_key(key) {
+                [r, g, b] if r == g && g == b => r,
+                rgb => {
+                    mixed.get_or_insert(rgb);
+                    return 0;
+                }
+            }
+        } else {
+            key as u8
+        };
+        if !listed[usize::from(value)] {
+            unlisted.insert(value);
+        }
+        id_of[usize::from(value)]
+    })?;
+    if let Some([r, g, b]) = mixed {
+        return Err(Error::input(
+            display,
+            format!(
+                "is an RGB PNG with colour ({r},{g},{b}); Nucleus masks are 8-bit grayscale (an RGB mask is read only when its three channels are equal)"
+            ),
+        ));
+    }
+    if colour {
+        notes.push(Note::new(
+            "faux-single-channel",
+            format!("{display}: is RGB with three equal channels; read as an 8-bit grayscale mask"),
+        ));
+    }
+    if !unlisted.is_empty() {
+        notes.push(unlisted_note(&bytes, &display, &unlisted, &plan.place)?);
+    }
+    LabelMap::from_runs(info.width, info.height, runs, plan.segments.clone())
+        .map_err(|what| Error::input(display, what))
 }
 
 /// The warning for mask values that no Segment lists, with pixel counts

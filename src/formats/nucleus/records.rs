@@ -62,26 +62,27 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         }
         Ok(())
     };
+    if text.trim().is_empty() {
+        return Ok(parsed);
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(elements)) => {
             for (i, value) in elements.into_iter().enumerate() {
                 add(value, format!("element {}", i + 1), &mut parsed)?;
             }
         }
-        Ok(Value::Object(mut object)) => {
-            match object
-                .remove("exportedRows")
-                .or_else(|| object.remove("data"))
-            {
-                Some(Value::Array(rows)) if object.is_empty() => {
-                    for (i, value) in rows.into_iter().enumerate() {
-                        add(value, format!("row {}", i + 1), &mut parsed)?;
-                    }
+        Ok(Value::Object(mut object)) => match export_rows_key(&object) {
+            // An export response: {"exportedRows": [...]} or a page {"data": [...], ...}.
+            Some(key) => {
+                let Some(Value::Array(rows)) = object.remove(key) else {
+                    unreachable!("export_rows_key checked it is a list")
+                };
+                for (i, value) in rows.into_iter().enumerate() {
+                    add(value, format!("{key} row {}", i + 1), &mut parsed)?;
                 }
-                Some(_) => return Err("'exportedRows' is not a list of export rows".into()),
-                None => add(Value::Object(object), "the file".into(), &mut parsed)?,
             }
-        }
+            None => add(Value::Object(object), "the file".into(), &mut parsed)?,
+        },
         Ok(_) => return Err("holds neither annotation objects nor a list of them".into()),
         // More than one value: NDJSON, one annotation per line.
         Err(e) if e.to_string().starts_with("trailing characters") => {
@@ -89,8 +90,14 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let value: Value = serde_json::from_str(line)
-                    .map_err(|e| format!("line {}: not valid JSON: {e}", i + 1))?;
+                let value: Value = serde_json::from_str(line).map_err(|e| {
+                    format!(
+                        "line {}, column {}: not valid JSON: {}",
+                        i + 1,
+                        e.column(),
+                        bare(&e)
+                    )
+                })?;
                 add(value, format!("line {}", i + 1), &mut parsed)?;
             }
         }
@@ -100,6 +107,29 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     other_types.sort();
     parsed.other_types = other_types;
     Ok(parsed)
+}
+
+/// A serde_json message without its ` at line L column C` suffix.
+fn bare(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message,
+    }
+}
+
+/// The key holding export rows when `object` is an export response rather
+/// than an annotation: `exportedRows`, or `data` (a page), holding a list.
+fn export_rows_key(object: &Map<String, Value>) -> Option<&'static str> {
+    if ["mask_url", "reference_id", "item"]
+        .iter()
+        .any(|k| object.contains_key(*k))
+    {
+        return None;
+    }
+    ["exportedRows", "data"]
+        .into_iter()
+        .find(|key| matches!(object.get(*key), Some(Value::Array(_))))
 }
 
 enum Element {
@@ -118,9 +148,11 @@ fn record_of(value: Value, place: &str) -> Result<Element, String> {
         let Value::Object(item) = item else {
             return Err(format!("{place}: 'item' is not an object"));
         };
-        let key = key_of(item).ok_or_else(|| {
-            format!("{place}: the export row's item has no reference_id (nor dataset_item_id)")
-        })??;
+        let key = key_of(item)
+            .ok_or_else(|| {
+                format!("{place}: the export row's item has no reference_id (nor dataset_item_id)")
+            })?
+            .map_err(|what| format!("{place}: item: {what}"))?;
         return match segmentation {
             Value::Null => Ok(Element::Record(
                 Record {
@@ -133,9 +165,9 @@ fn record_of(value: Value, place: &str) -> Result<Element, String> {
             )),
             Value::Object(annotation) => {
                 let mut annotation = annotation.clone();
-                annotation
-                    .entry("reference_id")
-                    .or_insert(Value::String(key));
+                if matches!(annotation.get("reference_id"), None | Some(Value::Null)) {
+                    annotation.insert("reference_id".into(), Value::String(key));
+                }
                 annotation_of(annotation, place).map(|(r, id)| Element::Record(r, id))
             }
             _ => Err(format!(
@@ -286,6 +318,7 @@ pub(super) fn looks_like_nucleus(bytes: &[u8]) -> bool {
             ]
             .iter()
             .any(|key| object.contains_key(*key))
+                || export_rows_key(&object).is_some()
                 || (object.contains_key("item") && object.contains_key("segmentation"))
         }
         _ => false,
@@ -320,12 +353,22 @@ mod tests {
         assert_eq!(records[1].key, "s");
         let pretty = b"{\n  \"mask_url\": \"a.png\",\n  \"reference_id\": \"a\"\n}\n";
         assert_eq!(parse(pretty).unwrap().records[0].place, "the file");
+        // Unknown keys are ignored, "data" included; a page has other keys.
+        let extra = br#"{"mask_url": "a.png", "reference_id": "a", "data": 1}"#;
+        assert_eq!(parse(extra).unwrap().records.len(), 1);
+        let page =
+            br#"{"data": [{"item": {"reference_id": "r"}, "segmentation": null}], "next": "x"}"#;
+        assert_eq!(parse(page).unwrap().records[0].place, "data row 1");
+        assert!(parse(b"  \n").unwrap().records.is_empty());
+        // A null reference_id in a row's segmentation takes the item's.
+        let null_id = br#"[{"item": {"reference_id": "r"}, "segmentation": {"mask_url": "m.png", "reference_id": null}}]"#;
+        assert_eq!(parse(null_id).unwrap().records[0].key, "r");
     }
 
     #[test]
     fn bad_annotations_are_named_by_line() {
         let cases: [(&[u8], &str); 9] = [
-            (b"{\"mask_url\": \"a.png\", \"reference_id\": \"a\"}\n{\"mask_url\": ", "line 2: not valid JSON"),
+            (b"{\"mask_url\": \"a.png\", \"reference_id\": \"a\"}\n{\"mask_url\": ", "line 2, column 13: not valid JSON"),
             (b"{\"reference_id\": \"a\"}", "the file: has no mask_url"),
             (b"{\"mask_url\": \"a.png\"}", "the file: has no reference_id"),
             (b"{\"mask_url\": \"\", \"reference_id\": \"a\"}", "mask_url is empty"),

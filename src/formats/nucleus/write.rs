@@ -4,6 +4,7 @@
 use super::{ANNOTATIONS, BACKGROUND, INFO, INSTANCE_KEY, MASK_DIR, MAX_SEGMENTS};
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
+use crate::formats::mask_url::url_of;
 use crate::formats::{Dataset, OutputFile, WriteOptions, Writer};
 use crate::model::{ClassKind, Item, LabelMap};
 use crate::remap::paint_row_marking;
@@ -87,6 +88,11 @@ impl Writer for NucleusWriter {
         _warnings: &mut Vec<Note>,
     ) -> Result<Vec<OutputFile>> {
         let catalog = &dataset.catalog;
+        if self.url_prefix.as_deref() == Some("/") {
+            return Err(Error::usage(
+                "--url-prefix is empty; give the URL (or folder) OUTPUT will be uploaded to",
+            ));
+        }
         if let Some((_, class)) = catalog.iter().find(|(_, c)| c.name == BACKGROUND) {
             return Err(Error::input(
                 format!("class '{}'", class.name),
@@ -204,7 +210,7 @@ impl Writer for NucleusWriter {
 
         let path = format!("{MASK_DIR}{}.png", item.key);
         let mask_url = match &self.url_prefix {
-            Some(prefix) => format!("{prefix}{path}"),
+            Some(prefix) => url_of(prefix, &path),
             None => path.clone(),
         };
         let line = json!({
