@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TempDir, convert_to_cvat, describe, fixture, maskconv, read_tree};
+use common::{TempDir, convert_to_cvat, describe, fixture, maskconv, read_tree, s};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -16,10 +16,6 @@ fn copy_of_export(tmp: &TempDir) -> PathBuf {
         std::fs::write(target, bytes).unwrap();
     }
     dir
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// Runs a conversion to CVAT expected to fail with `code` (see [`common::assert_fails`]).

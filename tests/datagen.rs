@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    CanonicalItem, TempDir, assert_fails, canonical, describe, fixture, maskconv, read_tree,
-    varied_dataset,
+    CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
+    read_tree, s, varied_dataset,
 };
 use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::model::Color;
@@ -17,31 +17,9 @@ use std::path::{Path, PathBuf};
 
 const REAL: &str = "datagen/three_real_datapoints";
 
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// `maskconv convert INPUT OUTPUT --to FORMAT -q` plus `extra`, which must succeed.
-fn convert(input: &Path, output: &Path, to: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["convert", s(input), s(output), "--to", to, "-q", "--json"];
-    args.extend_from_slice(extra);
-    let out = maskconv(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn convert_fails(input: &Path, output: &Path, to: &str, needle: &str) {
     let out = maskconv(&["convert", s(input), s(output), "--to", to]);
     assert_fails(&out, output, 1, needle);
-}
-
-fn codes(notes: &Value) -> Vec<&str> {
-    notes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["code"].as_str().unwrap())
-        .collect()
 }
 
 /// A 16-bit RGB PNG whose pixels come from `paint(x, y)`.

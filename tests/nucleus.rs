@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    CanonicalItem, TempDir, assert_fails, canonical, describe, fixture, maskconv, memory_dataset,
-    read_tree, varied_dataset,
+    CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
+    memory_dataset, read_tree, s, varied_dataset,
 };
 use maskconv::ErrorKind;
 use maskconv::codec::{Compression, Palette, PngLayout, decode_png, encode_png};
@@ -21,28 +21,6 @@ use std::path::Path;
 
 const SDK: &str = "nucleus/sdk_annotations";
 const CANONICAL: &str = "nucleus/sdk_canonical";
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// `maskconv convert INPUT OUTPUT --to FORMAT -q --json` plus `extra`, which must succeed.
-fn convert(input: &Path, output: &Path, to: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["convert", s(input), s(output), "--to", to, "-q", "--json"];
-    args.extend_from_slice(extra);
-    let out = maskconv(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn codes(notes: &Value) -> Vec<&str> {
-    notes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["code"].as_str().unwrap())
-        .collect()
-}
 
 fn lines(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("annotations.ndjson"))

@@ -51,6 +51,31 @@ pub fn maskconv(args: &[&str]) -> Output {
         .expect("maskconv runs")
 }
 
+/// A path as the `&str` a command line takes.
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `maskconv convert INPUT OUTPUT --to FORMAT -q --json` plus `extra`, which
+/// must succeed; returns the JSON report.
+pub fn convert(input: &Path, output: &Path, to: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["convert", s(input), s(output), "--to", to, "-q", "--json"];
+    args.extend_from_slice(extra);
+    let out = maskconv(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `code`s of a report's `losses` or `warnings`.
+pub fn codes(notes: &serde_json::Value) -> Vec<&str> {
+    notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["code"].as_str().unwrap())
+        .collect()
+}
+
 /// Runs `maskconv convert INPUT OUTPUT --to cvat` plus `extra` arguments.
 pub fn convert_to_cvat(input: &Path, output: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
