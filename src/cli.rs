@@ -42,9 +42,12 @@ pub struct CommonArgs {
     #[arg(long)]
     pub json: bool,
     /// Read remote mask URLs starting with PREFIX from the local folder DIR
-    /// (Nucleus; repeatable, longest prefix wins), e.g. s3://bucket/run1/=./masks
+    /// (Nucleus, Segments.ai; repeatable, longest prefix wins), e.g. s3://bucket/run1/=./masks
     #[arg(long = "mask-root", value_name = "PREFIX=DIR", value_parser = MaskRoot::parse)]
     pub mask_roots: Vec<MaskRoot>,
+    /// The label set of a Segments.ai release to read (default: ground-truth).
+    #[arg(long, value_name = "NAME")]
+    pub labelset: Option<String>,
 }
 
 /// `maskconv convert`.
@@ -72,7 +75,7 @@ pub struct ConvertArgs {
     /// PNG compression effort.
     #[arg(long, value_enum, default_value_t = CompressionArg::Fast)]
     pub compression: CompressionArg,
-    /// Written mask URLs are URL + the mask's path in OUTPUT (Nucleus),
+    /// Written mask URLs are URL + the mask's path in OUTPUT (Nucleus, Segments.ai),
     /// e.g. s3://bucket/run1/ where OUTPUT will be uploaded.
     #[arg(long, value_name = "URL")]
     pub url_prefix: Option<String>,

@@ -95,6 +95,7 @@ fn run_options<'a>(common: &CommonArgs, bar: &'a Bar) -> RunOptions<'a> {
 fn read_options(common: &CommonArgs) -> ReadOptions {
     ReadOptions {
         mask_roots: common.mask_roots.clone(),
+        labelset: common.labelset.clone(),
     }
 }
 

@@ -171,8 +171,15 @@ pub struct Item {
     pub key: String,
     /// The split the item belongs to (`train`, `val`), if the format has splits.
     pub subset: Option<String>,
-    /// The item's source image: a path inside the input, or a URL.
+    /// The item's source image when it is a file of the input (a path there).
     pub image: Option<String>,
+    /// The item's source image when it lives elsewhere: the URL the source
+    /// gave (Segments.ai `attributes.image.url`), kept for formats that refer
+    /// to images by URL.
+    pub image_url: Option<String>,
+    /// The item's identity in the source's service (Segments.ai sample
+    /// `uuid`), kept so labels can be uploaded back to the same sample.
+    pub source_id: Option<String>,
 }
 
 impl Item {
@@ -182,6 +189,8 @@ impl Item {
             key: key.into(),
             subset: None,
             image: None,
+            image_url: None,
+            source_id: None,
         }
     }
 }

@@ -331,6 +331,7 @@ fn url_prefix_writes_remote_urls_that_mask_root_maps_back() {
     );
     let options = ReadOptions {
         mask_roots: vec![MaskRoot::parse(&format!("s3://bucket/run1/={}", s(&out))).unwrap()],
+        ..Default::default()
     };
     let mapped = open_dataset_with(&out, None, &options).unwrap();
     let original = open_dataset(&fixture(CANONICAL), None).unwrap();

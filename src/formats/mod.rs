@@ -9,6 +9,7 @@ pub mod cvat;
 pub mod datagen;
 pub mod mask_url;
 pub mod nucleus;
+pub mod segments;
 
 use crate::codec::Compression;
 use crate::error::{Error, Result};
@@ -19,7 +20,12 @@ use mask_url::MaskRoot;
 use std::sync::Arc;
 
 /// Every format the tool knows, in the order `maskconv formats` lists them.
-pub static REGISTRY: &[&dyn Format] = &[&cvat::Cvat, &datagen::Datagen, &nucleus::Nucleus];
+pub static REGISTRY: &[&dyn Format] = &[
+    &cvat::Cvat,
+    &datagen::Datagen,
+    &nucleus::Nucleus,
+    &segments::Segments,
+];
 
 /// What a format can hold when written — the basis of every declared loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +69,18 @@ pub struct FormatInfo {
 pub struct ReadOptions {
     /// `--mask-root PREFIX=DIR`: remote mask URLs are read from local folders.
     pub mask_roots: Vec<MaskRoot>,
+    /// `--labelset NAME`: which of a Segments.ai release's label sets to read
+    /// (`None`: `ground-truth`).
+    pub labelset: Option<String>,
 }
 
 impl ReadOptions {
     /// The options given that `format` does not use, by command-line name.
     pub fn unused_by(&self, format: &FormatInfo) -> Vec<&'static str> {
-        let given = [("--mask-root", !self.mask_roots.is_empty())];
+        let given = [
+            ("--mask-root", !self.mask_roots.is_empty()),
+            ("--labelset", self.labelset.is_some()),
+        ];
         unused_options(&given, format)
     }
 }
@@ -345,6 +357,71 @@ pub fn detect_among(
 pub fn is_mac_metadata(path: &str) -> bool {
     path.split('/')
         .any(|part| part == "__MACOSX" || part.starts_with("._"))
+}
+
+/// Files directly at the input's top, or in its one top folder when every
+/// file is inside one (an archive of a folder), whose names end in one of
+/// `extensions` (case-insensitive): where annotation-file formats (Nucleus,
+/// Segments.ai) look for their file.
+pub fn top_files<'a>(source: &'a dyn Source, extensions: &[&str]) -> Vec<&'a str> {
+    let files: Vec<&str> = source
+        .files()
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !is_mac_metadata(f))
+        .collect();
+    let top = files
+        .first()
+        .and_then(|f| f.split_once('/'))
+        .map(|(t, _)| t);
+    let root = match top {
+        Some(top) if files.iter().all(|f| f.starts_with(&format!("{top}/"))) => {
+            format!("{top}/")
+        }
+        _ => String::new(),
+    };
+    files
+        .into_iter()
+        .filter(|f| {
+            f.strip_prefix(root.as_str()).is_some_and(|name| {
+                let lower = name.to_ascii_lowercase();
+                !name.contains('/') && extensions.iter().any(|ext| lower.ends_with(ext))
+            })
+        })
+        .collect()
+}
+
+/// The one file among `candidates` whose content `holds` (given its path
+/// and bytes) says is the annotation file, and its bytes. None is an error
+/// saying the input holds no `expected`; several is an error listing them.
+pub fn annotation_file(
+    source: &dyn Source,
+    candidates: &[&str],
+    holds: fn(&str, &[u8]) -> bool,
+    expected: &str,
+) -> Result<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    for path in candidates {
+        let bytes = source.read(path)?;
+        if holds(path, &bytes) {
+            found.push((path.to_string(), bytes));
+        }
+    }
+    match found.len() {
+        1 => Ok(found.pop().expect("one file")),
+        0 => Err(Error::input(source.name(), format!("holds no {expected}"))),
+        _ => Err(Error::input(
+            source.name(),
+            format!(
+                "holds several annotation files ({}); pass the one to read as INPUT",
+                found
+                    .iter()
+                    .map(|(p, _)| format!("'{p}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// The item's source image, read from `source`, when the item has one.

@@ -40,9 +40,7 @@ mod read;
 mod records;
 mod write;
 
-use super::{
-    Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, is_mac_metadata,
-};
+use super::{Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, top_files};
 use crate::error::Result;
 use crate::io::Source;
 use std::sync::Arc;
@@ -109,32 +107,7 @@ fn holds_annotations(path: &str, bytes: &[u8]) -> bool {
 }
 
 /// Files that may be the annotation file: `.ndjson`/`.jsonl`/`.json` at the
-/// input's top, or in its one top folder when everything is in one (an
-/// archive of a folder).
+/// input's top (see [`top_files`]).
 fn candidate_files(source: &dyn Source) -> Vec<&str> {
-    let files: Vec<&str> = source
-        .files()
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !is_mac_metadata(f))
-        .collect();
-    let top = files
-        .first()
-        .and_then(|f| f.split_once('/'))
-        .map(|(t, _)| t);
-    let root = match top {
-        Some(top) if files.iter().all(|f| f.starts_with(&format!("{top}/"))) => {
-            format!("{top}/")
-        }
-        _ => String::new(),
-    };
-    files
-        .into_iter()
-        .filter(|f| {
-            f.strip_prefix(root.as_str()).is_some_and(|name| {
-                let lower = name.to_ascii_lowercase();
-                !name.contains('/') && EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
-            })
-        })
-        .collect()
+    top_files(source, &EXTENSIONS)
 }

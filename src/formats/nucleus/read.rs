@@ -6,7 +6,7 @@ use super::{INFO, INSTANCE_KEY, candidate_files, holds_annotations};
 use crate::codec::{Palette, RowSource, decode_png, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::mask_url::{MaskLocation, resolve_for};
-use crate::formats::{Dataset, ItemDecoder, ReadOptions, announce_reads};
+use crate::formats::{Dataset, ItemDecoder, ReadOptions, annotation_file, announce_reads};
 use crate::io::Source;
 use crate::model::{Catalog, Class, ClassId, ClassKind, Item, LabelMap, Segment, check_key};
 use crate::remap::{count_key, label_pixels, rgb8_of_key};
@@ -28,7 +28,12 @@ struct ItemPlan {
 
 /// Reads the annotation file of `source` and plans every item.
 pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
-    let (path, bytes) = annotation_file(&*source)?;
+    let (path, bytes) = annotation_file(
+        &*source,
+        &candidate_files(&*source),
+        holds_annotations,
+        "Nucleus annotation file: expected a .ndjson, .jsonl or .json file at the top whose objects have a mask_url",
+    )?;
     let display = source.display(&path);
     let parsed = records::parse(&bytes).map_err(|what| Error::input(&display, what))?;
     let base = path.rfind('/').map_or("", |slash| &path[..=slash]);
@@ -102,35 +107,6 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
     }
     let decoder = NucleusDecoder { source, plans };
     Ok(Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))?.with_losses(losses))
-}
-
-/// The one file at the input's top that holds Nucleus annotations, and its bytes.
-fn annotation_file(source: &dyn Source) -> Result<(String, Vec<u8>)> {
-    let mut found = Vec::new();
-    for path in candidate_files(source) {
-        let bytes = source.read(path)?;
-        if holds_annotations(path, &bytes) {
-            found.push((path.to_string(), bytes));
-        }
-    }
-    match found.len() {
-        1 => Ok(found.pop().expect("one file")),
-        0 => Err(Error::input(
-            source.name(),
-            "holds no Nucleus annotation file: expected a .ndjson, .jsonl or .json file at the top whose objects have a mask_url",
-        )),
-        _ => Err(Error::input(
-            source.name(),
-            format!(
-                "holds several Nucleus annotation files ({}); pass the one to read as INPUT",
-                found
-                    .iter()
-                    .map(|(p, _)| format!("'{p}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
 }
 
 /// An integer `instance` in a segment's metadata, if it has one.

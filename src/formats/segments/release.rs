@@ -1,0 +1,348 @@
+//! The release JSON, parsed into categories and samples, with every problem
+//! named by its place in the file (`dataset.samples[3].labels…`).
+
+use serde_json::{Map, Value};
+
+/// One category of `dataset.task_attributes.categories`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Category {
+    pub id: u64,
+    pub name: String,
+    pub color: Option<[u8; 3]>,
+    pub has_instances: bool,
+    /// Every other key (`attributes`, `link_attributes`, …), kept as is.
+    pub extra: Map<String, Value>,
+}
+
+/// One annotation of a label: bitmap id → category.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Annotation {
+    pub id: u32,
+    pub category_id: u64,
+    pub attributes: Map<String, Value>,
+}
+
+/// What a sample's label in the chosen label set holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Label {
+    /// A bitmap and its annotations.
+    Bitmap {
+        url: String,
+        annotations: Vec<Annotation>,
+    },
+    /// No mask, and why: `null`, `SKIPPED`, or no bitmap URL.
+    Without(&'static str),
+}
+
+/// One sample of `dataset.samples`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Sample {
+    /// `dataset.samples[i]`, for messages.
+    pub place: String,
+    pub uuid: Option<String>,
+    pub name: String,
+    pub image_url: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub label: Label,
+}
+
+/// A parsed release.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Release {
+    pub categories: Vec<Category>,
+    pub samples: Vec<Sample>,
+}
+
+/// Whether a file at `path` holding `bytes` is a release: a JSON object
+/// with a `dataset` key (a broken `dataset` then gets a Segments.ai error).
+pub(super) fn looks_like_release(_path: &str, bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return false;
+    }
+    serde_json::from_slice::<Value>(bytes).is_ok_and(|value| value.get("dataset").is_some())
+}
+
+/// Parses the release, reading labels of `labelset`.
+pub(super) fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let root: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    let dataset = root
+        .get("dataset")
+        .and_then(Value::as_object)
+        .ok_or("has no 'dataset' object; a Segments.ai release has dataset.task_attributes.categories and dataset.samples")?;
+    if let Some(Value::String(task)) = dataset.get("task_type")
+        && !task.starts_with("segmentation-bitmap")
+    {
+        return Err(format!(
+            "dataset.task_type is '{task}'; only segmentation-bitmap releases hold masks"
+        ));
+    }
+    let categories = dataset
+        .get("task_attributes")
+        .and_then(|t| t.get("categories"))
+        .and_then(Value::as_array)
+        .ok_or("has no dataset.task_attributes.categories list")?;
+    let categories = categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            category_of(c)
+                .map_err(|what| format!("dataset.task_attributes.categories[{i}]: {what}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(Value::Array(sets)) = dataset.get("labelsets") {
+        let names: Vec<&str> = sets
+            .iter()
+            .filter_map(|s| s.get("name").and_then(Value::as_str))
+            .collect();
+        if !names.contains(&labelset) {
+            return Err(format!(
+                "has no labelset '{labelset}' (dataset.labelsets: {}); choose one with --labelset",
+                names.join(", ")
+            ));
+        }
+    }
+    let samples = dataset
+        .get("samples")
+        .and_then(Value::as_array)
+        .ok_or("has no dataset.samples list")?;
+    let samples = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| sample_of(s, labelset, format!("dataset.samples[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Release {
+        categories,
+        samples,
+    })
+}
+
+fn category_of(value: &Value) -> Result<Category, String> {
+    let Value::Object(object) = value else {
+        return Err("is not an object".into());
+    };
+    let id = object
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or("has no integer 'id'")?;
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => name.clone(),
+        _ => return Err(format!("category {id} has no name")),
+    };
+    let color = match object.get("color") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(channels)) if channels.len() == 3 || channels.len() == 4 => {
+            let rgb: Option<Vec<u8>> = channels[..3]
+                .iter()
+                .map(|c| c.as_u64().and_then(|c| u8::try_from(c).ok()))
+                .collect();
+            let rgb =
+                rgb.ok_or_else(|| format!("category '{name}': color is not 0..255 values"))?;
+            Some([rgb[0], rgb[1], rgb[2]])
+        }
+        Some(other) => {
+            return Err(format!(
+                "category '{name}': color {other} is not [r, g, b(, a)]"
+            ));
+        }
+    };
+    // `has_instances` may be missing or null (the SDK's panoptic export crashes on null): stuff.
+    let has_instances = object.get("has_instances").and_then(Value::as_bool) == Some(true);
+    let extra = object
+        .iter()
+        .filter(|(k, _)| !["id", "name", "color", "has_instances"].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(Category {
+        id,
+        name,
+        color,
+        has_instances,
+        extra,
+    })
+}
+
+fn sample_of(value: &Value, labelset: &str, place: String) -> Result<Sample, String> {
+    let Value::Object(object) = value else {
+        return Err(format!("{place}: is not an object"));
+    };
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => name.clone(),
+        _ => return Err(format!("{place}: has no name")),
+    };
+    let uuid = object
+        .get("uuid")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(String::from);
+    let image_url = object
+        .get("attributes")
+        .and_then(|a| a.get("image"))
+        .and_then(|i| i.get("url"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(String::from);
+    let metadata = match object.get("metadata") {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    let label_place = format!("{place}.labels.{labelset}");
+    let label = match object.get("labels").and_then(|l| l.get(labelset)) {
+        None | Some(Value::Null) => Label::Without("null"),
+        Some(Value::Object(label)) => label_of(label, &label_place)?,
+        Some(_) => return Err(format!("{label_place}: is neither an object nor null")),
+    };
+    Ok(Sample {
+        place,
+        uuid,
+        name,
+        image_url,
+        metadata,
+        label,
+    })
+}
+
+fn label_of(label: &Map<String, Value>, place: &str) -> Result<Label, String> {
+    if label.get("label_status").and_then(Value::as_str) == Some("SKIPPED") {
+        return Ok(Label::Without("SKIPPED"));
+    }
+    let Some(Value::Object(attributes)) = label.get("attributes") else {
+        return Ok(Label::Without("no bitmap"));
+    };
+    let url = attributes
+        .get("segmentation_bitmap")
+        .and_then(|b| b.get("url"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        return Ok(Label::Without("no bitmap"));
+    };
+    let annotations = match attributes.get("annotations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                annotation_of(a)
+                    .map_err(|what| format!("{place}.attributes.annotations[{i}]: {what}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(format!("{place}.attributes.annotations: is not a list")),
+    };
+    let mut ids = std::collections::HashSet::new();
+    if let Some(twice) = annotations.iter().find(|a| !ids.insert(a.id)) {
+        return Err(format!(
+            "{place}.attributes.annotations: id {} is listed twice",
+            twice.id
+        ));
+    }
+    Ok(Label::Bitmap {
+        url: url.to_string(),
+        annotations,
+    })
+}
+
+fn annotation_of(value: &Value) -> Result<Annotation, String> {
+    let Value::Object(object) = value else {
+        return Err("is not an object".into());
+    };
+    let id = match object.get("id").map(|v| (v, v.as_u64())) {
+        Some((_, Some(id))) if (1..=u64::from(super::MAX_ID)).contains(&id) => id as u32,
+        Some((v, _)) => {
+            return Err(format!(
+                "id {v} is not an object id 1..{} (a bitmap pixel holds 24 bits)",
+                super::MAX_ID
+            ));
+        }
+        None => return Err("has no id".into()),
+    };
+    let category_id = object
+        .get("category_id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("id {id} has no integer category_id"))?;
+    let attributes = match object.get("attributes") {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    Ok(Annotation {
+        id,
+        category_id,
+        attributes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RELEASE: &str = r#"{"name": "v1", "dataset": {"name": "d", "owner": "o",
+        "task_type": "segmentation-bitmap",
+        "task_attributes": {"format_version": "0.1", "categories": [
+            {"id": 1, "name": "car", "color": [255, 0, 0], "has_instances": true},
+            {"id": 7, "name": "road", "color": [0, 0, 255, 255], "has_instances": null,
+             "attributes": [{"name": "wet", "input_type": "checkbox"}]}]},
+        "labelsets": [{"name": "ground-truth"}, {"name": "model"}],
+        "samples": [
+            {"uuid": "u1", "name": "a/img1.jpg", "metadata": {"subset": "train"},
+             "attributes": {"image": {"url": "https://h/img1.jpg"}},
+             "labels": {"ground-truth": {"label_status": "LABELED", "attributes": {
+                "format_version": "0.1",
+                "annotations": [{"id": 1, "category_id": 1, "attributes": {"occluded": true}},
+                                {"id": 300, "category_id": 7}],
+                "segmentation_bitmap": {"url": "bitmaps/img1.png"}}}}},
+            {"uuid": "u2", "name": "img2.jpg", "labels": {"ground-truth": null}},
+            {"uuid": "u3", "name": "img3.jpg", "labels": {"ground-truth": {"label_status": "SKIPPED"}}},
+            {"uuid": "u4", "name": "img4.jpg", "labels": {"ground-truth": {"label_status": "LABELED",
+                "attributes": {"annotations": [], "segmentation_bitmap": {"url": null}}}}}]}}"#;
+
+    #[test]
+    fn a_release_parses_with_its_null_skipped_and_bitmapless_labels() {
+        assert!(looks_like_release("release.json", RELEASE.as_bytes()));
+        let release = parse(RELEASE.as_bytes(), "ground-truth").unwrap();
+        assert_eq!(release.categories[0].color, Some([255, 0, 0]));
+        assert!(release.categories[0].has_instances);
+        assert!(!release.categories[1].has_instances, "null is stuff");
+        assert!(release.categories[1].extra.contains_key("attributes"));
+        let labels: Vec<&Label> = release.samples.iter().map(|s| &s.label).collect();
+        assert!(matches!(labels[0], Label::Bitmap { annotations, .. } if annotations.len() == 2));
+        assert_eq!(labels[1], &Label::Without("null"));
+        assert_eq!(labels[2], &Label::Without("SKIPPED"));
+        assert_eq!(labels[3], &Label::Without("no bitmap"));
+        assert_eq!(release.samples[0].metadata["subset"], "train");
+        // Another label set: every sample is unlabeled there.
+        let model = parse(RELEASE.as_bytes(), "model").unwrap();
+        assert!(
+            model
+                .samples
+                .iter()
+                .all(|s| s.label == Label::Without("null"))
+        );
+    }
+
+    #[test]
+    fn broken_releases_are_named_by_place() {
+        let cases = [
+            (r#"{"name": "v1"}"#.to_string(), "has no 'dataset' object"),
+            (r#"{"dataset": {"samples": []}}"#.to_string(), "categories"),
+            (
+                RELEASE.replace(r#""id": 300"#, r#""id": 16777216"#),
+                "annotations[1]: id 16777216",
+            ),
+            (
+                RELEASE.replace(r#""id": 300"#, r#""id": 1"#),
+                "id 1 is listed twice",
+            ),
+            (
+                RELEASE.replace(r#""name": "car", "#, ""),
+                "categories[0]: category 1 has no name",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = parse(text.as_bytes(), "ground-truth").unwrap_err();
+            assert!(err.contains(needle), "{err} should contain {needle}");
+        }
+        let err = parse(RELEASE.as_bytes(), "nope").unwrap_err();
+        assert!(err.contains("ground-truth, model"), "{err}");
+    }
+}

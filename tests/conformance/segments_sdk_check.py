@@ -1,0 +1,70 @@
+"""Checks a Segments.ai release written by maskconv with the official SDK
+(segments-ai 1.33.0), offline (its HTTP session is patched to read local
+files, relative to OUT_DIR):
+
+    python tests/conformance/segments_sdk_check.py OUT_DIR
+
+- SegmentsDataset loads OUT_DIR/release.json (load_images=False when the
+  samples have no image URL) with every category;
+- for every labelled sample, the SDK's bitmap loader decodes the bitmap to
+  exactly the annotation ids listed (plus 0 where unlabeled), and the label
+  body in labels/<key>.json validates as the SDK's LabelAttributes and equals
+  the release's;
+- every bitmap is 8-bit RGBA with alpha 255.
+Prints one line per sample and "N passed, N failed"; exit 1 on any failure.
+"""
+import json, os, sys, tempfile
+import numpy as np
+from PIL import Image
+from pydantic import TypeAdapter
+import segments.utils as su
+from segments.dataset import SegmentsDataset
+from segments.typing import LabelAttributes, ImageSegmentationLabelAttributes
+
+root = os.path.abspath(sys.argv[1])
+os.chdir(root)
+
+class R:
+    def __init__(self, c): self.content = c
+class S:
+    def get(self, url):
+        path = url[7:] if url.startswith("file://") else url
+        return R(open(path, "rb").read())
+su.session = S()
+
+release = json.load(open("release.json"))
+samples = release["dataset"]["samples"]
+load_images = all(s["attributes"]["image"]["url"] for s in samples)
+work = tempfile.mkdtemp()
+ds = SegmentsDataset("release.json", labelset="ground-truth", segments_dir=None, load_images=load_images)
+assert len(ds) == len(samples), (len(ds), len(samples))
+assert [c.name for c in ds.categories] == [c["name"] for c in release["dataset"]["task_attributes"]["categories"]]
+passed = failed = 0
+for i, sample in enumerate(ds):
+    problems = []
+    label = samples[i]["labels"]["ground-truth"]
+    if label is None:
+        status = "no label"
+    else:
+        ids = sample["segmentation_bitmap"]
+        listed = {a["id"] for a in label["attributes"]["annotations"]}
+        present = set(np.unique(ids).tolist()) - {0}
+        if present - listed:
+            problems.append(f"ids without annotation: {sorted(present - listed)}")
+        url = label["attributes"]["segmentation_bitmap"]["url"]
+        rgba = np.array(Image.open(url))
+        if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4 or (rgba[..., 3] != 255).any():
+            problems.append("bitmap is not 8-bit RGBA with alpha 255")
+        key = os.path.splitext(samples[i]["name"])[0]
+        body = json.load(open(os.path.join("labels", key + ".json")))
+        parsed = TypeAdapter(LabelAttributes).validate_python(body)
+        if not isinstance(parsed, ImageSegmentationLabelAttributes):
+            problems.append(f"label body parses as {type(parsed).__name__}")
+        if body != label["attributes"]:
+            problems.append("labels/<key>.json differs from the release's label")
+        status = f"{len(present)} objects"
+    failed += bool(problems)
+    passed += not problems
+    print(f"{samples[i]['name']}: {'; '.join(problems) or 'ok'} ({status})")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
