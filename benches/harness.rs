@@ -4,10 +4,12 @@
 //!    already): CVAT (N masks of 1024×1024, 20 classes: 4 stuff bands, up to
 //!    30 thing instances, some unlabeled area) and Datagen (the same shapes as
 //!    16-bit RGB masks in 20 of Datagen's class colours, one datapoint each).
-//!    A Nucleus corpus is made from the CVAT one by `maskconv` itself.
+//!    Nucleus and Segments.ai corpora are made from the CVAT one by
+//!    `maskconv` itself.
 //! 2. Times `maskconv convert` (the release binary) for cvat → cvat,
-//!    datagen → cvat, cvat → datagen, cvat → nucleus and nucleus → cvat at
-//!    `-j 1` and `-j 2`, and reads its peak RSS (the child's `VmHWM`).
+//!    datagen → cvat, cvat → datagen, cvat → nucleus, nucleus → cvat,
+//!    cvat → segments, segments → cvat and segments → nucleus at `-j 1` and
+//!    `-j 2`, and reads its peak RSS (the child's `VmHWM`).
 //! 3. Measures the codec floor in the same run: the same input PNGs decoded
 //!    and the same output PNGs encoded by the `png` crate alone, no
 //!    conversion logic, no file I/O. Per thread count the floor is the summed
@@ -258,6 +260,7 @@ fn codec_time(inputs: &[PathBuf], outputs: &[PathBuf]) -> Duration {
                 (3, 16) => PngLayout::Rgb16,
                 (3, 8) => PngLayout::Rgb8,
                 (1, 8) => PngLayout::Gray8,
+                (4, 8) => PngLayout::Rgba8,
                 other => panic!("unexpected output layout {other:?}"),
             };
             (layout, image.data)
@@ -314,18 +317,18 @@ fn main() {
     );
     generate_corpus(&corpus, args.items);
     generate_datagen_corpus(&datagen, args.items);
-    let nucleus = root.join("corpus-nucleus");
-    if !nucleus.join("annotations.ndjson").exists() {
-        let _ = std::fs::remove_dir_all(&nucleus);
-        run_measured(&[
-            "convert",
-            corpus.to_str().unwrap(),
-            nucleus.to_str().unwrap(),
-            "--to",
-            "nucleus",
-            "-q",
-        ]);
-    }
+    // The Nucleus and Segments.ai corpora are the CVAT one, converted.
+    let derived = |name: &str, format: &str, marker: &str| {
+        let dir = root.join(name);
+        if !dir.join(marker).exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            let (from, to) = (corpus.to_str().unwrap(), dir.to_str().unwrap());
+            run_measured(&["convert", from, to, "--to", format, "-q"]);
+        }
+        dir
+    };
+    let nucleus = derived("corpus-nucleus", "nucleus", "annotations.ndjson");
+    let segments = derived("corpus-segments", "segments", "release.json");
     let cvat_key = |i: usize| format!("frame_{i:06}");
     let datagen_key = |i: usize| format!("datapoint_{:05}/camera", i + 1);
     let cvat_inputs = |i: usize| {
@@ -340,6 +343,7 @@ fn main() {
     };
     let n = args.items;
     let nucleus_mask = |i: usize| format!("masks/{}.png", cvat_key(i));
+    let bitmap = |i: usize| format!("bitmaps/{}.png", cvat_key(i));
     let scenarios = vec![
         Scenario {
             name: "cvat → cvat (zip)",
@@ -420,6 +424,31 @@ fn main() {
                         cvat_outputs(cvat_key(i)),
                     )
                 })
+                .collect(),
+        },
+        Scenario {
+            name: "cvat → segments (folder)",
+            input: corpus.clone(),
+            to: "segments",
+            output: "out-segments",
+            files: (0..n).map(|i| (cvat_inputs(i), vec![bitmap(i)])).collect(),
+        },
+        Scenario {
+            name: "segments → cvat (zip)",
+            input: segments.clone(),
+            to: "cvat",
+            output: "out.zip",
+            files: (0..n)
+                .map(|i| (vec![segments.join(bitmap(i))], cvat_outputs(cvat_key(i))))
+                .collect(),
+        },
+        Scenario {
+            name: "segments → nucleus (folder)",
+            input: segments.clone(),
+            to: "nucleus",
+            output: "out-nucleus",
+            files: (0..n)
+                .map(|i| (vec![segments.join(bitmap(i))], vec![nucleus_mask(i)]))
                 .collect(),
         },
     ];

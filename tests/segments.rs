@@ -325,6 +325,27 @@ fn bad_releases_and_bitmaps_fail_naming_the_file() {
         let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);
         assert_fails(&out, &output, 1, needle);
     }
+    // A 16-bit RGBA bitmap (which Pillow would read through an 8-bit path).
+    let input = tmp.join("rgba16-real");
+    write_case(&input, GOOD, None);
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, 2, 2);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&[0; 32])
+        .unwrap();
+    std::fs::write(input.join("bitmaps/a.png"), bytes).unwrap();
+    let output = tmp.join("rgba16-real-out");
+    let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);
+    assert_fails(
+        &out,
+        &output,
+        1,
+        "is a 16-bit RGBA PNG; Segments.ai bitmaps are 8-bit RGBA",
+    );
     // Without any `dataset`, the file is not recognised; named as Segments.ai
     // it gets the same error.
     let input = tmp.join("no-dataset-key");
