@@ -175,6 +175,14 @@ impl Source for FileSource {
     fn local_dir(&self) -> Option<&Path> {
         Some(&self.dir)
     }
+
+    /// The file itself, or a file beside it (what relative paths in it name).
+    fn contains(&self, path: &str) -> bool {
+        path == self.files[0]
+            || (!Path::new(path).is_absolute()
+                && !path.split('/').any(|part| part == "..")
+                && self.dir.join(path).is_file())
+    }
 }
 
 /// A folder on disk.

@@ -424,6 +424,28 @@ pub fn annotation_file(
     }
 }
 
+/// The extension of the file named at the end of `path` (`.jpg` for
+/// `a/b.c/img.jpg`, or for `https://h/img.jpg?sig=1`), or `default` when
+/// it has none.
+pub fn file_extension<'a>(path: &'a str, default: &'a str) -> &'a str {
+    let path = match path.split_once("://") {
+        // A URL: only its path counts (`https://h.com` has no extension).
+        Some((_, rest)) => rest.find('/').map_or("", |slash| &rest[slash..]),
+        None => path,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let file = path.rsplit('/').next().unwrap_or(path);
+    match file.rfind('.') {
+        Some(dot) if dot > 0 => &file[dot..],
+        _ => default,
+    }
+}
+
+/// `bytes` without a leading UTF-8 byte order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
+}
+
 /// The item's source image, read from `source`, when the item has one.
 pub fn read_item_image(source: &dyn Source, item: &Item) -> Result<Option<Vec<u8>>> {
     item.image

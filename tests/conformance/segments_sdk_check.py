@@ -10,7 +10,9 @@ files, relative to OUT_DIR):
   exactly the annotation ids listed (plus 0 where unlabeled), and the label
   body in labels/<key>.json validates as the SDK's LabelAttributes and equals
   the release's;
-- every bitmap is 8-bit RGBA with alpha 255.
+- every bitmap is 8-bit RGBA with alpha 255;
+- read again through the SDK's cache (16-bit gray files), every label has the
+  same ids (maskconv writes ids 1..N, which the cache does not clip).
 Prints one line per sample and "N passed, N failed"; exit 1 on any failure.
 """
 import json, os, sys, tempfile
@@ -66,5 +68,21 @@ for i, sample in enumerate(ds):
     failed += bool(problems)
     passed += not problems
     print(f"{samples[i]['name']}: {'; '.join(problems) or 'ok'} ({status})")
+# The SDK's caching path too: it re-saves each label as a 16-bit gray file
+# (ids above 65535 would be clipped there); the cached ids must equal ours.
+# The SDK does not create sub folders for sample names like "a/b.png".
+image_dir = os.path.join(work, f"{release['dataset']['owner']}_{release['dataset']['name']}", release["name"])
+for sample in samples:
+    os.makedirs(os.path.join(image_dir, os.path.dirname(sample["name"])), exist_ok=True)
+cached = SegmentsDataset("release.json", labelset="ground-truth", segments_dir=work,
+                         load_images=load_images, preload=False)
+for i, sample in enumerate(cached):
+    if samples[i]["labels"]["ground-truth"] is None:
+        continue
+    again = cached[i]["segmentation_bitmap"]  # the second fetch reads the cache file
+    same = np.array_equal(np.array(again).astype(np.uint32), np.array(ds[i]["segmentation_bitmap"]))
+    failed += not same
+    passed += same
+    print(f"{samples[i]['name']} through the SDK's cache: {'ok' if same else 'ids differ'}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

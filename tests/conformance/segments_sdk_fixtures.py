@@ -23,8 +23,8 @@ from segments.utils import bitmap2file, load_label_bitmap_from_url
 from segments.dataset import SegmentsDataset
 
 out = sys.argv[1]
-shutil.rmtree(os.path.join(out, "sdk_release"), ignore_errors=True)
-shutil.rmtree(os.path.join(out, "sdk_cache"), ignore_errors=True)
+for folder in ["sdk_release", "sdk_cache", "sdk_cache_clipped", "sdk_cache_work"]:
+    shutil.rmtree(os.path.join(out, folder), ignore_errors=True)
 os.makedirs(os.path.join(out, "sdk_release", "bitmaps"))
 
 street = np.zeros((4, 6), np.uint32)

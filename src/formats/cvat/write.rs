@@ -8,7 +8,7 @@ use super::{
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, OutputFile, Writer};
+use crate::formats::{Dataset, OutputFile, Writer, file_extension};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
 use crate::remap::paint_row;
 use crate::report::Note;
@@ -209,8 +209,7 @@ impl Writer for CvatWriter {
     ) -> Result<Option<Vec<OutputFile>>> {
         let mut files = Vec::new();
         if let (Some(bytes), Some(source)) = (image, &item.image) {
-            let file_name = source.rsplit('/').next().unwrap_or(source);
-            let ext = file_name.rfind('.').map_or(".jpg", |dot| &file_name[dot..]);
+            let ext = file_extension(source, ".jpg");
             files.push(OutputFile::new(
                 format!("{IMAGE_DIR}{}{ext}", item.key),
                 bytes,

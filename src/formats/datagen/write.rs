@@ -9,7 +9,7 @@ use super::{
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, OutputFile, Writer};
+use crate::formats::{Dataset, OutputFile, Writer, file_extension};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
 use crate::remap::{paint_row_marking, rgb16_bytes};
 use crate::report::Note;
@@ -246,8 +246,7 @@ impl Writer for DatagenWriter {
         let mut files = Vec::new();
         let image_name = match (image, &item.image) {
             (Some(bytes), Some(source)) => {
-                let file_name = source.rsplit('/').next().unwrap_or(source);
-                let ext = file_name.rfind('.').map_or(".png", |dot| &file_name[dot..]);
+                let ext = file_extension(source, ".png");
                 let name = format!("visible_spectrum_01{}", ext.to_ascii_lowercase());
                 files.push(OutputFile::new(format!("{dir}/{name}"), bytes));
                 name

@@ -2,6 +2,7 @@
 //! one [`Record`] per item, with every problem named by line (or element).
 
 use super::BACKGROUND;
+use crate::formats::strip_bom;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -300,7 +301,7 @@ pub(super) fn is_background(label: &str) -> bool {
 /// `segmentation`) or an export (`exportedRows`). Parses one object, not
 /// the whole file.
 pub(super) fn looks_like_nucleus(bytes: &[u8]) -> bool {
-    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = strip_bom(bytes);
     let mut rest = text.trim_ascii_start();
     if let Some(inner) = rest.strip_prefix(b"[") {
         rest = inner.trim_ascii_start();

@@ -72,9 +72,20 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
     let mut without: BTreeMap<&str, usize> = BTreeMap::new();
     let mut items = Vec::with_capacity(samples.len());
     let mut plans = Vec::with_capacity(samples.len());
+    let mut keys: HashMap<String, &str> = HashMap::new();
+    let mut missing_images = 0usize;
     for sample in &samples {
         let place = format!("{display} {}", sample.place);
         let key = key_of(&sample.name);
+        if let Some(first) = keys.insert(key.clone(), &sample.place) {
+            return Err(Error::input(
+                &display,
+                format!(
+                    "{}: sample name '{}' gives item key '{key}', as {first} does; keys are sample names without extension",
+                    sample.place, sample.name
+                ),
+            ));
+        }
         check_key(&key).map_err(|what| {
             Error::input(
                 &display,
@@ -87,8 +98,15 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
             _ => None,
         };
         item.image = image_in_input(&*source, sample, base);
-        if item.image.is_none() {
-            item.image_url = sample.image_url.clone();
+        if item.image.is_none()
+            && let Some(url) = &sample.image_url
+        {
+            // A relative path that is not in the input names nothing elsewhere.
+            if url.contains("://") || url.starts_with('/') {
+                item.image_url = Some(url.clone());
+            } else {
+                missing_images += 1;
+            }
         }
         item.source_id = sample.uuid.clone();
         let plan = match &sample.label {
@@ -134,6 +152,14 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
                 "{display}: {} samples have no mask in labelset '{labelset}' ({}); they are items without mask",
                 without.values().sum::<usize>(),
                 counts.join(", ")
+            ),
+        ));
+    }
+    if missing_images > 0 {
+        warnings.push(Note::new(
+            "image-not-found",
+            format!(
+                "{display}: {missing_images} samples' image URLs are relative paths to files not in the input; they are not kept"
             ),
         ));
     }

@@ -1,6 +1,7 @@
 //! The release JSON, parsed into categories and samples, with every problem
 //! named by its place in the file (`dataset.samples[3].labels…`).
 
+use crate::formats::strip_bom;
 use serde_json::{Map, Value};
 
 /// One category of `dataset.task_attributes.categories`.
@@ -56,16 +57,18 @@ pub(super) struct Release {
 /// Whether a file at `path` holding `bytes` is a release: a JSON object
 /// with a `dataset` key (a broken `dataset` then gets a Segments.ai error).
 pub(super) fn looks_like_release(_path: &str, bytes: &[u8]) -> bool {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        return false;
-    }
-    serde_json::from_slice::<Value>(bytes).is_ok_and(|value| value.get("dataset").is_some())
+    // Cheap: the file is read again to be parsed. A key `"dataset"` in an
+    // object; the full check is the parse.
+    let bytes = strip_bom(bytes);
+    bytes.trim_ascii_start().first() == Some(&b'{')
+        && bytes.windows(9).enumerate().any(|(i, w)| {
+            w == b"\"dataset\"" && bytes[i + 9..].trim_ascii_start().first() == Some(&b':')
+        })
 }
 
 /// Parses the release, reading labels of `labelset`.
 pub(super) fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
     let root: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
     let dataset = root
         .get("dataset")

@@ -1,11 +1,13 @@
 //! Writing: an RGBA id bitmap and a label body per item, and one release
 //! file holding every key the SDK's `SegmentsDataset` reads.
 
-use super::{BITMAP_DIR, DEFAULT_LABELSET, IMAGE_DIR, LABEL_DIR, MAX_ID, RELEASE, SUBSET_KEY};
+use super::{
+    BITMAP_DIR, DEFAULT_LABELSET, IMAGE_DIR, INFO, LABEL_DIR, MAX_ID, RELEASE, SUBSET_KEY,
+};
 use crate::codec::{Compression, PngLayout, encode_png_rows};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formats::mask_url::url_of;
-use crate::formats::{Dataset, OutputFile, WriteOptions, Writer};
+use crate::formats::{Dataset, OutputFile, WriteOptions, Writer, file_extension};
 use crate::model::{ClassKind, Item, LabelMap, Segment};
 use crate::pyjson;
 use crate::remap::paint_row;
@@ -52,35 +54,27 @@ impl SegmentsWriter {
     }
 }
 
-/// Object ids for the segments (index 0 unused): thing instance numbers
-/// when they are distinct and fit 24 bits, the other segments the smallest
-/// ids left; else 1..N in segment order.
+/// Object ids 1..N for the N segments (index 0 unused): thing instance
+/// numbers are kept when they are distinct and within 1..N (CVAT object
+/// numbers usually are), the other segments taking the ids left, in segment
+/// order; else ids follow segment order. Small ids matter: the SDK's cache
+/// clips ids above 65535, and some of its exports wrap them at 256.
 fn object_ids(segments: &[Segment]) -> Vec<u32> {
+    let n = segments.len() as u32;
     let numbers: Vec<u32> = segments.iter().filter_map(|s| s.instance).collect();
     let distinct: HashSet<u32> = numbers.iter().copied().collect();
-    let keep =
-        distinct.len() == numbers.len() && numbers.iter().all(|&n| (1..=MAX_ID).contains(&n));
-    let mut ids = vec![0u32; segments.len() + 1];
-    if !keep {
-        for (i, id) in ids.iter_mut().enumerate().skip(1) {
-            *id = i as u32;
-        }
-        return ids;
-    }
-    let mut next = 1u32;
-    for (i, segment) in segments.iter().enumerate() {
-        ids[i + 1] = match segment.instance {
-            Some(n) => n,
-            None => {
-                while distinct.contains(&next) {
-                    next += 1;
-                }
-                next += 1;
-                next - 1
-            }
-        };
-    }
-    ids
+    let keep = distinct.len() == numbers.len() && numbers.iter().all(|&k| (1..=n).contains(&k));
+    let mut free = (1..=n).filter(|k| !(keep && distinct.contains(k)));
+    std::iter::once(0)
+        .chain(
+            segments
+                .iter()
+                .map(|segment| match (keep, segment.instance) {
+                    (true, Some(k)) => k,
+                    _ => free.next().expect("N segments have N ids"),
+                }),
+        )
+        .collect()
 }
 
 /// Whether a value fits the SDK's `ObjectAttributes` (`str | bool | int |
@@ -90,17 +84,6 @@ fn is_sdk_attribute(value: &Value) -> bool {
         Value::Array(items) => items.iter().all(Value::is_string),
         Value::Object(_) => false,
         _ => true,
-    }
-}
-
-/// The extension of a URL's path (`.jpg` for `https://h/a.jpg?sig=1`), or
-/// `.png` when it has none.
-fn url_extension(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let file = path.rsplit('/').next().unwrap_or(path);
-    match file.rfind('.') {
-        Some(dot) if dot > 0 => file[dot..].to_string(),
-        _ => ".png".to_string(),
     }
 }
 
@@ -172,8 +155,7 @@ impl Writer for SegmentsWriter {
         let mut files = Vec::new();
         let (image_url, extension) = match (image, &item.image) {
             (Some(bytes), Some(source)) => {
-                let file_name = source.rsplit('/').next().unwrap_or(source);
-                let ext = file_name.rfind('.').map_or("", |dot| &file_name[dot..]);
+                let ext = file_extension(source, ".png");
                 let path = format!("{IMAGE_DIR}{}{ext}", item.key);
                 files.push(OutputFile::new(path.clone(), bytes));
                 (self.url(&path), ext.to_string())
@@ -181,7 +163,7 @@ impl Writer for SegmentsWriter {
             // No image in the input: the URL the source gave, if any (its
             // extension names the sample, as the SDK names cached images).
             _ => match &item.image_url {
-                Some(url) => (url.clone(), url_extension(url)),
+                Some(url) => (url.clone(), file_extension(url, ".png").to_string()),
                 None => (String::new(), ".png".to_string()),
             },
         };
@@ -189,6 +171,16 @@ impl Writer for SegmentsWriter {
             None => Value::Null,
             Some(map) => {
                 let segments = map.segments();
+                if segments.len() > MAX_ID as usize {
+                    return Err(Error::input(
+                        format!("item '{}'", item.key),
+                        format!(
+                            "has {} segments but a Segments.ai bitmap holds 24-bit object ids (at most {MAX_ID}) (loss 'too-many-segments')",
+                            segments.len()
+                        ),
+                    )
+                    .in_format(INFO.name));
+                }
                 let ids = object_ids(segments);
                 let palette: Vec<[u8; 4]> = ids
                     .iter()
@@ -298,12 +290,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn distinct_instance_numbers_are_kept_as_object_ids() {
+    fn object_ids_are_1_to_n_keeping_instance_numbers_that_fit() {
         let seg = |class, instance| Segment::new(class, instance);
         let kept = object_ids(&[seg(1, Some(3)), seg(2, None), seg(1, Some(1)), seg(3, None)]);
         assert_eq!(kept, vec![0, 3, 2, 1, 4]);
         let clash = object_ids(&[seg(1, Some(1)), seg(2, Some(1))]);
         assert_eq!(clash, vec![0, 1, 2]);
+        let large = object_ids(&[seg(1, Some(70000)), seg(2, None)]);
+        assert_eq!(large, vec![0, 1, 2], "ids stay within 1..N");
     }
 
     #[test]
