@@ -26,8 +26,8 @@
 //! item.
 //!
 //! **Written**: category ids 1..N in catalog order (class attributes as extra
-//! category keys), instance numbers kept as annotation ids when they are
-//! distinct (else 1..N), annotations in id order; the source's sample uuid,
+//! category keys), object ids 1..N per image (instance numbers kept when
+//! distinct and within 1..N), annotations in id order; the source's sample uuid,
 //! else one derived from the key; the image copied to `images/` when the
 //! input has it, else the source's image URL, else `""`; `--url-prefix` for
 //! bitmap and image URLs; items without mask as samples with a null label.
