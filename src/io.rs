@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The largest single file (uncompressed) the tool reads into memory.
@@ -454,6 +454,53 @@ impl Source for MemorySource {
 pub trait Sink {
     /// Adds one file at `path` (`/`-separated, relative).
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()>;
+
+    /// A writer many threads may call at once, when the order of writes
+    /// does not matter (a folder: each file is its own); the pipeline then
+    /// writes each item's files from the worker that made them. `None` (the
+    /// default, a zip): every file goes through [`Sink::write_file`], in order.
+    fn concurrent(&self) -> Option<Arc<dyn ConcurrentSink>> {
+        None
+    }
+}
+
+/// Writes files from many threads at once (see [`Sink::concurrent`]).
+pub trait ConcurrentSink: Send + Sync {
+    /// Adds one file at `path` (`/`-separated, relative).
+    fn write_file(&self, path: &str, bytes: &[u8]) -> Result<()>;
+}
+
+/// A folder being filled, from any thread.
+struct FolderSink {
+    root: PathBuf,
+    /// How OUTPUT is named in messages.
+    display: String,
+    /// Folders already made (so each is made once).
+    created_dirs: Mutex<HashSet<PathBuf>>,
+}
+
+impl ConcurrentSink for FolderSink {
+    fn write_file(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let display = format!("{}/{path}", self.display);
+        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
+        let full = self.root.join(path);
+        if let Some(dir) = full.parent() {
+            let made = self
+                .created_dirs
+                .lock()
+                .expect("no writer thread panicked")
+                .contains(dir);
+            if !made {
+                // create_dir_all tolerates another thread making the same folder.
+                fs::create_dir_all(dir).map_err(|e| Error::io(ErrorKind::Output, &display, &e))?;
+                self.created_dirs
+                    .lock()
+                    .expect("no writer thread panicked")
+                    .insert(dir.to_path_buf());
+            }
+        }
+        fs::write(&full, bytes).map_err(|e| Error::io(ErrorKind::Output, &display, &e))
+    }
 }
 
 /// A [`Sink`] that keeps everything in memory (tests, library callers).
@@ -480,7 +527,8 @@ pub struct Output {
     zip: Option<zip::ZipWriter<Discardable>>,
     /// Set when the output is abandoned: the zip file stops being written.
     discard: Arc<AtomicBool>,
-    created_dirs: HashSet<PathBuf>,
+    /// The temporary folder, when OUTPUT is a folder.
+    folder: Option<Arc<FolderSink>>,
     force: bool,
     published: bool,
 }
@@ -505,6 +553,7 @@ impl Output {
         let temp_path = parent.join(format!(".{file_name}.maskconv-tmp-{}", std::process::id()));
         remove_any(&temp_path);
         let discard = Arc::new(AtomicBool::new(false));
+        let mut folder = None;
         let zip = if file_name.to_ascii_lowercase().ends_with(".zip") {
             let file = File::create(&temp_path)
                 .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
@@ -517,6 +566,11 @@ impl Output {
         } else {
             fs::create_dir(&temp_path)
                 .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
+            folder = Some(Arc::new(FolderSink {
+                root: temp_path.clone(),
+                display: display.clone(),
+                created_dirs: Mutex::new(HashSet::new()),
+            }));
             None
         };
         Ok(Output {
@@ -525,7 +579,7 @@ impl Output {
             display,
             zip,
             discard,
-            created_dirs: HashSet::new(),
+            folder,
             force,
             published: false,
         })
@@ -602,14 +656,16 @@ impl Sink for Output {
                 .map_err(|e| Error::output(&display, e.to_string()))?;
             return Ok(());
         }
-        let full = self.temp_path.join(path);
-        if let Some(dir) = full.parent()
-            && !self.created_dirs.contains(dir)
-        {
-            fs::create_dir_all(dir).map_err(|e| Error::io(ErrorKind::Output, &display, &e))?;
-            self.created_dirs.insert(dir.to_path_buf());
-        }
-        fs::write(&full, bytes).map_err(|e| Error::io(ErrorKind::Output, &display, &e))
+        self.folder
+            .as_ref()
+            .expect("an output is a zip or a folder")
+            .write_file(path, bytes)
+    }
+
+    fn concurrent(&self) -> Option<Arc<dyn ConcurrentSink>> {
+        self.folder
+            .clone()
+            .map(|folder| folder as Arc<dyn ConcurrentSink>)
     }
 }
 

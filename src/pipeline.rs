@@ -185,6 +185,9 @@ pub fn convert_dataset(
     let wants_images = info.holds.source_images;
     warnings.extend(dataset.plan(wants_images));
     let keeps_segment_attributes = info.holds.segment_attributes;
+    // Into a folder, each worker writes its item's files itself: creating
+    // files is kernel work the ordering thread would otherwise do alone.
+    let concurrent = sink.concurrent();
     type Encoded = (Option<Vec<formats::OutputFile>>, Vec<Note>, Vec<Note>);
     let work = |index: usize| -> Result<Encoded> {
         let item = &dataset.items[index];
@@ -207,11 +210,16 @@ pub fn convert_dataset(
             (true, Some(_)) => dataset.read_image(index)?,
             _ => None,
         };
-        let files = writer.encode(item, map.as_ref(), image.as_deref(), &mut item_losses)?;
+        let mut files = writer.encode(item, map.as_ref(), image.as_deref(), &mut item_losses)?;
         if options.strict
             && let Some(loss) = item_losses.first()
         {
             return Err(strict_failure(loss));
+        }
+        if let (Some(out), Some(item_files)) = (&concurrent, &mut files) {
+            for file in item_files.drain(..) {
+                out.write_file(&file.path, &file.bytes)?;
+            }
         }
         Ok((files, notes, item_losses))
     };
