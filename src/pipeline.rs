@@ -185,9 +185,15 @@ pub fn convert_dataset(
     let wants_images = info.holds.source_images;
     warnings.extend(dataset.plan(wants_images));
     let keeps_segment_attributes = info.holds.segment_attributes;
-    // Into a folder, each worker writes its item's files itself: creating
-    // files is kernel work the ordering thread would otherwise do alone.
-    let concurrent = sink.concurrent();
+    // Into a folder with several workers, each writes its item's files
+    // itself: creating files is kernel work the ordering thread would
+    // otherwise do alone. With one worker, the ordering thread writing while
+    // the worker decodes the next item is the better split.
+    let concurrent = if worker_count(options.run, dataset.items.len()) > 1 {
+        sink.concurrent()
+    } else {
+        None
+    };
     type Encoded = (Option<Vec<formats::OutputFile>>, Vec<Note>, Vec<Note>);
     let work = |index: usize| -> Result<Encoded> {
         let item = &dataset.items[index];
@@ -500,6 +506,14 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
+/// How many workers [`for_each_ordered`] runs for `count` items.
+fn worker_count(run: RunOptions, count: usize) -> usize {
+    run.threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, MAX_THREADS)
+        .min(count.max(1))
+}
+
 /// Runs `work(i)` for `i in 0..count` on a pool of `run.threads` workers and
 /// hands each result to `consume` on the calling thread, in index order.
 /// `consume` returning `false` stops the run (items in flight are dropped).
@@ -512,11 +526,7 @@ where
     W: Fn(usize) -> T + Sync,
     C: FnMut(usize, T) -> bool,
 {
-    let threads = run
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, MAX_THREADS)
-        .min(count.max(1));
+    let threads = worker_count(run, count);
     let window = threads * 2;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
