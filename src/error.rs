@@ -74,6 +74,13 @@ impl Error {
         }
     }
 
+    /// The same error with `context` appended to what is wrong, in
+    /// parentheses (`… (the mask of annotations.ndjson line 3)`).
+    pub fn in_context(mut self, context: impl std::fmt::Display) -> Self {
+        self.what = format!("{} ({context})", self.what);
+        self
+    }
+
     /// Attach the format being read or written (kept if already set).
     pub fn in_format(mut self, format: &'static str) -> Self {
         self.format.get_or_insert(format);

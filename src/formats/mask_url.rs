@@ -203,6 +203,15 @@ pub fn url_of(prefix: &str, path: &str) -> String {
     url
 }
 
+/// How a written file at `path` is referred to: `url_of(folder, path)`
+/// under `--url-prefix` (`folder`), else the relative path itself.
+pub fn output_url(folder: Option<&str>, path: &str) -> String {
+    match folder {
+        Some(folder) => url_of(folder, path),
+        None => path.to_string(),
+    }
+}
+
 /// [`resolve`] with the error naming the annotation file (`display`).
 pub fn resolve_for(
     url: &str,

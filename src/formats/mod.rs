@@ -99,6 +99,17 @@ pub struct WriteOptions {
 }
 
 impl WriteOptions {
+    /// `--url-prefix` as a folder URL (ending in `/`), if given.
+    pub fn url_folder(&self) -> Option<String> {
+        self.url_prefix.as_ref().map(|prefix| {
+            if prefix.ends_with('/') {
+                prefix.clone()
+            } else {
+                format!("{prefix}/")
+            }
+        })
+    }
+
     /// The options given that `format` does not use, by command-line name.
     pub fn unused_by(&self, format: &FormatInfo) -> Vec<&'static str> {
         let given = [

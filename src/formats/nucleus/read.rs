@@ -246,10 +246,7 @@ impl ItemDecoder for NucleusDecoder {
         };
         decode_mask(&*self.source, mask, plan, notes)
             .map(Some)
-            .map_err(|mut e| {
-                e.what = format!("{} (the mask of {})", e.what, plan.place);
-                e
-            })
+            .map_err(|e| e.in_context(format_args!("the mask of {}", plan.place)))
     }
 
     fn plan(&self, _items: &[Item], _with_images: bool) -> Vec<Note> {

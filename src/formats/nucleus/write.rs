@@ -4,7 +4,7 @@
 use super::{ANNOTATIONS, BACKGROUND, INFO, INSTANCE_KEY, MASK_DIR, MAX_SEGMENTS};
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
-use crate::formats::mask_url::url_of;
+use crate::formats::mask_url::output_url;
 use crate::formats::{Dataset, OutputFile, WriteOptions, Writer};
 use crate::model::{ClassKind, Item, LabelMap};
 use crate::remap::paint_row_marking;
@@ -33,13 +33,7 @@ impl NucleusWriter {
     pub(super) fn new(options: &WriteOptions) -> Self {
         NucleusWriter {
             compression: options.compression,
-            url_prefix: options.url_prefix.as_ref().map(|prefix| {
-                if prefix.ends_with('/') {
-                    prefix.clone()
-                } else {
-                    format!("{prefix}/")
-                }
-            }),
+            url_prefix: options.url_folder(),
             semantic: options.semantic,
             class_names: Vec::new(),
             listed: Vec::new(),
@@ -209,10 +203,7 @@ impl Writer for NucleusWriter {
         }
 
         let path = format!("{MASK_DIR}{}.png", item.key);
-        let mask_url = match &self.url_prefix {
-            Some(prefix) => url_of(prefix, &path),
-            None => path.clone(),
-        };
+        let mask_url = output_url(self.url_prefix.as_deref(), &path);
         let line = json!({
             "type": "mask",
             "mask_url": mask_url,

@@ -232,10 +232,7 @@ impl ItemDecoder for SegmentsDecoder {
         };
         decode_bitmap(&*self.source, bitmap, plan, notes)
             .map(Some)
-            .map_err(|mut e| {
-                e.what = format!("{} (the bitmap of {})", e.what, plan.place);
-                e
-            })
+            .map_err(|e| e.in_context(format_args!("the bitmap of {}", plan.place)))
     }
 
     fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {

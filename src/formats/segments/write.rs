@@ -6,7 +6,7 @@ use super::{
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
-use crate::formats::mask_url::url_of;
+use crate::formats::mask_url::output_url;
 use crate::formats::{Dataset, OutputFile, WriteOptions, Writer, file_extension};
 use crate::model::{ClassKind, Item, LabelMap, Segment};
 use crate::pyjson;
@@ -34,23 +34,14 @@ impl SegmentsWriter {
     pub(super) fn new(options: &WriteOptions) -> Self {
         SegmentsWriter {
             compression: options.compression,
-            url_prefix: options.url_prefix.as_ref().map(|prefix| {
-                if prefix.ends_with('/') {
-                    prefix.clone()
-                } else {
-                    format!("{prefix}/")
-                }
-            }),
+            url_prefix: options.url_folder(),
             categories: Vec::new(),
             samples: Mutex::new(HashMap::new()),
         }
     }
 
     fn url(&self, path: &str) -> String {
-        match &self.url_prefix {
-            Some(prefix) => url_of(prefix, path),
-            None => path.to_string(),
-        }
+        output_url(self.url_prefix.as_deref(), path)
     }
 }
 
