@@ -5,6 +5,7 @@
 //! Adding a format: write `formats/<name>.rs` implementing [`Format`], add it
 //! to [`REGISTRY`], add its fixtures and its README row.
 
+pub mod colors;
 pub mod cvat;
 pub mod datagen;
 pub mod mask_url;

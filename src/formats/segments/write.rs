@@ -6,6 +6,7 @@ use super::{
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
+use crate::formats::colors::distinct_rgb8;
 use crate::formats::mask_url::output_url;
 use crate::formats::{Dataset, OutputFile, WriteOptions, Writer, file_extension};
 use crate::model::{ClassKind, Item, LabelMap, Segment};
@@ -104,8 +105,11 @@ impl Writer for SegmentsWriter {
         &mut self,
         dataset: &Dataset,
         losses: &mut Vec<Note>,
-        _warnings: &mut Vec<Note>,
+        warnings: &mut Vec<Note>,
     ) -> Result<Vec<OutputFile>> {
+        // 16-bit colours that are one 8-bit colour stay distinct (recoloured
+        // with a warning), as CVAT's labelmap needs them when converted on.
+        let palette = distinct_rgb8(&dataset.catalog, warnings);
         self.categories = dataset
             .catalog
             .iter()
@@ -113,8 +117,8 @@ impl Writer for SegmentsWriter {
                 let mut category = Map::new();
                 category.insert("id".into(), id.into());
                 category.insert("name".into(), class.name.clone().into());
-                if let Some(color) = class.color {
-                    category.insert("color".into(), json!(color.to_rgb8()));
+                if class.color.is_some() {
+                    category.insert("color".into(), json!(palette[id as usize]));
                 }
                 category.insert("has_instances".into(), (class.kind == ClassKind::Thing).into());
                 for (key, value) in &class.attributes {
