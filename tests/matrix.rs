@@ -1,0 +1,316 @@
+//! The round-trip matrix: one synthetic dataset written in each of the four
+//! formats, then every reader × writer pair (16) converted, read back and
+//! compared with what the target can hold; X → Y → X compared with what both
+//! hold. Every loss a conversion reports must be in the README's "Known
+//! losses" table for that target, so the table cannot drift from the code.
+
+mod common;
+
+use common::{CanonicalItem, TempDir, canonical, memory_dataset, partition};
+use maskconv::formats::{self, Dataset, Holds};
+use maskconv::model::{Class, ClassKind, Color, Item, LabelMap, Segment};
+use maskconv::pipeline::{ConvertOptions, ConvertReport, convert, open_dataset};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const FORMATS: [&str; 4] = ["cvat", "datagen", "nucleus", "segments"];
+
+/// The classes: stuff and things, names with dots, spaces and non-ASCII
+/// letters, and two 16-bit colours that are one colour at 8 bits.
+fn classes() -> Vec<Class> {
+    vec![
+        Class::new("road", ClassKind::Stuff).with_color(Color::Rgb8([128, 64, 128])),
+        Class::new("vehicle.car", ClassKind::Thing).with_color(Color::Rgb16([4384, 1699, 55003])),
+        Class::new("vehicle.truck", ClassKind::Thing).with_color(Color::Rgb16([4385, 1699, 55003])),
+        Class::new("traffic light", ClassKind::Thing),
+        Class::new("Straße", ClassKind::Stuff).with_color(Color::Rgb8([70, 70, 70])),
+    ]
+}
+
+/// One item: `w × h` pixels from `paint(x, y) -> (class, instance)` (class 0 = unlabeled).
+fn item(
+    key: &str,
+    subset: Option<&str>,
+    w: u32,
+    h: u32,
+    paint: impl Fn(u32, u32) -> (u32, Option<u32>),
+) -> (Item, Option<LabelMap>) {
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut ids = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let (class, instance) = paint(x, y);
+            let id = if class == 0 {
+                0
+            } else {
+                match segments
+                    .iter()
+                    .position(|s| s.class == class && s.instance == instance)
+                {
+                    Some(i) => i as u32 + 1,
+                    None => {
+                        segments.push(Segment::new(class, instance));
+                        segments.len() as u32
+                    }
+                }
+            };
+            ids.push(id);
+        }
+    }
+    let mut item = Item::new(key);
+    item.subset = subset.map(String::from);
+    (item, Some(LabelMap::new(w, h, ids, segments).unwrap()))
+}
+
+/// The synthetic dataset, in the model.
+fn synthetic() -> Dataset {
+    let mut items = vec![
+        // Stuff bands, cars and trucks (several instances), a light, unlabeled pixels.
+        item("street/frame_1", Some("train"), 40, 30, |x, y| {
+            match (x, y) {
+                (_, 24..) => (1, None),
+                (0..=9, 10..=19) => (2, Some(1)),
+                (12..=21, 10..=19) => (2, Some(2)),
+                (24..=33, 8..=19) => (3, Some(3)),
+                (36.., 0..=5) => (4, Some(4)),
+                (_, 0..=3) => (5, None),
+                _ => (0, None),
+            }
+        }),
+        item("street/frame_2", Some("val"), 24, 16, |x, y| {
+            if y > 11 {
+                (5, None)
+            } else if x < 12 {
+                (2, Some(1 + y % 3))
+            } else {
+                (0, None)
+            }
+        }),
+        // Exactly 255 instances, and 256: more than CVAT and Nucleus hold.
+        item("crowd_255", Some("train"), 16, 16, |x, y| {
+            let i = y * 16 + x;
+            if i < 255 { (4, Some(i + 1)) } else { (0, None) }
+        }),
+        item("crowd_256", Some("train"), 16, 16, |x, y| {
+            (4, Some(y * 16 + x + 1))
+        }),
+    ];
+    // An item without mask.
+    items.push((Item::new("no_mask"), None));
+    let (items, maps): (Vec<Item>, Vec<Option<LabelMap>>) = items.into_iter().unzip();
+    memory_dataset(classes(), items, maps)
+}
+
+fn keep_going() -> ConvertOptions<'static> {
+    ConvertOptions {
+        keep_going: true,
+        ..Default::default()
+    }
+}
+
+/// What a format can hold, and what both of two can.
+fn holds(format: &str) -> Holds {
+    formats::find(format).unwrap().info().holds
+}
+
+fn both(a: Holds, b: Holds) -> Holds {
+    Holds {
+        instances: a.instances && b.instances,
+        max_segments_per_item: match (a.max_segments_per_item, b.max_segments_per_item) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        },
+        color_bits: a.color_bits.min(b.color_bits),
+        subsets: a.subsets && b.subsets,
+        segment_attributes: a.segment_attributes && b.segment_attributes,
+        source_images: a.source_images && b.source_images,
+    }
+}
+
+/// `item` as a format that holds `h` keeps it: classes per pixel always,
+/// the instance partition only with instances, the subset only with subsets.
+fn as_held(item: &CanonicalItem, h: Holds) -> CanonicalItem {
+    let mut kept = if h.instances {
+        partition(item)
+    } else {
+        CanonicalItem {
+            pixels: item.pixels.iter().map(|(c, _)| (c.clone(), None)).collect(),
+            ..item.clone()
+        }
+    };
+    if !h.subsets {
+        kept.subset = None;
+    }
+    kept
+}
+
+/// Compares what `after` has of `before` as `h` holds it; items `after`
+/// cannot have (skipped, or without mask where masks are required) are
+/// listed in `gone`.
+fn assert_holds(
+    before: &[CanonicalItem],
+    after: &[CanonicalItem],
+    h: Holds,
+    gone: &BTreeSet<String>,
+    what: &str,
+) {
+    let after: BTreeMap<&str, &CanonicalItem> = after.iter().map(|i| (i.key.as_str(), i)).collect();
+    for item in before {
+        if gone.contains(&item.key) {
+            assert!(
+                !after.contains_key(item.key.as_str()),
+                "{what}: {} should be gone",
+                item.key
+            );
+            continue;
+        }
+        let Some(other) = after.get(item.key.as_str()) else {
+            panic!("{what}: item {} is missing", item.key);
+        };
+        assert_eq!(
+            as_held(other, h),
+            as_held(item, h),
+            "{what}: item {}",
+            item.key
+        );
+    }
+}
+
+/// Items a conversion into `to` leaves out: the skipped ones, and for
+/// Nucleus (an annotation needs a mask) those without mask.
+fn gone(report: &ConvertReport, source: &[CanonicalItem], to: &str) -> BTreeSet<String> {
+    let mut gone: BTreeSet<String> = report.skipped.iter().map(|s| s.key.clone()).collect();
+    if to == "nucleus" {
+        gone.extend(
+            source
+                .iter()
+                .filter(|i| i.size.is_none())
+                .map(|i| i.key.clone()),
+        );
+    }
+    gone
+}
+
+/// `(target, loss code)` pairs of the README's "Known losses" table (`any`
+/// for losses of any target).
+fn readme_losses() -> BTreeSet<(String, String)> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let table = readme
+        .split("## Known losses and differences")
+        .nth(1)
+        .expect("README has a Known losses section");
+    let mut pairs = BTreeSet::new();
+    for line in table
+        .lines()
+        .skip_while(|l| !l.starts_with("| target"))
+        .skip(2)
+    {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let target = cells[1]
+            .trim_matches('`')
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        for code in cells[2].split(',') {
+            pairs.insert((target.clone(), code.trim().trim_matches('`').to_string()));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn every_reader_writer_pair_keeps_what_the_target_holds_and_names_every_loss() {
+    let tmp = TempDir::new("matrix");
+    let listed = readme_losses();
+    assert!(
+        listed.contains(&("cvat".into(), "too-many-segments".into())),
+        "{listed:?}"
+    );
+    let mut unlisted: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut note_losses = |report: &ConvertReport, to: &str| {
+        for summary in report.losses.summaries() {
+            let pair = (to.to_string(), summary.code.to_string());
+            let any = ("any".to_string(), summary.code.to_string());
+            if !listed.contains(&pair) && !listed.contains(&any) {
+                unlisted.insert(pair);
+            }
+        }
+        for skipped in &report.skipped {
+            let code = skipped
+                .error
+                .split("loss '")
+                .nth(1)
+                .and_then(|rest| rest.split('\'').next())
+                .unwrap_or(&skipped.error);
+            let pair = (to.to_string(), code.to_string());
+            if !listed.contains(&pair) {
+                unlisted.insert(pair);
+            }
+        }
+    };
+
+    // The synthetic dataset in each format, as that format holds it.
+    let model = synthetic();
+    let model_items = canonical(&model);
+    let mut sources = BTreeMap::new();
+    for format in FORMATS {
+        let dir = tmp.join(&format!("source-{format}"));
+        let mut out = maskconv::io::Output::create(&dir, &tmp.join("nowhere"), false).unwrap();
+        let target = formats::find(format).unwrap();
+        let report =
+            maskconv::pipeline::convert_dataset(&model, target, &mut out, &keep_going()).unwrap();
+        out.publish().unwrap();
+        note_losses(&report, format);
+        let read = canonical(&open_dataset(&dir, None).unwrap());
+        let gone = gone(&report, &model_items, format);
+        assert_holds(
+            &model_items,
+            &read,
+            holds(format),
+            &gone,
+            &format!("model → {format}"),
+        );
+        sources.insert(format, (dir, read));
+    }
+    // 256 instances: CVAT and Nucleus skip that item; the others keep it.
+    for (format, (_, read)) in &sources {
+        let has_256 = read.iter().any(|i| i.key == "crowd_256");
+        assert_eq!(has_256, !["cvat", "nucleus"].contains(format), "{format}");
+        assert!(
+            read.iter().any(|i| i.key == "crowd_255"),
+            "{format} holds 255"
+        );
+    }
+
+    for from in FORMATS {
+        let (source_dir, source) = &sources[from];
+        for to in FORMATS {
+            let what = format!("{from} → {to}");
+            let there = tmp.join(&format!("{from}-to-{to}"));
+            let report = convert(source_dir, &there, None, to, &keep_going())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            note_losses(&report, to);
+            let read = canonical(&open_dataset(&there, None).unwrap());
+            let h = both(holds(from), holds(to));
+            let gone_there = gone(&report, source, to);
+            assert_holds(source, &read, h, &gone_there, &what);
+
+            // And back: X → Y → X keeps what both hold.
+            let back = tmp.join(&format!("{from}-to-{to}-back"));
+            let report = convert(&there, &back, None, from, &keep_going())
+                .unwrap_or_else(|e| panic!("{what} → {from}: {e}"));
+            note_losses(&report, from);
+            let round = canonical(&open_dataset(&back, None).unwrap());
+            assert_holds(source, &round, h, &gone_there, &format!("{what} → {from}"));
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "losses reported but missing from the README's Known losses table: {unlisted:?}"
+    );
+}
