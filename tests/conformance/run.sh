@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The conformance suite (README "Compatibility"): makes a virtual environment
+# with the pinned versions of requirements.txt (plus, in its own environment,
+# Datagen's SDK when it installs), builds maskconv, and runs suite.py, which
+# prints "N passed, N failed, N skipped" and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+venv=target/conformance-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
+
+# datagen-tech 1.10.6 pins old numpy/pandas/pydantic: it gets an environment of
+# its own, and its check is skipped (and said so) when it does not install or import.
+dg=target/conformance-datagen-venv
+[ -x "$dg/bin/python" ] || python3 -m venv "$dg"
+if "$dg/bin/pip" install --quiet --disable-pip-version-check datagen-tech==1.10.6 packaging \
+    && "$dg/bin/python" -c "import datagen.impl" 2>/dev/null; then
+    export DATAGEN_PYTHON="$PWD/$dg/bin/python"
+else
+    echo "datagen-tech 1.10.6 did not install or import here: its check is skipped"
+fi
+
+cargo build --release --quiet
+"$venv/bin/python" tests/conformance/suite.py target/release/maskconv
