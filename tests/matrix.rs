@@ -191,6 +191,37 @@ fn gone(report: &ConvertReport, source: &[CanonicalItem], to: &str) -> BTreeSet<
     gone
 }
 
+/// Every kind of difference the comparison allows is reported by name:
+/// instances merged, subsets dropped, items skipped or left out.
+fn assert_differences_are_reported(
+    source: &[CanonicalItem],
+    report: &ConvertReport,
+    to: &str,
+    what: &str,
+) {
+    let codes: BTreeSet<&str> = report.losses.summaries().iter().map(|s| s.code).collect();
+    let target = holds(to);
+    let had_instances = source
+        .iter()
+        .any(|i| i.pixels.iter().any(|p| p.1.is_some()));
+    if had_instances && !target.instances {
+        assert!(codes.contains("instances-merged"), "{what}: {codes:?}");
+    }
+    if source.iter().any(|i| i.subset.is_some()) && !target.subsets {
+        assert!(codes.contains("subsets-dropped"), "{what}: {codes:?}");
+    }
+    if to == "nucleus" && source.iter().any(|i| i.size.is_none()) {
+        assert!(codes.contains("item-without-mask"), "{what}: {codes:?}");
+    }
+    for skipped in &report.skipped {
+        assert!(
+            skipped.error.contains("loss '"),
+            "{what}: unnamed skip: {}",
+            skipped.error
+        );
+    }
+}
+
 /// `(target, loss code)` pairs of the README's "Known losses" table (`any`
 /// for losses of any target).
 fn readme_losses() -> BTreeSet<(String, String)> {
@@ -299,6 +330,7 @@ fn every_reader_writer_pair_keeps_what_the_target_holds_and_names_every_loss() {
             let h = both(holds(from), holds(to));
             let gone_there = gone(&report, source, to);
             assert_holds(source, &read, h, &gone_there, &what);
+            assert_differences_are_reported(source, &report, to, &what);
 
             // And back: X → Y → X keeps what both hold.
             let back = tmp.join(&format!("{from}-to-{to}-back"));
@@ -313,4 +345,24 @@ fn every_reader_writer_pair_keeps_what_the_target_holds_and_names_every_loss() {
         unlisted.is_empty(),
         "losses reported but missing from the README's Known losses table: {unlisted:?}"
     );
+}
+
+#[test]
+fn every_loss_the_readme_lists_is_one_the_code_can_report() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut code = String::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_some_and(|e| e == "rs") {
+            code.push_str(&std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+    for (target, loss) in readme_losses() {
+        let named =
+            code.contains(&format!("\"{loss}\"")) || code.contains(&format!("loss '{loss}'"));
+        assert!(
+            named,
+            "README lists loss '{loss}' for {target}, which no code reports"
+        );
+    }
 }
