@@ -19,7 +19,7 @@ pub enum Command {
     /// Convert a dataset to another format (or the same one).
     Convert(ConvertArgs),
     /// Decode every mask and print per-class statistics.
-    Inspect(ReadArgs),
+    Inspect(InspectArgs),
     /// Decode every mask and list every problem (exit 1 if there is one).
     Validate(ReadArgs),
     /// List the formats and what each can hold.
@@ -93,6 +93,18 @@ pub struct ReadArgs {
     /// Reading options.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `maskconv inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// What to read.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Also every item's size, subset, unlabeled pixels and per-class pixels
+    /// and instances (`per_item` in --json; a line per item otherwise).
+    #[arg(long)]
+    pub per_item: bool,
 }
 
 /// `--compression` values.

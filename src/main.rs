@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, CommonArgs, ConvertArgs, ReadArgs};
+use cli::{Cli, Command, CommonArgs, ConvertArgs, InspectArgs, ReadArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use maskconv::formats::{ReadOptions, WriteOptions};
 use maskconv::pipeline::{self, ConvertOptions, Progress, RunOptions};
@@ -17,7 +17,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let jobs = match &cli.command {
         Command::Convert(args) => args.common.jobs,
-        Command::Inspect(args) | Command::Validate(args) => args.common.jobs,
+        Command::Inspect(args) => args.read.common.jobs,
+        Command::Validate(args) => args.common.jobs,
         Command::Formats => None,
     };
     if let Some(jobs) = jobs {
@@ -181,12 +182,15 @@ fn convert(args: ConvertArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn inspect(args: ReadArgs) -> anyhow::Result<u8> {
+fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
+    let per_item = args.per_item;
+    let args = args.read;
     let bar = Bar::new(&args.common);
     let read = read_options(&args.common);
     let result = pipeline::open_dataset_with(&args.input, args.common.from.as_deref(), &read)
         .and_then(|dataset| {
-            let inspection = pipeline::inspect(&dataset, run_options(&args.common, &bar))?;
+            let run = run_options(&args.common, &bar);
+            let inspection = pipeline::inspect_items(&dataset, run, per_item)?;
             Ok((dataset, inspection))
         });
     let (dataset, inspection) = match result {

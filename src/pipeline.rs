@@ -324,11 +324,34 @@ pub struct Inspection {
     pub items_without_mask: u64,
     /// Warnings from reading.
     pub warnings: NoteList,
+    /// Per item, when asked for ([`inspect_items`]): in item order.
+    pub per_item: Option<Vec<ItemInspection>>,
+}
+
+/// What `inspect --per-item` measures of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemInspection {
+    /// The item's key.
+    pub key: String,
+    /// Its subset, if any.
+    pub subset: Option<String>,
+    /// `[width, height]`; `None` when the item has no mask.
+    pub size: Option<(u32, u32)>,
+    /// Pixels with no class.
+    pub unlabeled: u64,
+    /// Per class shown: name → (pixels, distinct instances).
+    pub classes: BTreeMap<String, (u64, u64)>,
 }
 
 /// Decodes every mask and totals pixels, images and instances per class.
 /// The first undecodable item is an error.
 pub fn inspect(dataset: &Dataset, run: RunOptions) -> Result<Inspection> {
+    inspect_items(dataset, run, false)
+}
+
+/// [`inspect`], also keeping every item's own statistics when `per_item`.
+pub fn inspect_items(dataset: &Dataset, run: RunOptions, per_item: bool) -> Result<Inspection> {
+    let mut per_item = per_item.then(|| Vec::with_capacity(dataset.items.len()));
     let mut stats = Inspection {
         classes: vec![ClassStats::default(); dataset.catalog.len()],
         ..Inspection::default()
@@ -368,32 +391,53 @@ pub fn inspect(dataset: &Dataset, run: RunOptions) -> Result<Inspection> {
         Ok((item_stats, notes))
     };
     let mut failure = None;
-    for_each_ordered(dataset.items.len(), run, work, |_, result| match result {
-        Ok((item_stats, notes)) => {
-            stats.warnings.extend(notes);
-            match item_stats {
-                None => stats.items_without_mask += 1,
-                Some(s) => {
-                    *stats.sizes.entry(s.size).or_default() += 1;
-                    stats.unlabeled_pixels += s.unlabeled;
-                    for (class, pixels, instances) in s.per_class {
-                        let c = &mut stats.classes[class as usize - 1];
-                        c.pixels += pixels;
-                        c.images += 1;
-                        c.instances += instances;
+    for_each_ordered(
+        dataset.items.len(),
+        run,
+        work,
+        |index, result| match result {
+            Ok((item_stats, notes)) => {
+                stats.warnings.extend(notes);
+                if let Some(list) = &mut per_item {
+                    let item = &dataset.items[index];
+                    list.push(ItemInspection {
+                        key: item.key.clone(),
+                        subset: item.subset.clone(),
+                        size: item_stats.as_ref().map(|s| s.size),
+                        unlabeled: item_stats.as_ref().map_or(0, |s| s.unlabeled),
+                        classes: item_stats
+                            .iter()
+                            .flat_map(|s| &s.per_class)
+                            .map(|&(class, pixels, instances)| {
+                                (dataset.catalog.get(class).name.clone(), (pixels, instances))
+                            })
+                            .collect(),
+                    });
+                }
+                match item_stats {
+                    None => stats.items_without_mask += 1,
+                    Some(s) => {
+                        *stats.sizes.entry(s.size).or_default() += 1;
+                        stats.unlabeled_pixels += s.unlabeled;
+                        for (class, pixels, instances) in s.per_class {
+                            let c = &mut stats.classes[class as usize - 1];
+                            c.pixels += pixels;
+                            c.images += 1;
+                            c.instances += instances;
+                        }
                     }
                 }
+                true
             }
-            true
-        }
-        Err(e) => {
-            failure = Some(e);
-            false
-        }
-    });
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        },
+    );
     match failure {
         Some(e) => Err(e),
-        None => Ok(stats),
+        None => Ok(Inspection { per_item, ..stats }),
     }
 }
 

@@ -160,7 +160,7 @@ pub mod render {
                 })
             })
             .collect();
-        json!({
+        let mut report = json!({
             "format": dataset.format.name,
             "items": dataset.items.len(),
             "items_without_mask": inspection.items_without_mask,
@@ -169,7 +169,32 @@ pub mod render {
             "sizes": inspection.sizes.iter().map(|((w, h), n)| json!({"size": [w, h], "count": n})).collect::<Vec<_>>(),
             "subsets": inspection.subsets.iter().map(|(s, n)| json!({"name": s, "count": n})).collect::<Vec<_>>(),
             "warnings": inspection.warnings,
-        })
+        });
+        if let Some(items) = &inspection.per_item {
+            report["per_item"] = items
+                .iter()
+                .map(|item| {
+                    let classes: serde_json::Map<String, Value> = item
+                        .classes
+                        .iter()
+                        .map(|(name, (pixels, instances))| {
+                            (
+                                name.clone(),
+                                json!({"pixels": pixels, "instances": instances}),
+                            )
+                        })
+                        .collect();
+                    json!({
+                        "key": item.key,
+                        "subset": item.subset,
+                        "size": item.size.map(|(w, h)| [w, h]),
+                        "unlabeled_pixels": item.unlabeled,
+                        "classes": classes,
+                    })
+                })
+                .collect();
+        }
+        report
     }
 
     /// `inspect` as a table for people.
@@ -212,6 +237,23 @@ pub mod render {
             out.push_str(&format!(
                 "{:<width$}  {:<20}  {:>12}  {:>7}  {:>9}\n",
                 class.name, color, stats.pixels, stats.images, stats.instances
+            ));
+        }
+        for item in inspection.per_item.iter().flatten() {
+            let size = item
+                .size
+                .map_or("no mask".into(), |(w, h)| format!("{w}x{h}"));
+            let classes: Vec<String> = item
+                .classes
+                .iter()
+                .map(|(name, (pixels, _))| format!("{name}={pixels}"))
+                .collect();
+            out.push_str(&format!(
+                "item {} [{}] {size}: unlabeled={} {}\n",
+                item.key,
+                item.subset.as_deref().unwrap_or("-"),
+                item.unlabeled,
+                classes.join(" ")
             ));
         }
         out

@@ -155,6 +155,13 @@ fn assert_holds(
     what: &str,
 ) {
     let after: BTreeMap<&str, &CanonicalItem> = after.iter().map(|i| (i.key.as_str(), i)).collect();
+    let kept: BTreeSet<&str> = before
+        .iter()
+        .map(|i| i.key.as_str())
+        .filter(|k| !gone.contains(*k))
+        .collect();
+    let found: BTreeSet<&str> = after.keys().copied().collect();
+    assert_eq!(found, kept, "{what}: the items, no more and no fewer");
     for item in before {
         if gone.contains(&item.key) {
             assert!(
@@ -364,5 +371,23 @@ fn every_loss_the_readme_lists_is_one_the_code_can_report() {
             named,
             "README lists loss '{loss}' for {target}, which no code reports"
         );
+    }
+}
+
+/// Writes the synthetic dataset in every format under `$MASKCONV_SYNTHETIC/<format>`,
+/// for the conformance suite to check with the formats' own software
+/// (`tests/conformance/run.sh` runs it).
+#[test]
+#[ignore = "run by tests/conformance/run.sh"]
+fn write_the_synthetic_dataset_for_the_conformance_suite() {
+    let dir = std::env::var_os("MASKCONV_SYNTHETIC").expect("MASKCONV_SYNTHETIC names a folder");
+    let dir = Path::new(&dir);
+    let model = synthetic();
+    for format in FORMATS {
+        let out = dir.join(format);
+        let mut sink = maskconv::io::Output::create(&out, &dir.join("nowhere"), true).unwrap();
+        let target = formats::find(format).unwrap();
+        maskconv::pipeline::convert_dataset(&model, target, &mut sink, &keep_going()).unwrap();
+        sink.publish().unwrap();
     }
 }

@@ -506,3 +506,25 @@ fn alpha_is_ignored_and_duplicate_sample_keys_name_both_samples() {
         "dataset.samples[1]: sample name 'a.jpg' gives item key 'a', as dataset.samples[0] does",
     );
 }
+
+#[test]
+fn inspect_per_item_gives_each_items_pixels_per_class() {
+    let out = maskconv(&["inspect", s(&fixture(SDK)), "--json", "--per-item"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = report["per_item"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    let street = &items[0];
+    assert_eq!(street["key"], "street");
+    assert_eq!(street["size"], json!([6, 4]));
+    let expected = json_file(&fixture("segments/expected.json"));
+    for (class, pixels) in expected["street"]["pixels_per_category"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&street["classes"][class]["pixels"], pixels, "{class}");
+    }
+    assert_eq!(street["classes"]["car"]["instances"], 2);
+    assert_eq!(street["unlabeled_pixels"], 2);
+    assert!(items[2]["size"].is_null(), "no mask");
+}

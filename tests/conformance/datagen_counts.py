@@ -1,7 +1,8 @@
 """Independent per-class pixel counts of Datagen datapoints, read the way
 Datagen's docs read masks: OpenCV IMREAD_UNCHANGED, BGR -> RGB, exact match
 against each metadata leaf. Prints JSON {datapoint: {class: pixels}}; the
-numbers are pinned in tests/datagen_fixtures.rs.
+numbers for the real datapoints are pinned in
+fixtures/datagen/three_real_datapoints_opencv_counts.json.
 
 Usage: python tests/conformance/datagen_counts.py fixtures/datagen/three_real_datapoints
 """
@@ -27,9 +28,9 @@ def leaves(node, path=()):
 
 def main(root):
     result = {}
-    for meta in sorted(Path(root).glob("*/semantic_segmentation_metadata.json")):
+    for meta in sorted(Path(root).rglob("semantic_segmentation_metadata.json")):
         table = dict(leaves(json.loads(meta.read_text())))
-        for mask in sorted(meta.parent.glob("*/semantic_segmentation.png")):
+        for mask in sorted(meta.parent.rglob("semantic_segmentation.png")):
             image = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)
             assert image.dtype == np.uint16, mask
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).reshape(-1, 3)
@@ -43,6 +44,7 @@ def main(root):
             assert matched == rgb.shape[0], f"{mask}: unmatched pixels"
             key = str(mask.parent.relative_to(root))
             result[key] = dict(sorted(counts.items()))
+    assert result, f"{root}: no Datagen mask found"
     print(json.dumps(result, indent=1))
 
 

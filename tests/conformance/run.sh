@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The conformance suite (README "Compatibility"): makes a virtual environment
 # with the pinned versions of requirements.txt (plus, in its own environment,
-# Datagen's SDK when it installs), builds maskconv, and runs suite.py, which
-# prints "N passed, N failed, N skipped" and exits non-zero on any failure.
+# Datagen's SDK when it installs), builds maskconv, writes the round-trip
+# matrix's synthetic dataset in every format, and runs suite.py, which prints
+# "N passed, N failed, N skipped" and exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+target="${CARGO_TARGET_DIR:-target}"
 
-venv=target/conformance-venv
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+venv="$target/conformance-venv"
+if ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
+    python3 -m venv --clear "$venv"
+fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 
 # datagen-tech 1.10.6 pins old numpy/pandas/pydantic: it gets an environment of
 # its own, and its check is skipped (and said so) when it does not install or import.
-dg=target/conformance-datagen-venv
-[ -x "$dg/bin/python" ] || python3 -m venv "$dg"
-if "$dg/bin/pip" install --quiet --disable-pip-version-check datagen-tech==1.10.6 packaging \
+dg="$target/conformance-datagen-venv"
+if { [ -x "$dg/bin/python" ] || python3 -m venv "$dg"; } \
+    && timeout 600 "$dg/bin/pip" install --quiet --disable-pip-version-check datagen-tech==1.10.6 packaging \
     && "$dg/bin/python" -c "import datagen.impl" 2>/dev/null; then
     export DATAGEN_PYTHON="$PWD/$dg/bin/python"
 else
@@ -22,4 +26,8 @@ else
 fi
 
 cargo build --release --quiet
-"$venv/bin/python" tests/conformance/suite.py target/release/maskconv
+synthetic="$target/conformance-synthetic"
+rm -rf "$synthetic" && mkdir -p "$synthetic"
+MASKCONV_SYNTHETIC="$PWD/$synthetic" cargo test --release --quiet --test matrix -- \
+    --ignored --exact write_the_synthetic_dataset_for_the_conformance_suite >/dev/null
+"$venv/bin/python" tests/conformance/suite.py "$target/release/maskconv" "$synthetic"

@@ -2,7 +2,7 @@
 (segments-ai 1.33.0), offline (its HTTP session is patched to read local
 files, relative to OUT_DIR):
 
-    python tests/conformance/segments_sdk_check.py OUT_DIR
+    python tests/conformance/segments_sdk_check.py OUT_DIR [COUNTS.json]
 
 - SegmentsDataset loads OUT_DIR/release.json (load_images=False when the
   samples have no image URL) with every category;
@@ -14,6 +14,8 @@ files, relative to OUT_DIR):
 - read again through the SDK's cache (16-bit gray files), every label has the
   same ids (maskconv writes ids 1..N, which the cache does not clip).
 Prints one line per sample and "N passed, N failed"; exit 1 on any failure.
+With COUNTS.json, also writes per sample key its size and per-category pixels
+as the SDK decodes them.
 """
 import json, os, sys, tempfile
 import numpy as np
@@ -24,7 +26,9 @@ from segments.dataset import SegmentsDataset
 from segments.typing import LabelAttributes, ImageSegmentationLabelAttributes
 
 root = os.path.abspath(sys.argv[1])
+counts_file = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
 os.chdir(root)
+counts = {}
 
 class R:
     def __init__(self, c): self.content = c
@@ -65,6 +69,17 @@ for i, sample in enumerate(ds):
         if body != label["attributes"]:
             problems.append("labels/<key>.json differs from the release's label")
         status = f"{len(present)} objects"
+        # Per category, the pixels the SDK's decoding gives (for the suite to
+        # compare with maskconv's reading of the source).
+        category_of = {a["id"]: a["category_id"] for a in label["attributes"]["annotations"]}
+        name_of = {c["id"]: c["name"] for c in release["dataset"]["task_attributes"]["categories"]}
+        values, n = np.unique(ids, return_counts=True)
+        per = {}
+        for v, k in zip(values.tolist(), n.tolist()):
+            if v:
+                name = name_of[category_of[v]]
+                per[name] = per.get(name, 0) + k
+        counts[key] = {"size": [int(ids.shape[1]), int(ids.shape[0])], "classes": per}
     failed += bool(problems)
     passed += not problems
     print(f"{samples[i]['name']}: {'; '.join(problems) or 'ok'} ({status})")
@@ -85,4 +100,6 @@ for i, sample in enumerate(cached):
     passed += same
     print(f"{samples[i]['name']} through the SDK's cache: {'ok' if same else 'ids differ'}")
 print(f"{passed} passed, {failed} failed")
+if counts_file:
+    json.dump(counts, open(counts_file, "w"), indent=1, sort_keys=True)
 sys.exit(1 if failed else 0)

@@ -2,16 +2,20 @@
 (Datumaro, segments-ai, scale-nucleus, OpenCV as Datagen's docs read masks, and
 datagen-tech when it installs), and files written by that software read by maskconv.
 
-    python tests/conformance/suite.py MASKCONV_BINARY
+    python tests/conformance/suite.py MASKCONV_BINARY [SYNTHETIC_DIR]
 
 Run by tests/conformance/run.sh, which makes the virtual environment with the
-pinned versions of requirements.txt. Prints one line per check and
-"N passed, N failed, N skipped"; exits 1 when a check failed.
+pinned versions of requirements.txt and writes the round-trip matrix's
+synthetic dataset in every format to SYNTHETIC_DIR. Every check compares per
+item: what the format's software reads of maskconv's output against what
+maskconv reads of the source (`inspect --per-item`). Prints one line per check
+and "N passed, N failed, N skipped"; exits 1 when a check failed.
 """
 import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,11 +23,13 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-FIXTURES = ROOT / "fixtures"
+FIXTURES = HERE.parent.parent / "fixtures"
 MASKCONV = os.path.abspath(sys.argv[1])
+SYNTHETIC = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None
 WORK = Path(tempfile.mkdtemp(prefix="maskconv-conformance-"))
 PY = sys.executable
+TIMEOUT = 600
+FORMATS = ["cvat", "datagen", "nucleus", "segments"]
 results = []
 
 
@@ -41,29 +47,40 @@ def check(name):
     return wrap
 
 
-def maskconv(*args):
-    out = subprocess.run([MASKCONV, *map(str, args)], capture_output=True, text=True)
-    assert out.returncode == 0, f"maskconv {' '.join(map(str, args))}: exit {out.returncode}: {out.stderr.strip()}"
+def run(args, ok=(0,)):
+    out = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode in ok, f"{' '.join(map(str, args))}: exit {out.returncode}: {(out.stdout + out.stderr)[-800:]}"
     return out.stdout
 
 
 def convert(source, to, *extra):
+    """maskconv's conversion of `source` into `to`, and the keys it skipped."""
     target = WORK / f"{Path(source).name}-{to}-{len(list(WORK.iterdir()))}"
-    maskconv("convert", source, target, "--to", to, "-q", *extra)
-    return target
+    report = json.loads(run([MASKCONV, "convert", source, target, "--to", to, "-q", "--json", "--keep-going", *extra],
+                            ok=(0, 3)))
+    return target, {s["key"] for s in report["skipped"]}
 
 
-def totals(dataset, *extra):
-    """maskconv's per-class pixel totals of a dataset (classes with pixels)."""
-    report = json.loads(maskconv("inspect", dataset, "--json", *extra))
-    counts = {c["name"]: c["pixels"] for c in report["classes"] if c["pixels"]}
-    assert counts, f"{dataset}: no labelled pixels to compare"
-    return counts
+def per_item(dataset, *extra):
+    """maskconv's reading, per item with a mask: {key: {"size": [w, h], "classes": {name: pixels}}}."""
+    report = json.loads(run([MASKCONV, "inspect", dataset, "--json", "--per-item", *extra]))
+    items = {i["key"]: {"size": i["size"], "classes": {n: c["pixels"] for n, c in i["classes"].items()}}
+             for i in report["per_item"] if i["size"]}
+    assert any(i["classes"] for i in items.values()), f"{dataset}: no labelled pixels to compare"
+    return items
 
 
-def script(name, *args):
-    out = subprocess.run([PY, str(HERE / name), *map(str, args)], capture_output=True, text=True)
-    return out
+def classes_only(items):
+    return {key: item["classes"] for key, item in items.items()}
+
+
+def same(theirs, ours, skipped=frozenset(), what="items"):
+    """`theirs` (the software's reading of our output) has every item of `ours`
+    (maskconv's reading of the source) but the skipped ones, and equal content."""
+    expected = {k: v for k, v in ours.items() if k not in skipped}
+    assert set(theirs) == set(expected), f"{what}: keys differ: {sorted(set(theirs) ^ set(expected))[:5]}"
+    for key in expected:
+        assert theirs[key] == expected[key], f"{what} {key}: {theirs[key]} != {expected[key]}"
 
 
 def datumaro_read(path):
@@ -77,13 +94,16 @@ def datumaro_read(path):
     return result
 
 
-def datumaro_totals(reading):
-    counts = {}
+def datumaro_items(reading):
+    out = {}
     for item in reading["items"]:
+        classes = {}
         for mask in item["masks"]:
-            if mask["label"] != "background":
-                counts[mask["label"]] = counts.get(mask["label"], 0) + mask["pixels"]
-    return {k: v for k, v in counts.items() if v}
+            if mask["label"] != "background" and mask["pixels"]:
+                classes[mask["label"]] = classes.get(mask["label"], 0) + mask["pixels"]
+        if classes:
+            out[item["id"]] = classes
+    return out
 
 
 def masks_by_item(reading):
@@ -96,23 +116,38 @@ def masks_by_item(reading):
     }
 
 
+def sources(*fixtures, synthetic=()):
+    """Fixture datasets, then the synthetic dataset in the given formats."""
+    found = [FIXTURES / f for f in fixtures]
+    if SYNTHETIC:
+        found += [SYNTHETIC / f for f in synthetic]
+    return found
+
+
+def name(source):
+    return f"synthetic {source.name}" if SYNTHETIC and SYNTHETIC in source.parents else str(source.relative_to(FIXTURES))
+
+
 # ---------------------------------------------------------------- CVAT / Datumaro
 
-for case in ["cvat/generated_cvat_export/dataset", "cvat/datumaro_voc_dataset1", "cvat/interlaced_masks"]:
-    @check(f"cvat: Datumaro reads maskconv's CVAT output of {case} as it reads the source")
-    def _(case=case):
-        source = FIXTURES / case
-        ours = datumaro_read(convert(source, "cvat"))
-        theirs = datumaro_read(source)
+for source in sources("cvat/generated_cvat_export/dataset", "cvat/datumaro_voc_dataset1", "cvat/interlaced_masks",
+                      synthetic=["cvat"]):
+    @check(f"cvat: Datumaro reads maskconv's CVAT output of {name(source)} as it reads the source, mask for mask")
+    def _(source=source):
+        out, _ = convert(source, "cvat")
+        ours, theirs = datumaro_read(out), datumaro_read(source)
+        labels = lambda r: {label["name"] for label in r["labels"]} - {"background"}  # noqa: E731
+        assert labels(ours) == labels(theirs), f"labels differ: {labels(ours) ^ labels(theirs)}"
         assert any(masks_by_item(theirs).values()), "the source has masks"
         assert masks_by_item(ours) == masks_by_item(theirs), "the masks Datumaro imports differ"
 
 
-for case, extra in [("segments/sdk_release", ()), ("nucleus/sdk_annotations", ()), ("datagen/three_real_datapoints", ())]:
-    @check(f"cvat: Datumaro reads maskconv's CVAT output of {case} with maskconv's per-class pixels")
-    def _(case=case, extra=extra):
-        source = FIXTURES / case
-        assert datumaro_totals(datumaro_read(convert(source, "cvat", *extra))) == totals(source, *extra)
+for source in sources("segments/sdk_release", "nucleus/sdk_annotations", "datagen/three_real_datapoints",
+                      synthetic=["datagen", "nucleus", "segments"]):
+    @check(f"cvat: Datumaro reads maskconv's CVAT output of {name(source)} with maskconv's pixels per item and class")
+    def _(source=source):
+        out, skipped = convert(source, "cvat")
+        same(datumaro_items(datumaro_read(out)), classes_only(per_item(source)), skipped)
 
 
 @check("cvat: a voc_segmentation export Datumaro writes (two subsets, overlapping instances) reads in maskconv as in Datumaro")
@@ -121,7 +156,6 @@ def _():
     import datumaro as dm
     from datumaro.components.annotation import AnnotationType, LabelCategories, Mask
     from datumaro.components.media import Image
-    labels = ["cat", "dog", "tree"]
     items = []
     for i, subset in enumerate(["train", "train", "val"]):
         h, w = 12, 16
@@ -132,11 +166,23 @@ def _():
                 Mask(image=tree, label=2, id=3, group=3, z_order=1)]
         items.append(dm.DatasetItem(id=f"img_{i}", subset=subset, media=Image.from_numpy(np.zeros((h, w, 3), np.uint8)),
                                     annotations=anns))
-    dataset = dm.Dataset.from_iterable(items, categories={AnnotationType.label: LabelCategories.from_iterable(labels)})
+    labels = LabelCategories.from_iterable(["cat", "dog", "tree"])
+    dataset = dm.Dataset.from_iterable(items, categories={AnnotationType.label: labels})
     out = WORK / "datumaro-export"
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         dataset.export(str(out), "voc_segmentation", save_media=True)
-    assert totals(out) == datumaro_totals(datumaro_read(out))
+    reading = datumaro_read(out)
+    same(classes_only(per_item(out)), datumaro_items(reading))
+    report = json.loads(run([MASKCONV, "inspect", out, "--json", "--per-item"]))
+    subsets = {i["key"]: i["subset"] for i in report["per_item"]}
+    assert subsets == {item["id"]: item["subset"] for item in reading["items"]}, subsets
+    instances = {i["key"]: {n: c["instances"] for n, c in i["classes"].items()} for i in report["per_item"]}
+    for item in reading["items"]:
+        groups = {}
+        for m in item["masks"]:
+            if m["label"] != "background":
+                groups.setdefault(m["label"], set()).add(m["instance_id"])
+        assert instances[item["id"]] == {k: len(v) for k, v in groups.items()}, item["id"]
 
 
 # ---------------------------------------------------------------- Segments.ai
@@ -144,28 +190,29 @@ def _():
 @check("segments: the SDK still writes the committed fixtures byte for byte")
 def _():
     out = WORK / "segments-fixtures"
-    run = script("segments_sdk_fixtures.py", out)
-    assert run.returncode == 0, run.stderr[-500:]
+    run([PY, HERE / "segments_sdk_fixtures.py", out])
     committed = FIXTURES / "segments"
     for path in committed.rglob("*"):
         if path.is_file():
             assert (out / path.relative_to(committed)).read_bytes() == path.read_bytes(), f"{path} differs"
 
 
-for case, extra in [("segments/sdk_release", ()), ("cvat/generated_cvat_export/dataset", ()),
-                    ("cvat/datumaro_voc_dataset1", ()), ("nucleus/sdk_annotations", ()),
-                    ("datagen/three_real_datapoints", ("--url-prefix", "https://example.invalid/x/"))]:
-    @check(f"segments: the SDK loads maskconv's Segments.ai output of {case}{' ' + ' '.join(extra) if extra else ''}")
-    def _(case=case, extra=extra):
-        out = convert(FIXTURES / case, "segments", *extra)
-        if extra:  # the check reads files relative to the release: keep URLs local
-            release = (out / "release.json").read_text().replace("https://example.invalid/x/", "")
-            (out / "release.json").write_text(release)
-            for label in (out / "labels").rglob("*.json"):
-                label.write_text(label.read_text().replace("https://example.invalid/x/", ""))
-        run = script("segments_sdk_check.py", out)
-        assert run.returncode == 0, (run.stdout + run.stderr)[-800:]
-        assert totals(out) == totals(FIXTURES / case)
+def local_urls(out, prefix):
+    """Rewrites `prefix` URLs of a written release to paths (the check reads local files)."""
+    for path in [out / "release.json", *(out / "labels").rglob("*.json")]:
+        path.write_text(path.read_text().replace(prefix, ""))
+
+
+for source in sources("segments/sdk_release", "cvat/generated_cvat_export/dataset", "cvat/datumaro_voc_dataset1",
+                      "nucleus/sdk_annotations", "datagen/three_real_datapoints", synthetic=FORMATS):
+    @check(f"segments: the SDK loads maskconv's Segments.ai output of {name(source)} and decodes its pixels per item and class")
+    def _(source=source):
+        prefix = "https://example.invalid/x/"
+        out, skipped = convert(source, "segments", "--url-prefix", prefix)
+        local_urls(out, prefix)
+        counts = WORK / f"{out.name}.json"
+        run([PY, HERE / "segments_sdk_check.py", out, counts])
+        same(json.loads(counts.read_text()), per_item(source), skipped)
 
 
 # ---------------------------------------------------------------- Scale Nucleus
@@ -173,67 +220,71 @@ for case, extra in [("segments/sdk_release", ()), ("cvat/generated_cvat_export/d
 @check("nucleus: the SDK still writes the committed fixtures byte for byte")
 def _():
     out = WORK / "nucleus-fixtures"
-    run = script("nucleus_sdk_fixtures.py", out)
-    assert run.returncode == 0, run.stderr[-500:]
+    run([PY, HERE / "nucleus_sdk_fixtures.py", out])
     committed = FIXTURES / "nucleus"
     for path in committed.rglob("*"):
         if path.is_file():
             assert (out / path.relative_to(committed)).read_bytes() == path.read_bytes(), f"{path} differs"
 
 
-for case, extra in [("nucleus/sdk_annotations", ()), ("cvat/generated_cvat_export/dataset", ()),
-                    ("cvat/generated_cvat_export/dataset", ("--semantic",)), ("segments/sdk_release", ()),
-                    ("datagen/three_real_datapoints", ())]:
-    @check(f"nucleus: every line maskconv writes for {case}{' ' + ' '.join(extra) if extra else ''} is the SDK's to_json() of itself")
-    def _(case=case, extra=extra):
-        out = convert(FIXTURES / case, "nucleus", *extra)
-        run = script("nucleus_sdk_check.py", out)
-        assert run.returncode == 0, (run.stdout + run.stderr)[-800:]
-        assert totals(out) == totals(FIXTURES / case)
+for source, extra in [(s, ()) for s in sources("nucleus/sdk_annotations", "cvat/generated_cvat_export/dataset",
+                                               "segments/sdk_release", "datagen/three_real_datapoints",
+                                               synthetic=FORMATS)] + \
+                     [(FIXTURES / "cvat/generated_cvat_export/dataset", ("--semantic",))]:
+    @check(f"nucleus: maskconv's Nucleus output of {name(source)}{' ' + ' '.join(extra) if extra else ''} is the SDK's to_json() line for line, with the source's pixels")
+    def _(source=source, extra=extra):
+        out, skipped = convert(source, "nucleus", *extra)
+        counts = WORK / f"{out.name}.json"
+        run([PY, HERE / "nucleus_sdk_check.py", out, counts])
+        same(json.loads(counts.read_text()), per_item(source), skipped)
 
 
 # ---------------------------------------------------------------- Datagen
 
 @check("datagen: OpenCV, as Datagen's docs read masks, counts the real datapoints as pinned")
 def _():
-    run = script("datagen_counts.py", FIXTURES / "datagen/three_real_datapoints")
-    assert run.returncode == 0, run.stderr[-500:]
-    pinned = json.loads((FIXTURES / "datagen/three_real_datapoints_opencv_counts.json").read_text())
-    assert json.loads(run.stdout) == pinned
+    counts = json.loads(run([PY, HERE / "datagen_counts.py", FIXTURES / "datagen/three_real_datapoints"]))
+    assert counts == json.loads((FIXTURES / "datagen/three_real_datapoints_opencv_counts.json").read_text())
 
 
-def per_class(counts):
-    out = {}
-    for per_camera in counts.values():
-        for name, n in (per_camera or {}).items():
-            out[name] = out.get(name, 0) + n
-    return out
+def by_key(out, counts):
+    """Datagen counts per camera folder, keyed by the item key maskconv wrote
+    (`maskconv_item.json` beside a foreign key's mask, else the folder)."""
+    keyed = {}
+    for folder, classes in counts.items():
+        if classes is None:  # a camera without mask
+            continue
+        marker = out / folder / "maskconv_item.json"
+        key = json.loads(marker.read_text())["key"] if marker.exists() else folder
+        keyed[key] = classes
+    return keyed
 
 
-for case in ["cvat/generated_cvat_export/dataset", "segments/sdk_release", "nucleus/sdk_annotations",
-             "datagen/three_real_datapoints"]:
-    @check(f"datagen: OpenCV finds every pixel of maskconv's Datagen output of {case} in its metadata")
-    def _(case=case):
-        out = convert(FIXTURES / case, "datagen")
-        run = script("datagen_counts.py", out)
-        assert run.returncode == 0, run.stderr[-500:]
-        assert per_class(json.loads(run.stdout)) == totals(FIXTURES / case)
+def datagen_check(python, source):
+    out, skipped = convert(source, "datagen")
+    counts = json.loads(run([python, HERE / ("datagen_sdk_counts.py" if python != PY else "datagen_counts.py"), out]))
+    same(by_key(out, counts), classes_only(per_item(source)), skipped)
+
+
+for source in sources("cvat/generated_cvat_export/dataset", "segments/sdk_release", "nucleus/sdk_annotations",
+                      "datagen/three_real_datapoints", synthetic=FORMATS):
+    @check(f"datagen: OpenCV finds every pixel of maskconv's Datagen output of {name(source)} in its metadata, per item and class")
+    def _(source=source):
+        datagen_check(PY, source)
 
 
 DATAGEN_PY = os.environ.get("DATAGEN_PYTHON")
 
 
-@check("datagen: Datagen's own SDK (datagen-tech) loads maskconv's Datagen output with the source's pixels")
+@check("datagen: Datagen's own SDK (datagen-tech) loads maskconv's Datagen output with the source's pixels per item and class")
 def _():
     if not DATAGEN_PY:
         return "skipped: datagen-tech did not install in this environment (see run.sh)"
-    for case in ["cvat/generated_cvat_export/dataset", "datagen/three_real_datapoints"]:
-        out = convert(FIXTURES / case, "datagen")
-        run = subprocess.run([DATAGEN_PY, str(HERE / "datagen_sdk_counts.py"), str(out)], capture_output=True, text=True)
-        assert run.returncode == 0, run.stderr[-500:]
-        assert per_class(json.loads(run.stdout)) == totals(FIXTURES / case), case
+    for source in sources("cvat/generated_cvat_export/dataset", "datagen/three_real_datapoints", synthetic=["segments"]):
+        datagen_check(DATAGEN_PY, source)
 
 
+shutil.rmtree(WORK, ignore_errors=True)
 passed = sum(r[0] == "passed" for r in results)
 failed = sum(r[0] == "failed" for r in results)
 skipped = sum(r[0] == "skipped" for r in results)
