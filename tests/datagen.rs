@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
-    read_tree, s, varied_dataset,
+    raw_png, read_tree, s, varied_dataset,
 };
 use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::model::Color;
@@ -496,15 +496,8 @@ fn rgba16_masks_are_read_with_alpha_ignored() {
             data.extend_from_slice(&v.to_be_bytes());
         }
     }
-    let mut png = Vec::new();
-    let mut encoder = png::Encoder::new(&mut png, 6, 1);
-    encoder.set_color(png::ColorType::Rgba);
-    encoder.set_depth(png::BitDepth::Sixteen);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(&data)
-        .unwrap();
+    let (color, depth) = (png::ColorType::Rgba, png::BitDepth::Sixteen);
+    let png = raw_png(6, 1, color, depth, &data, None);
     std::fs::write(
         input.join("datapoint_00001/camera/semantic_segmentation.png"),
         png,

@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
-    memory_dataset, read_tree, s, varied_dataset,
+    memory_dataset, raw_png, read_tree, s, varied_dataset,
 };
 use maskconv::ErrorKind;
 use maskconv::codec::{Compression, Palette, PngLayout, decode_png, encode_png};
@@ -600,16 +600,8 @@ fn palette_rgba_and_gray_alpha_masks_are_refused() {
         let input = tmp.join(name);
         write_case(&input, GOOD_LINE, &[mask]);
         if name == "gray-alpha" {
-            // encode_png has no gray+alpha layout: write that PNG with the png crate.
-            let mut bytes = Vec::new();
-            let mut encoder = png::Encoder::new(&mut bytes, 2, 2);
-            encoder.set_color(png::ColorType::GrayscaleAlpha);
-            encoder.set_depth(png::BitDepth::Eight);
-            encoder
-                .write_header()
-                .unwrap()
-                .write_image_data(&[0; 8])
-                .unwrap();
+            let (color, depth) = (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight);
+            let bytes = raw_png(2, 2, color, depth, &[0; 8], None);
             std::fs::write(input.join("masks/a.png"), bytes).unwrap();
         }
         let output = tmp.join(&format!("{name}-out"));
@@ -623,16 +615,9 @@ fn palette_rgba_and_gray_alpha_masks_are_refused() {
     }
     let input = tmp.join("palette");
     write_case(&input, GOOD_LINE, &[]);
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, 2, 1);
-    encoder.set_color(png::ColorType::Indexed);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_palette(vec![0, 0, 0, 1, 1, 1]);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(&[0, 1])
-        .unwrap();
+    let palette = Some(vec![0, 0, 0, 1, 1, 1]);
+    let (color, depth) = (png::ColorType::Indexed, png::BitDepth::Eight);
+    let bytes = raw_png(2, 1, color, depth, &[0, 1], palette);
     std::fs::write(input.join("masks/a.png"), bytes).unwrap();
     let output = tmp.join("palette-out");
     let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);

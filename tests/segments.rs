@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
-    memory_dataset, read_tree, s, varied_dataset,
+    memory_dataset, raw_png, read_tree, s, varied_dataset,
 };
 use maskconv::codec::{Compression, Palette, PngLayout, decode_png, encode_png};
 use maskconv::formats::find;
@@ -333,15 +333,8 @@ fn bad_releases_and_bitmaps_fail_naming_the_file() {
     // A 16-bit RGBA bitmap (which Pillow would read through an 8-bit path).
     let input = tmp.join("rgba16-real");
     write_case(&input, GOOD, None);
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, 2, 2);
-    encoder.set_color(png::ColorType::Rgba);
-    encoder.set_depth(png::BitDepth::Sixteen);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(&[0; 32])
-        .unwrap();
+    let (color, depth) = (png::ColorType::Rgba, png::BitDepth::Sixteen);
+    let bytes = raw_png(2, 2, color, depth, &[0; 32], None);
     std::fs::write(input.join("bitmaps/a.png"), bytes).unwrap();
     let output = tmp.join("rgba16-real-out");
     let out = maskconv(&["convert", s(&input), s(&output), "--to", "cvat"]);

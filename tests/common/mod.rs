@@ -51,6 +51,31 @@ pub fn maskconv(args: &[&str]) -> Output {
         .expect("maskconv runs")
 }
 
+/// A PNG in a layout `encode_png` does not write (gray+alpha, 16-bit RGBA,
+/// palette): `w × h` samples `data`, with `palette` for an indexed image.
+pub fn raw_png(
+    w: u32,
+    h: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+    palette: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, w, h);
+    encoder.set_color(color);
+    encoder.set_depth(depth);
+    if let Some(palette) = palette {
+        encoder.set_palette(palette);
+    }
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(data)
+        .unwrap();
+    bytes
+}
+
 /// A path as the `&str` a command line takes.
 pub fn s(path: &Path) -> &str {
     path.to_str().unwrap()
