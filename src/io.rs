@@ -775,6 +775,25 @@ fn resolve(path: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// Refuses an OUTPUT that is or contains a folder holding `files` the
+/// input reads outside itself (masks an annotation file names by path):
+/// replacing OUTPUT would destroy them.
+pub fn check_output_spares(output: &Path, files: &[PathBuf]) -> Result<()> {
+    let output_abs = resolve(output)?;
+    let folders: std::collections::BTreeSet<&Path> =
+        files.iter().filter_map(|f| f.parent()).collect();
+    for folder in folders {
+        if resolve(folder)?.starts_with(&output_abs) {
+            return Err(Error::usage(format!(
+                "OUTPUT {} holds {}, whose files the input reads (e.g. its masks); choose another OUTPUT",
+                output.display(),
+                folder.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_output_location(input: &Path, output: &Path) -> Result<()> {
     let input_abs = resolve(input)?;
     let output_abs = resolve(output)?;

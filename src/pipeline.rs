@@ -142,6 +142,7 @@ pub fn convert(
     // Refuse a bad OUTPUT before reading anything; `create` checks again.
     Output::check(output, input, options.force)?;
     let dataset = open_dataset_with(input, from, &options.read)?;
+    crate::io::check_output_spares(output, &dataset.local_files())?;
     let mut out = Output::create(output, input, options.force)?;
     let report = convert_dataset(&dataset, target, &mut out, options)?;
     out.publish()?;

@@ -713,3 +713,25 @@ fn an_output_whose_items_were_all_skipped_reads_back_empty() {
     assert_eq!(dataset.format.name, "nucleus");
     assert!(dataset.items.is_empty());
 }
+
+#[test]
+fn an_output_holding_masks_the_input_reads_is_refused_even_with_force() {
+    let tmp = TempDir::new("nucleus-spare");
+    write_case(&tmp.0, GOOD_LINE, &[gray("a.png")]);
+    let file = tmp.join("annotations.ndjson");
+    let masks = tmp.join("masks");
+    let out = maskconv(&["convert", s(&file), s(&masks), "--to", "cvat", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("whose files the input reads"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        masks.join("a.png").is_file(),
+        "the input's mask is untouched"
+    );
+    // Beside the masks is fine.
+    let out = maskconv(&["convert", s(&file), s(&tmp.join("out")), "--to", "cvat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}

@@ -46,6 +46,15 @@ pub enum MaskLocation {
 }
 
 impl MaskLocation {
+    /// The file on the local disk this is, when it is one outside an
+    /// archive: a local path, or a path under an on-disk input's folder.
+    pub fn local_file(&self, source: &dyn Source) -> Option<PathBuf> {
+        match self {
+            MaskLocation::Local(path) => Some(path.clone()),
+            MaskLocation::Input(path) => source.local_dir().map(|dir| dir.join(path)),
+        }
+    }
+
     /// The file's bytes and how to name it in messages.
     pub fn read(&self, source: &dyn Source) -> Result<(Vec<u8>, String)> {
         match self {

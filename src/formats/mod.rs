@@ -162,6 +162,13 @@ pub trait ItemDecoder: Send + Sync {
     fn plan(&self, _items: &[Item], _with_images: bool) -> Vec<Note> {
         Vec::new()
     }
+
+    /// Files of the local disk that decoding reads outside the input itself
+    /// (masks an annotation file names by absolute or relative path), so
+    /// that an OUTPUT replacing them can be refused.
+    fn local_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// A dataset opened for reading: metadata now, masks on demand.
@@ -246,6 +253,12 @@ impl Dataset {
     /// reads past. Returns warnings (e.g. an archive order that is slow to read).
     pub fn plan(&self, with_images: bool) -> Vec<Note> {
         self.decoder.plan(&self.items, with_images)
+    }
+
+    /// Files of the local disk decoding reads outside the input (see
+    /// [`ItemDecoder::local_files`]).
+    pub fn local_files(&self) -> Vec<std::path::PathBuf> {
+        self.decoder.local_files()
     }
 
     /// The bytes of item `index`'s source image, when it is a file of the input.

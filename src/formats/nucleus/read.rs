@@ -260,6 +260,11 @@ impl ItemDecoder for NucleusDecoder {
             .collect();
         announce_reads(&*self.source, &reads)
     }
+
+    fn local_files(&self) -> Vec<std::path::PathBuf> {
+        let masks = self.plans.iter().filter_map(|plan| plan.mask.as_ref());
+        masks.filter_map(|m| m.local_file(&*self.source)).collect()
+    }
 }
 
 /// Decodes one index mask into the item's label map: 8-bit gray, or RGB

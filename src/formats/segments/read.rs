@@ -251,6 +251,13 @@ impl ItemDecoder for SegmentsDecoder {
         }
         announce_reads(&*self.source, &reads)
     }
+
+    fn local_files(&self) -> Vec<std::path::PathBuf> {
+        let bitmaps = self.plans.iter().filter_map(|plan| plan.bitmap.as_ref());
+        bitmaps
+            .filter_map(|b| b.local_file(&*self.source))
+            .collect()
+    }
 }
 
 /// How a bitmap's pixels hold object ids.
