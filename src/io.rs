@@ -155,7 +155,7 @@ impl Source for FileSource {
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
         let display = self.display(path);
-        if Path::new(path).is_absolute() || path.split('/').any(|part| part == "..") {
+        if !stays_inside(path) {
             return Err(Error::input(
                 display,
                 "is not a path inside the input's folder",
@@ -178,11 +178,14 @@ impl Source for FileSource {
 
     /// The file itself, or a file beside it (what relative paths in it name).
     fn contains(&self, path: &str) -> bool {
-        path == self.files[0]
-            || (!Path::new(path).is_absolute()
-                && !path.split('/').any(|part| part == "..")
-                && self.dir.join(path).is_file())
+        path == self.files[0] || (stays_inside(path) && self.dir.join(path).is_file())
     }
+}
+
+/// Whether a relative `/`-separated path stays inside the folder it starts
+/// from (not absolute, no `..`).
+fn stays_inside(path: &str) -> bool {
+    !Path::new(path).is_absolute() && !path.split('/').any(|part| part == "..")
 }
 
 /// A folder on disk.
@@ -643,9 +646,9 @@ impl Output {
 
 impl Sink for Output {
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        let display = format!("{}/{path}", self.display);
-        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
         if let Some(zip) = &mut self.zip {
+            let display = format!("{}/{path}", self.display);
+            check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
             let options = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Stored)
                 .last_modified_time(zip::DateTime::default())
