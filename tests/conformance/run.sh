@@ -28,6 +28,6 @@ fi
 cargo build --release --quiet
 synthetic="$target/conformance-synthetic"
 rm -rf "$synthetic" && mkdir -p "$synthetic"
-MASKCONV_SYNTHETIC="$PWD/$synthetic" cargo test --release --quiet --test matrix -- \
-    --ignored --exact write_the_synthetic_dataset_for_the_conformance_suite >/dev/null
+MASKCONV_SYNTHETIC="$PWD/$synthetic" cargo test --release --quiet --test integration -- \
+    --ignored --exact matrix::write_the_synthetic_dataset_for_the_conformance_suite >/dev/null
 "$venv/bin/python" tests/conformance/suite.py "$target/release/maskconv" "$synthetic"

@@ -2,9 +2,7 @@
 //! (datagen → datagen, datagen → cvat → datagen, cvat → datagen → cvat), the
 //! folder, `.zip` and `.tar.gz` forms, the layouts, and every kind of bad input.
 
-mod common;
-
-use common::{
+use crate::common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
     raw_png, read_tree, s, varied_dataset,
 };
@@ -15,15 +13,15 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const REAL: &str = "datagen/three_real_datapoints";
+pub(super) const REAL: &str = "datagen/three_real_datapoints";
 
-fn convert_fails(input: &Path, output: &Path, to: &str, needle: &str) {
+pub(super) fn convert_fails(input: &Path, output: &Path, to: &str, needle: &str) {
     let out = maskconv(&["convert", s(input), s(output), "--to", to]);
     assert_fails(&out, output, 1, needle);
 }
 
 /// A 16-bit RGB PNG whose pixels come from `paint(x, y)`.
-fn png16(w: u32, h: u32, paint: impl Fn(u32, u32) -> [u16; 3]) -> Vec<u8> {
+pub(super) fn png16(w: u32, h: u32, paint: impl Fn(u32, u32) -> [u16; 3]) -> Vec<u8> {
     let mut data = Vec::with_capacity((w * h * 6) as usize);
     for y in 0..h {
         for x in 0..w {
@@ -35,10 +33,10 @@ fn png16(w: u32, h: u32, paint: impl Fn(u32, u32) -> [u16; 3]) -> Vec<u8> {
     encode_png(w, h, PngLayout::Rgb16, &data, Compression::Fast)
 }
 
-const HAIR: [u16; 3] = [4384, 1699, 55003];
-const NOSE: [u16; 3] = [25984, 22567, 16578];
+pub(super) const HAIR: [u16; 3] = [4384, 1699, 55003];
+pub(super) const NOSE: [u16; 3] = [25984, 22567, 16578];
 
-fn small_metadata() -> String {
+pub(super) fn small_metadata() -> String {
     format!(
         r#"{{"version": "1.0.0", "human": {{"head": {{"hair": {{"R": {}, "G": {}, "B": {}}}, "nose": {{"left": [{}, {}, {}]}}}}}}, "background": {{"R": 0, "G": 0, "B": 0}}}}"#,
         HAIR[0], HAIR[1], HAIR[2], NOSE[0], NOSE[1], NOSE[2]
@@ -47,7 +45,7 @@ fn small_metadata() -> String {
 
 /// A one-datapoint dataset with `small_metadata` and a 6×4 mask: hair on
 /// the left, nose in the middle, background on the right.
-fn small_dataset(dir: &Path) -> PathBuf {
+pub(super) fn small_dataset(dir: &Path) -> PathBuf {
     let dp = dir.join("datapoint_00001");
     std::fs::create_dir_all(dp.join("camera")).unwrap();
     std::fs::write(
@@ -65,7 +63,7 @@ fn small_dataset(dir: &Path) -> PathBuf {
 }
 
 /// Per item, per class: pixels, as the library reads them.
-fn counts_by_item(input: &Path) -> BTreeMap<String, BTreeMap<String, u64>> {
+pub(super) fn counts_by_item(input: &Path) -> BTreeMap<String, BTreeMap<String, u64>> {
     let dataset = open_dataset(input, None).unwrap();
     canonical(&dataset)
         .into_iter()
@@ -82,7 +80,7 @@ fn counts_by_item(input: &Path) -> BTreeMap<String, BTreeMap<String, u64>> {
 }
 
 /// Class name → colour, of a dataset's catalog.
-fn colours(input: &Path) -> BTreeMap<String, Option<Color>> {
+pub(super) fn colours(input: &Path) -> BTreeMap<String, Option<Color>> {
     open_dataset(input, None)
         .unwrap()
         .catalog
@@ -94,7 +92,7 @@ fn colours(input: &Path) -> BTreeMap<String, Option<Color>> {
 
 /// Per item (sorted by key): key, subset, size and per pixel the class;
 /// instances are dropped, since Datagen holds none.
-fn classes_per_pixel(input: &Path) -> Vec<CanonicalItem> {
+pub(super) fn classes_per_pixel(input: &Path) -> Vec<CanonicalItem> {
     let dataset = open_dataset(input, None).unwrap();
     let mut items: Vec<CanonicalItem> = canonical(&dataset)
         .into_iter()
@@ -108,7 +106,7 @@ fn classes_per_pixel(input: &Path) -> Vec<CanonicalItem> {
 }
 
 /// Asserts two readings are equal, describing the first difference briefly.
-fn assert_same_pixels(a: &Path, b: &Path) {
+pub(super) fn assert_same_pixels(a: &Path, b: &Path) {
     let (ia, ib) = (classes_per_pixel(a), classes_per_pixel(b));
     let keys = |items: &[CanonicalItem]| -> Vec<String> {
         items
@@ -129,7 +127,7 @@ fn assert_same_pixels(a: &Path, b: &Path) {
 }
 
 #[test]
-fn real_datapoints_read_to_the_per_class_counts_opencv_gives() {
+pub(super) fn real_datapoints_read_to_the_per_class_counts_opencv_gives() {
     // fixtures/datagen/three_real_datapoints_opencv_counts.json was written by
     // tests/conformance/datagen_counts.py (OpenCV IMREAD_UNCHANGED, BGR→RGB,
     // exact match against each metadata leaf).
@@ -174,7 +172,7 @@ fn real_datapoints_read_to_the_per_class_counts_opencv_gives() {
 }
 
 #[test]
-fn datagen_to_datagen_is_exact_and_reproduces_the_metadata_bytes() {
+pub(super) fn datagen_to_datagen_is_exact_and_reproduces_the_metadata_bytes() {
     let tmp = TempDir::new("dg-identity");
     let out = tmp.join("out");
     let report = convert(&fixture(REAL), &out, "datagen", &[]);
@@ -211,7 +209,7 @@ fn datagen_to_datagen_is_exact_and_reproduces_the_metadata_bytes() {
 }
 
 #[test]
-fn datagen_to_cvat_to_datagen_keeps_names_pixels_and_datagen_colours() {
+pub(super) fn datagen_to_cvat_to_datagen_keeps_names_pixels_and_datagen_colours() {
     let tmp = TempDir::new("dg-cvat-dg");
     let cvat = tmp.join("cvat.zip");
     let report = convert(&fixture(REAL), &cvat, "cvat", &[]);
@@ -231,7 +229,7 @@ fn datagen_to_cvat_to_datagen_keeps_names_pixels_and_datagen_colours() {
 }
 
 #[test]
-fn sixteen_bit_colours_that_collide_at_eight_bits_survive_datagen_to_cvat_to_datagen() {
+pub(super) fn sixteen_bit_colours_that_collide_at_eight_bits_survive_datagen_to_cvat_to_datagen() {
     let tmp = TempDir::new("dg-collide");
     let input = tmp.join("in");
     let dp = input.join("datapoint_00001");
@@ -256,7 +254,7 @@ fn sixteen_bit_colours_that_collide_at_eight_bits_survive_datagen_to_cvat_to_dat
 }
 
 #[test]
-fn cvat_to_datagen_to_cvat_gives_back_keys_subsets_and_classes() {
+pub(super) fn cvat_to_datagen_to_cvat_gives_back_keys_subsets_and_classes() {
     let tmp = TempDir::new("cvat-dg-cvat");
     let input = tmp.join("cvat");
     varied_dataset(&input, 9);
@@ -282,7 +280,7 @@ fn cvat_to_datagen_to_cvat_gives_back_keys_subsets_and_classes() {
 }
 
 #[test]
-fn items_without_a_mask_survive_a_round_trip_through_datagen() {
+pub(super) fn items_without_a_mask_survive_a_round_trip_through_datagen() {
     let tmp = TempDir::new("dg-no-mask");
     let input = fixture("cvat/generated_cvat_export/cvat_like_export.zip");
     let source = open_dataset(&input, None).unwrap();
@@ -306,7 +304,7 @@ fn items_without_a_mask_survive_a_round_trip_through_datagen() {
 }
 
 #[test]
-fn tar_gz_zip_and_folder_forms_give_identical_output() {
+pub(super) fn tar_gz_zip_and_folder_forms_give_identical_output() {
     let tmp = TempDir::new("dg-forms");
     // The archives hold the datapoints under a top folder, in reverse order,
     // with a large file Datagen ships beside the masks.
@@ -370,7 +368,7 @@ fn tar_gz_zip_and_folder_forms_give_identical_output() {
 }
 
 /// A gzip'd tar with one entry whose name is written raw into the header.
-fn tar_gz_with_raw_name(path: &Path, name: &str) {
+pub(super) fn tar_gz_with_raw_name(path: &Path, name: &str) {
     let mut header = tar::Header::new_old();
     header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
     header.set_size(3);
@@ -386,7 +384,7 @@ fn tar_gz_with_raw_name(path: &Path, name: &str) {
 }
 
 #[test]
-fn tar_entries_that_escape_the_archive_are_refused() {
+pub(super) fn tar_entries_that_escape_the_archive_are_refused() {
     let tmp = TempDir::new("dg-tar-escape");
     let archive = tmp.join("bad.tar.gz");
     tar_gz_with_raw_name(&archive, "datapoint_00001/../../evil.json");
@@ -398,7 +396,7 @@ fn tar_entries_that_escape_the_archive_are_refused() {
 }
 
 #[test]
-fn older_and_humans_in_context_layouts_are_read_and_keys_survive() {
+pub(super) fn older_and_humans_in_context_layouts_are_read_and_keys_survive() {
     let tmp = TempDir::new("dg-layouts");
     let input = tmp.join("in");
     // scene_00001: two cameras sharing the scene's metadata.
@@ -459,7 +457,7 @@ fn older_and_humans_in_context_layouts_are_read_and_keys_survive() {
 }
 
 #[test]
-fn the_visible_spectrum_image_named_by_environment_json_is_carried_along() {
+pub(super) fn the_visible_spectrum_image_named_by_environment_json_is_carried_along() {
     let tmp = TempDir::new("dg-image");
     let input = small_dataset(&tmp.join("in"));
     let camera = input.join("datapoint_00001/camera");
@@ -486,7 +484,7 @@ fn the_visible_spectrum_image_named_by_environment_json_is_carried_along() {
 }
 
 #[test]
-fn rgba16_masks_are_read_with_alpha_ignored() {
+pub(super) fn rgba16_masks_are_read_with_alpha_ignored() {
     let tmp = TempDir::new("dg-rgba");
     let input = small_dataset(&tmp.join("in"));
     let mut data = Vec::new();
@@ -509,7 +507,7 @@ fn rgba16_masks_are_read_with_alpha_ignored() {
 }
 
 #[test]
-fn same_class_with_two_colours_is_a_loss_and_strict_refuses_it() {
+pub(super) fn same_class_with_two_colours_is_a_loss_and_strict_refuses_it() {
     let tmp = TempDir::new("dg-conflict");
     let input = small_dataset(&tmp.join("in"));
     let dp = input.join("datapoint_00002");
@@ -547,233 +545,5 @@ fn same_class_with_two_colours_is_a_loss_and_strict_refuses_it() {
         &strict,
         1,
         "datapoint_00002/semantic_segmentation_metadata.json",
-    );
-}
-
-/// Each bad input: exit 1, a one-line error naming the file and the problem,
-/// nothing published.
-#[test]
-fn bad_datagen_inputs_are_clear_errors_and_publish_nothing() {
-    type Spoil = fn(&Path);
-    let cases: [(&str, Spoil, &str); 10] = [
-        (
-            "missing-metadata",
-            |dp| std::fs::remove_file(dp.join("semantic_segmentation_metadata.json")).unwrap(),
-            "has no semantic_segmentation_metadata.json",
-        ),
-        (
-            "no-leaves",
-            |dp| {
-                std::fs::write(
-                    dp.join("semantic_segmentation_metadata.json"),
-                    r#"{"version": "1.0.0", "human": {}}"#,
-                )
-                .unwrap()
-            },
-            "no colour leaves",
-        ),
-        (
-            "malformed-json",
-            |dp| {
-                std::fs::write(
-                    dp.join("semantic_segmentation_metadata.json"),
-                    r#"{"version": "1.0.0", "human": "#,
-                )
-                .unwrap()
-            },
-            "is not valid JSON: EOF while parsing",
-        ),
-        (
-            "version-2",
-            |dp| {
-                std::fs::write(
-                    dp.join("semantic_segmentation_metadata.json"),
-                    r#"{"version": "2.1.0", "a": [1, 2, 3]}"#,
-                )
-                .unwrap()
-            },
-            "version '2.1.0' is not supported",
-        ),
-        (
-            "eight-bit",
-            |dp| {
-                let png = encode_png(
-                    2,
-                    1,
-                    PngLayout::Rgb8,
-                    &[17, 7, 214, 0, 0, 0],
-                    Compression::Fast,
-                );
-                std::fs::write(dp.join("camera/semantic_segmentation.png"), png).unwrap()
-            },
-            "drops the low byte",
-        ),
-        (
-            "unknown-colour",
-            |dp| {
-                std::fs::write(
-                    dp.join("camera/semantic_segmentation.png"),
-                    png16(6, 4, |x, y| if x == 5 && y < 3 { [9, 9, 9] } else { HAIR }),
-                )
-                .unwrap()
-            },
-            "colour (9,9,9) on 3 pixels is not in",
-        ),
-        (
-            "size-mismatch",
-            |dp| {
-                std::fs::write(
-                    dp.join("camera/camera_metadata.json"),
-                    r#"{"camera_name": "camera", "resolution_px": [1024, 1024]}"#,
-                )
-                .unwrap()
-            },
-            "is 6x4 but camera_metadata.json beside it claims resolution 1024x1024",
-        ),
-        (
-            "gray-sixteen",
-            |dp| {
-                let png = encode_png(2, 1, PngLayout::Gray16, &[0, 1, 0, 2], Compression::Fast);
-                std::fs::write(dp.join("camera/semantic_segmentation.png"), png).unwrap()
-            },
-            "Datagen masks are 16-bit RGB",
-        ),
-        (
-            "legacy-exr",
-            |dp| {
-                std::fs::remove_file(dp.join("camera/semantic_segmentation.png")).unwrap();
-                std::fs::write(dp.join("camera/semantic_segmentation.exr"), b"v/1\x01").unwrap();
-                std::fs::write(
-                    dp.join("semantic_segmentation_metadata.json"),
-                    r#"{"eyebrows": [0.39999, 0.39999, 0.39999]}"#,
-                )
-                .unwrap();
-            },
-            "January-2022 EXR",
-        ),
-        (
-            "legacy-float-json",
-            |dp| {
-                std::fs::write(
-                    dp.join("semantic_segmentation_metadata.json"),
-                    r#"{"head": [0.81494, 0.03072, 0.01599]}"#,
-                )
-                .unwrap()
-            },
-            "unsupported legacy version",
-        ),
-    ];
-    let tmp = TempDir::new("dg-bad");
-    for (name, spoil, needle) in cases {
-        let input = small_dataset(&tmp.join(name));
-        spoil(&input.join("datapoint_00001"));
-        let before = read_tree(&input);
-        for to in ["datagen", "cvat"] {
-            let output = tmp.join(&format!("{name}-out-{to}"));
-            let out = maskconv(&[
-                "convert",
-                s(&input),
-                s(&output),
-                "--to",
-                to,
-                "--from",
-                "datagen",
-            ]);
-            assert_fails(&out, &output, 1, needle);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                stderr.contains(&format!("{name}/datapoint_00001")),
-                "{name}: names the file: {stderr}"
-            );
-        }
-        assert_eq!(read_tree(&input), before, "{name}: input untouched");
-    }
-}
-
-#[test]
-fn an_input_holding_two_datagen_datasets_is_an_error_naming_them() {
-    let tmp = TempDir::new("dg-two");
-    let input = tmp.join("in");
-    small_dataset(&input.join("faces_1"));
-    small_dataset(&input.join("faces_2"));
-    convert_fails(
-        &input,
-        &tmp.join("out"),
-        "cvat",
-        "holds several Datagen datasets ('faces_1', 'faces_2')",
-    );
-}
-
-#[test]
-fn a_single_datapoint_folder_is_an_error_that_says_what_to_pass() {
-    let tmp = TempDir::new("dg-single");
-    let input = small_dataset(&tmp.join("in"));
-    let out = maskconv(&[
-        "convert",
-        s(&input.join("datapoint_00001")),
-        s(&tmp.join("out")),
-        "--to",
-        "cvat",
-        "--from",
-        "datagen",
-    ]);
-    assert_fails(
-        &out,
-        &tmp.join("out"),
-        1,
-        "pass the folder that holds the datapoint_* folders",
-    );
-}
-
-#[test]
-fn class_names_datagen_cannot_nest_are_errors_with_a_hint() {
-    let tmp = TempDir::new("dg-names");
-    let input = tmp.join("cvat");
-    common::SyntheticCvat {
-        labels: vec![("car", [1, 2, 3]), ("car.wheel", [4, 5, 6])],
-        items: vec![("a".into(), "train", 2, 2)],
-    }
-    .write(&input, |_, x, _| (x as usize + 1, 1));
-    convert_fails(
-        &input,
-        &tmp.join("out"),
-        "datagen",
-        "cannot be both a colour leaf and a folder of parts",
-    );
-}
-
-#[test]
-fn datagen_output_is_detected_and_listed_by_formats() {
-    let tmp = TempDir::new("dg-detect");
-    let input = small_dataset(&tmp.join("in"));
-    let out = maskconv(&["inspect", s(&input), "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["format"], "datagen");
-    let formats = maskconv(&["formats"]);
-    let text = String::from_utf8_lossy(&formats.stdout);
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("datagen "))
-        .expect("a datagen row");
-    let columns: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(
-        columns,
-        [
-            "datagen",
-            "yes",
-            "yes",
-            "no",
-            "unlimited",
-            "16-bit",
-            "yes",
-            "no"
-        ]
-    );
-    let header = text.lines().next().unwrap();
-    assert_eq!(
-        header.find("read"),
-        row.find("yes"),
-        "columns line up:\n{text}"
     );
 }

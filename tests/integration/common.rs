@@ -1,7 +1,6 @@
 //! Helpers shared by the integration tests: fixture paths, temporary folders,
 //! running the binary, synthetic CVAT datasets, and a canonical per-pixel
 //! reading of any dataset to compare conversions by.
-#![allow(dead_code)]
 
 use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::formats::Dataset;

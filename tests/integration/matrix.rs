@@ -4,9 +4,7 @@
 //! hold. Every loss a conversion reports must be in the README's "Known
 //! losses" table for that target, so the table cannot drift from the code.
 
-mod common;
-
-use common::{CanonicalItem, TempDir, canonical, memory_dataset, partition};
+use crate::common::{CanonicalItem, TempDir, canonical, memory_dataset, partition};
 use maskconv::formats::{self, Dataset, Holds};
 use maskconv::model::{Class, ClassKind, Color, Item, LabelMap, Segment};
 use maskconv::pipeline::{ConvertOptions, ConvertReport, convert, open_dataset};

@@ -1,9 +1,7 @@
 //! The command line: exit codes, bad input, output safety, and the JSON
 //! reports scripts rely on.
 
-mod common;
-
-use common::{TempDir, convert_to_cvat, describe, fixture, maskconv, read_tree, s};
+use crate::common::{TempDir, convert_to_cvat, describe, fixture, maskconv, read_tree, s};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,9 +16,9 @@ fn copy_of_export(tmp: &TempDir) -> PathBuf {
     dir
 }
 
-/// Runs a conversion to CVAT expected to fail with `code` (see [`common::assert_fails`]).
+/// Runs a conversion to CVAT expected to fail with `code` (see [`crate::common::assert_fails`]).
 fn assert_convert_fails(input: &Path, output: &Path, code: i32, needle: &str) {
-    common::assert_fails(&convert_to_cvat(input, output, &[]), output, code, needle);
+    crate::common::assert_fails(&convert_to_cvat(input, output, &[]), output, code, needle);
 }
 
 #[test]
@@ -127,7 +125,7 @@ fn output_reached_through_dot_dot_inside_the_input_is_refused() {
 fn reports_are_the_same_at_one_and_two_threads() {
     let tmp = TempDir::new("json-threads");
     let input = tmp.join("in");
-    common::varied_dataset(&input, 12);
+    crate::common::varied_dataset(&input, 12);
     let run = |args: &[&str]| {
         let out = maskconv(args);
         let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -380,7 +378,7 @@ fn inspect_json_that_fails_still_prints_one_object() {
 fn validate_lists_every_problem_and_exits_1() {
     let tmp = TempDir::new("validate");
     let input = tmp.join("in");
-    common::varied_dataset(&input, 6);
+    crate::common::varied_dataset(&input, 6);
     let ok = maskconv(&["validate", s(&input), "--json"]);
     assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
     let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();

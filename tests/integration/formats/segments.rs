@@ -2,9 +2,7 @@
 //! ids and counts it gives, our bitmaps decode to our ids, round trips
 //! (segments → segments, cvat → segments → cvat), and every kind of bad input.
 
-mod common;
-
-use common::{
+use crate::common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
     memory_dataset, raw_png, read_tree, s, varied_dataset,
 };
@@ -194,7 +192,7 @@ fn segments_to_segments_is_exact_and_writing_twice_gives_the_same_bytes() {
     let source = canonical(&open_dataset(&fixture(SDK), None).unwrap());
     let round = canonical(&open_dataset(&once, None).unwrap());
     let partition = |items: &[CanonicalItem]| -> Vec<CanonicalItem> {
-        items.iter().map(common::partition).collect()
+        items.iter().map(crate::common::partition).collect()
     };
     assert_eq!(partition(&round), partition(&source));
     assert_eq!(read_tree(&once), read_tree(&twice));
@@ -213,7 +211,7 @@ fn cvat_to_segments_to_cvat_keeps_classes_instances_and_subsets() {
     source.sort_by(|a, b| a.key.cmp(&b.key));
     round.sort_by(|a, b| a.key.cmp(&b.key));
     let partition = |items: &[CanonicalItem]| -> Vec<CanonicalItem> {
-        items.iter().map(common::partition).collect()
+        items.iter().map(crate::common::partition).collect()
     };
     assert_eq!(
         partition(&round),

@@ -3,9 +3,7 @@
 //! every case it rejects rejected here with a clear error. Deliberate
 //! differences (exactness over the importer's losses) have their own tests.
 
-mod common;
-
-use common::{ACCEPTED_CVAT_CASES, canonical, fixture};
+use crate::common::{ACCEPTED_CVAT_CASES, canonical, fixture};
 use maskconv::pipeline::open_dataset;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,7 +46,7 @@ fn expected_masks(item: &Value) -> Masks {
 /// Our reading of one item in the importer's terms: with an object mask,
 /// one mask per (class, object) over pixels with an object number; without,
 /// one mask per class including `background`.
-fn our_masks(item: &common::CanonicalItem, has_objects: bool) -> Masks {
+fn our_masks(item: &crate::common::CanonicalItem, has_objects: bool) -> Masks {
     let mut masks = Masks::new();
     let (width, _) = item.size.unwrap();
     for (i, (class, instance)) in item.pixels.iter().enumerate() {
@@ -105,7 +103,7 @@ fn assert_reads_as_cvat_does(case: &Path) -> Vec<String> {
 
     // Items CVAT reads (subset files without '_') in the same order, same subsets, same masks.
     let ours = canonical(&dataset);
-    let ours: Vec<&common::CanonicalItem> = ours
+    let ours: Vec<&crate::common::CanonicalItem> = ours
         .iter()
         .filter(|i| !i.subset.as_deref().unwrap_or("").contains('_'))
         .collect();
@@ -195,14 +193,14 @@ fn a_cvat_zip_reads_like_its_folder() {
 #[test]
 fn a_cvat_tar_gz_reads_like_its_folder() {
     let folder = fixture("cvat/generated_cvat_export/dataset");
-    let tmp = common::TempDir::new("cvat-tar");
+    let tmp = crate::common::TempDir::new("cvat-tar");
     let archive = tmp.join("export.tar.gz");
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
         std::fs::File::create(&archive).unwrap(),
         flate2::Compression::fast(),
     ));
     // Under a top folder, in reverse name order.
-    for (path, bytes) in common::read_tree(&folder).into_iter().rev() {
+    for (path, bytes) in crate::common::read_tree(&folder).into_iter().rev() {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
@@ -452,7 +450,7 @@ fn interlaced_masks_read_exactly_like_their_plain_originals() {
 
 #[test]
 fn sixteen_bit_colour_class_masks_are_refused() {
-    let tmp = common::TempDir::new("rgb16");
+    let tmp = crate::common::TempDir::new("rgb16");
     let dir = tmp.join("ds");
     std::fs::create_dir_all(dir.join("ImageSets/Segmentation")).unwrap();
     std::fs::create_dir_all(dir.join("SegmentationClass")).unwrap();
@@ -475,7 +473,7 @@ fn sixteen_bit_colour_class_masks_are_refused() {
 
 #[test]
 fn mac_finder_metadata_in_a_zip_is_not_a_second_dataset() {
-    let tmp = common::TempDir::new("macosx");
+    let tmp = crate::common::TempDir::new("macosx");
     let archive = tmp.join("mac.zip");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
     let source = fixture("cvat/generated_cvat_export/dataset");
@@ -489,7 +487,7 @@ fn mac_finder_metadata_in_a_zip_is_not_a_second_dataset() {
             b"\x00\x05\x16\x07".to_vec(),
         ),
     ];
-    for (name, bytes) in common::read_tree(&source).into_iter().chain(extra) {
+    for (name, bytes) in crate::common::read_tree(&source).into_iter().chain(extra) {
         zip.start_file(name, zip::write::SimpleFileOptions::default())
             .unwrap();
         std::io::Write::write_all(&mut zip, &bytes).unwrap();

@@ -1,9 +1,7 @@
 //! Writing CVAT: identity conversions, what CVAT's own files look like,
 //! determinism across thread counts, and the writer's limits.
 
-mod common;
-
-use common::{
+use crate::common::{
     ACCEPTED_CVAT_CASES, TempDir, canonical, convert_to_cvat, describe, fixture, memory_dataset,
     partition, read_tree, varied_dataset,
 };

@@ -1,0 +1,8 @@
+//! The integration tests, in one binary (one link step instead of one per
+//! file): the command line, the round-trip matrix, and each format's own
+//! tests. Shared helpers are in `common`.
+
+mod cli;
+mod common;
+mod formats;
+mod matrix;
