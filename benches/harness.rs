@@ -20,7 +20,7 @@
 //! ratio is the median of per-run ratios, convert and floor alternating).
 
 use maskconv::codec::{Compression, Palette, PngLayout, decode_png, encode_png};
-use maskconv::formats::cvat::voc_color;
+use maskconv::formats::colors::voc_color;
 use maskconv::formats::datagen::DATAGEN_COLORS;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};

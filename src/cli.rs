@@ -1,7 +1,11 @@
-//! Command-line definitions (clap) — nothing else.
+//! Command-line definitions (clap). The common flags are declared here; the
+//! format-specific ones are added from the formats' own declarations
+//! ([`OptionSpec`]), so a new format's options appear in `--help` without
+//! an edit here.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use maskconv::formats::mask_url::MaskRoot;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use maskconv::formats::REGISTRY;
+use maskconv::formats::options::{Direction, FormatOptions, OptionSpec};
 use std::path::PathBuf;
 
 /// Fast, exact converter between segmentation-mask dataset formats.
@@ -22,8 +26,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Decode every mask and list every problem (exit 1 if there is one).
     Validate(ReadArgs),
-    /// List the formats and what each can hold.
-    Formats,
+    /// List the formats, what each can hold, and their options.
+    Formats(FormatsArgs),
 }
 
 /// Options shared by every command that reads a dataset.
@@ -41,13 +45,6 @@ pub struct CommonArgs {
     /// Print one JSON report on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Read remote mask URLs starting with PREFIX from the local folder DIR
-    /// (Nucleus, Segments.ai; repeatable, longest prefix wins), e.g. s3://bucket/run1/=./masks
-    #[arg(long = "mask-root", value_name = "PREFIX=DIR", value_parser = MaskRoot::parse)]
-    pub mask_roots: Vec<MaskRoot>,
-    /// The label set of a Segments.ai release to read (default: ground-truth).
-    #[arg(long, value_name = "NAME")]
-    pub labelset: Option<String>,
 }
 
 /// `maskconv convert`.
@@ -75,14 +72,6 @@ pub struct ConvertArgs {
     /// PNG compression effort.
     #[arg(long, value_enum, default_value_t = CompressionArg::Fast)]
     pub compression: CompressionArg,
-    /// Written mask URLs are URL + the mask's path in OUTPUT (Nucleus, Segments.ai),
-    /// e.g. s3://bucket/run1/ where OUTPUT will be uploaded.
-    #[arg(long, value_name = "URL")]
-    pub url_prefix: Option<String>,
-    /// One mask value per class, the same in every image (Nucleus); instances
-    /// are merged.
-    #[arg(long)]
-    pub semantic: bool,
 }
 
 /// `maskconv inspect` / `maskconv validate`.
@@ -107,6 +96,14 @@ pub struct InspectArgs {
     pub per_item: bool,
 }
 
+/// `maskconv formats`.
+#[derive(Debug, Args)]
+pub struct FormatsArgs {
+    /// Print the list as JSON (names, capabilities, options).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `--compression` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompressionArg {
@@ -126,4 +123,95 @@ impl From<CompressionArg> for maskconv::codec::Compression {
             CompressionArg::High => Self::High,
         }
     }
+}
+
+/// Parses the command line: the common flags, and the format options given.
+pub fn parse() -> (Cli, FormatOptions) {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let options = match matches.subcommand() {
+        Some((_, sub)) => format_options(sub),
+        None => FormatOptions::new(),
+    };
+    (cli, options)
+}
+
+/// The whole command line: the derived one, plus every format option.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for (sub, directions) in [
+        ("convert", &[Direction::Read, Direction::Write][..]),
+        ("inspect", &[Direction::Read][..]),
+        ("validate", &[Direction::Read][..]),
+    ] {
+        command = command.mut_subcommand(sub, |mut sub| {
+            for (spec, formats) in declared(directions) {
+                sub = sub.arg(argument(spec, &formats));
+            }
+            sub
+        });
+    }
+    command
+}
+
+/// Every option the formats declare for `directions`, once each, with the
+/// formats that take it.
+fn declared(directions: &[Direction]) -> Vec<(&'static OptionSpec, Vec<&'static str>)> {
+    let mut specs: Vec<(&'static OptionSpec, Vec<&'static str>)> = Vec::new();
+    for format in REGISTRY {
+        let info = format.info();
+        for spec in info
+            .options
+            .iter()
+            .filter(|s| directions.contains(&s.direction))
+        {
+            match specs.iter_mut().find(|(s, _)| s.name == spec.name) {
+                Some((_, formats)) => formats.push(info.name),
+                None => specs.push((spec, vec![info.name])),
+            }
+        }
+    }
+    specs
+}
+
+fn argument(spec: &'static OptionSpec, formats: &[&str]) -> clap::Arg {
+    let verb = match spec.direction {
+        Direction::Read => "reading",
+        Direction::Write => "writing",
+    };
+    let arg = clap::Arg::new(spec.name).long(spec.name).help(format!(
+        "{} [{verb} {}]",
+        spec.help,
+        formats.join(", ")
+    ));
+    match (spec.value, spec.repeatable) {
+        (None, _) => arg.action(clap::ArgAction::SetTrue),
+        (Some(value), true) => arg.value_name(value).action(clap::ArgAction::Append),
+        (Some(value), false) => arg.value_name(value).action(clap::ArgAction::Set),
+    }
+}
+
+/// The format options given to a subcommand.
+fn format_options(matches: &ArgMatches) -> FormatOptions {
+    let mut options = FormatOptions::new();
+    for (spec, _) in declared(&[Direction::Read, Direction::Write]) {
+        let given: Vec<Option<&str>> = match spec.value {
+            None => match matches.try_get_one::<bool>(spec.name) {
+                Ok(Some(true)) => vec![None],
+                _ => Vec::new(),
+            },
+            Some(_) => match matches.try_get_many::<String>(spec.name) {
+                Ok(Some(values)) => values.map(|v| Some(v.as_str())).collect(),
+                _ => Vec::new(),
+            },
+        };
+        for value in given {
+            if let Err(e) = options.add(spec, value) {
+                command()
+                    .error(clap::error::ErrorKind::ArgumentConflict, e.to_string())
+                    .exit();
+            }
+        }
+    }
+    options
 }

@@ -1,5 +1,5 @@
 //! The library's one error type: what went wrong, in which file, reading or
-//! writing which format — and which exit code that deserves.
+//! writing which format (its kind decides the exit code, see `exit`).
 
 use std::fmt;
 
@@ -86,14 +86,6 @@ impl Error {
         self.format.get_or_insert(format);
         self
     }
-
-    /// The process exit code this error deserves (DESIGN.md §4).
-    pub fn exit_code(&self) -> i32 {
-        match self.kind {
-            ErrorKind::Usage => 2,
-            _ => 1,
-        }
-    }
 }
 
 impl fmt::Display for Error {
@@ -121,7 +113,6 @@ mod tests {
             err.to_string(),
             "a.zip/SegmentationClass/x.png (cvat): unknown colour (1,2,3)"
         );
-        assert_eq!(err.exit_code(), 1);
-        assert_eq!(Error::usage("no such format").exit_code(), 2);
+        assert_eq!(err.kind, ErrorKind::Input);
     }
 }

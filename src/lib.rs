@@ -2,12 +2,13 @@
 //!
 //! A fast, exact converter between segmentation-mask dataset formats. A
 //! dataset is read by a format's reader into one shared model
-//! ([`model`]: a class catalog, items, and per item a label map of segment
-//! ids), then written by another format's writer — item by item, in parallel,
-//! with everything the target cannot hold reported as a named loss.
+//! ([`model`]: a class catalog, items with a handle to their masks, and per
+//! item a label map of segment ids), then written by another format's
+//! writer — item by item, in parallel, with everything the target cannot
+//! hold reported as a named loss ([`losses`]).
 //!
 //! ```no_run
-//! use maskconv::pipeline::{convert, ConvertOptions};
+//! use maskconv::convert::{convert, ConvertOptions};
 //! use std::path::Path;
 //!
 //! let report = convert(Path::new("export.zip"), Path::new("out"), None, "cvat", &ConvertOptions::default())?;
@@ -15,20 +16,33 @@
 //! # Ok::<(), maskconv::Error>(())
 //! ```
 //!
-//! Layout: [`model`] (the shared model), [`formats`] (the registry and one
-//! module per format), [`pipeline`] (the parallel engine), [`remap`] (pure
-//! pixel kernels), [`codec`] (PNG), [`io`] (sources, sinks, atomic output),
-//! [`report`] (warnings and losses as data), [`error`] (the error type),
-//! [`pyjson`] (JSON byte-identical to Python's `json.dumps`).
+//! Layout, from the bottom up: [`error`] (the error type), [`report`]
+//! (warnings as data), [`model`] (the shared model), [`losses`] (loss codes,
+//! capabilities, planning, `--strict`), [`codec`] (PNG), [`remap`] (pure
+//! pixel kernels), [`io`] (sources, sinks, atomic output), [`pyjson`] (JSON
+//! byte-identical to Python's `json.dumps`), [`formats`] (the registry and
+//! one module per format), [`pipeline`] (the ordered parallel scheduler),
+//! then one module per command — [`open`], [`convert`], [`inspect`],
+//! [`validate`] — and [`exit`] (exit codes) and [`render`] (text and JSON).
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod convert;
 pub mod error;
+pub mod exit;
 pub mod formats;
+pub mod inspect;
 pub mod io;
+pub mod losses;
 pub mod model;
+pub mod open;
 pub mod pipeline;
 pub mod pyjson;
 pub mod remap;
+pub mod render;
 pub mod report;
+pub mod validate;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,55 +1,93 @@
-//! The `maskconv` binary: parse the command line, call the library, print the
-//! report, return the exit code (0 ok, 1 failure, 2 usage, 3 items skipped).
+//! The `maskconv` binary: parse the command line, call the library, print
+//! the report, exit with the library's exit code. A closed stdout (`| head`)
+//! ends the program quietly.
 
 mod cli;
 
-use clap::Parser;
-use cli::{Cli, Command, CommonArgs, ConvertArgs, InspectArgs, ReadArgs};
+use cli::{Command, CommonArgs, ConvertArgs, InspectArgs, ReadArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use maskconv::formats::{ReadOptions, WriteOptions};
-use maskconv::pipeline::{self, ConvertOptions, Progress, RunOptions};
-use maskconv::report::render;
-use std::io::IsTerminal;
+use maskconv::convert::{self, ConvertOptions};
+use maskconv::exit::Exit;
+use maskconv::formats::options::FormatOptions;
+use maskconv::inspect::{self, InspectOptions};
+use maskconv::open::open_dataset;
+use maskconv::pipeline::{MAX_THREADS, Progress, RunOptions};
+use maskconv::render;
+use maskconv::validate::{self, Validation};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let jobs = match &cli.command {
-        Command::Convert(args) => args.common.jobs,
-        Command::Inspect(args) => args.read.common.jobs,
-        Command::Validate(args) => args.common.jobs,
-        Command::Formats => None,
+    let (cli, options) = cli::parse();
+    let common = match &cli.command {
+        Command::Convert(args) => Some(&args.common),
+        Command::Inspect(args) => Some(&args.read.common),
+        Command::Validate(args) => Some(&args.common),
+        Command::Formats(_) => None,
     };
-    if let Some(jobs) = jobs {
-        // Work done while opening a dataset (parsing metadata files) runs on
-        // rayon's global pool: `-j` limits it too.
-        let threads = usize::from(jobs).min(pipeline::MAX_THREADS);
+    if let Some(jobs) = common.and_then(|c| c.jobs) {
+        // Every pool of the run (metadata parsing, the workers) is this size.
+        let threads = usize::from(jobs).min(MAX_THREADS);
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global();
     }
-    let code = match cli.command {
-        Command::Convert(args) => convert(args),
-        Command::Inspect(args) => inspect(args),
-        Command::Validate(args) => validate(args),
-        Command::Formats => {
-            print!("{}", render::formats_text());
-            Ok(0)
+    let result = match cli.command {
+        Command::Convert(args) => convert(args, &options),
+        Command::Inspect(args) => inspect(args, &options),
+        Command::Validate(args) => validate(args, &options),
+        Command::Formats(args) => {
+            let text = match args.json {
+                true => format!("{}\n", render::formats_json()),
+                false => render::formats_text(),
+            };
+            stdout(&text).map(|()| Exit::Ok)
         }
     };
-    match code {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(exit_code(&err) as u8)
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(Failure::Closed) => ExitCode::SUCCESS,
+        Err(Failure::Error(err)) => {
+            eprintln!("error: {err}");
+            ExitCode::from(Exit::from(&err).code())
         }
     }
 }
 
-fn exit_code(err: &anyhow::Error) -> i32 {
-    err.downcast_ref::<maskconv::Error>()
-        .map_or(1, maskconv::Error::exit_code)
+/// How a command failed: with an error to print, or because stdout closed.
+enum Failure {
+    Error(maskconv::Error),
+    Closed,
+}
+
+impl From<maskconv::Error> for Failure {
+    fn from(err: maskconv::Error) -> Self {
+        Failure::Error(err)
+    }
+}
+
+type Outcome = Result<Exit, Failure>;
+
+/// Writes `text` to stdout; a reader that went away (a closed pipe) ends the
+/// program quietly, any other failure is an error.
+fn stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::Closed),
+        Err(e) => Err(maskconv::Error::output("stdout", e.to_string()).into()),
+    }
+}
+
+fn json_line(value: &serde_json::Value) -> Result<(), Failure> {
+    stdout(&format!("{value}\n"))
+}
+
+fn stderr_lines(lines: Vec<String>) {
+    for line in lines {
+        eprintln!("{line}");
+    }
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.
@@ -58,19 +96,23 @@ struct Bar(ProgressBar);
 impl Bar {
     fn new(common: &CommonArgs) -> Bar {
         let visible = !common.quiet && std::io::stderr().is_terminal();
-        let target = if visible {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
+        let target = match visible {
+            true => ProgressDrawTarget::stderr(),
+            false => ProgressDrawTarget::hidden(),
         };
         let bar = ProgressBar::with_draw_target(None, target);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
-            )
-            .expect("valid template"),
+        let style = ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
         );
+        bar.set_style(style.expect("valid template"));
         Bar(bar)
+    }
+
+    fn run(&self) -> RunOptions<'_> {
+        RunOptions {
+            threads: None,
+            progress: self,
+        }
     }
 }
 
@@ -86,48 +128,19 @@ impl Progress for Bar {
     }
 }
 
-fn run_options<'a>(common: &CommonArgs, bar: &'a Bar) -> RunOptions<'a> {
-    RunOptions {
-        threads: common.jobs.map(usize::from),
-        progress: bar,
-    }
-}
-
-fn read_options(common: &CommonArgs) -> ReadOptions {
-    ReadOptions {
-        mask_roots: common.mask_roots.clone(),
-        labelset: common.labelset.clone(),
-    }
-}
-
-fn print_notes(lines: Vec<String>) {
-    for line in lines {
-        eprintln!("{line}");
-    }
-}
-
-fn convert(args: ConvertArgs) -> anyhow::Result<u8> {
+fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
     let start = Instant::now();
     let bar = Bar::new(&args.common);
-    let options = ConvertOptions {
-        run: run_options(&args.common, &bar),
+    let convert_options = ConvertOptions {
+        run: bar.run(),
         force: args.force,
         strict: args.strict,
         keep_going: args.keep_going,
-        read: read_options(&args.common),
-        write: WriteOptions {
-            compression: args.compression.into(),
-            url_prefix: args.url_prefix.clone(),
-            semantic: args.semantic,
-        },
+        compression: args.compression.into(),
+        options: options.clone(),
     };
-    let result = pipeline::convert(
-        &args.input,
-        &args.output,
-        args.common.from.as_deref(),
-        &args.to,
-        &options,
-    );
+    let from = args.common.from.as_deref();
+    let result = convert::convert(&args.input, &args.output, from, &args.to, &convert_options);
     let (input, output) = (
         args.input.display().to_string(),
         args.output.display().to_string(),
@@ -137,107 +150,89 @@ fn convert(args: ConvertArgs) -> anyhow::Result<u8> {
         Ok(report) => report,
         Err(err) => {
             if args.common.json {
+                let code = Exit::from(&err).code().into();
                 let message = err.to_string();
-                println!(
-                    "{}",
-                    render::convert_json(
-                        &input,
-                        &output,
-                        None,
-                        Some(&message),
-                        err.exit_code(),
-                        seconds
-                    )
-                );
+                let json =
+                    render::convert_json(&input, &output, None, Some(&message), code, seconds);
+                json_line(&json)?;
             }
             return Err(err.into());
         }
     };
-    let code: u8 = if report.skipped.is_empty() { 0 } else { 3 };
+    let exit = Exit::from(&report);
     if args.common.json {
-        println!(
-            "{}",
-            render::convert_json(&input, &output, Some(&report), None, code.into(), seconds)
+        let json = render::convert_json(
+            &input,
+            &output,
+            Some(&report),
+            None,
+            exit.code().into(),
+            seconds,
         );
+        json_line(&json)?;
     }
-    print_notes(report.losses.render("loss"));
-    print_notes(report.warnings.render("warning"));
+    stderr_lines(report.losses.render("loss"));
+    stderr_lines(report.warnings.render("warning"));
     for skipped in &report.skipped {
         eprintln!("skipped: {}", skipped.error);
     }
     if !args.common.quiet {
+        let skipped = match report.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
         eprintln!(
-            "converted {input} ({}) to {output} ({}): {} of {} items written{} in {seconds:.2} s",
-            report.from,
-            report.to,
-            report.written,
-            report.items,
-            if report.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(", {} skipped", report.skipped.len())
-            },
+            "converted {input} ({}) to {output} ({}): {} of {} items written{skipped} in {seconds:.2} s",
+            report.from, report.to, report.written, report.items,
         );
     }
-    Ok(code)
+    Ok(exit)
 }
 
-fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
-    let per_item = args.per_item;
+fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
+    let inspect_options = InspectOptions {
+        per_item: args.per_item,
+    };
     let args = args.read;
     let bar = Bar::new(&args.common);
-    let read = read_options(&args.common);
-    let result = pipeline::open_dataset_with(&args.input, args.common.from.as_deref(), &read)
-        .and_then(|dataset| {
-            let run = run_options(&args.common, &bar);
-            let inspection = pipeline::inspect_items(&dataset, run, per_item)?;
-            Ok((dataset, inspection))
-        });
+    let result = open_dataset(&args.input, args.common.from.as_deref(), options).and_then(|ds| {
+        let inspection = inspect::inspect(&ds, bar.run(), inspect_options)?;
+        Ok((ds, inspection))
+    });
     let (dataset, inspection) = match result {
         Ok(done) => done,
         Err(err) => {
             if args.common.json {
-                println!("{}", render::failure_json(&err));
+                json_line(&render::failure_json(&err))?;
             }
             return Err(err.into());
         }
     };
     if args.common.json {
-        println!("{}", render::inspection_json(&dataset, &inspection));
+        json_line(&render::inspection_json(&dataset, &inspection))?;
     } else {
-        print!("{}", render::inspection_text(&dataset, &inspection));
-        print_notes(inspection.warnings.render("warning"));
+        stdout(&render::inspection_text(&dataset, &inspection))?;
+        stderr_lines(inspection.warnings.render("warning"));
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-fn validate(args: ReadArgs) -> anyhow::Result<u8> {
+fn validate(args: ReadArgs, options: &FormatOptions) -> Outcome {
     let bar = Bar::new(&args.common);
-    let read = read_options(&args.common);
-    let opened = pipeline::open_dataset_with(&args.input, args.common.from.as_deref(), &read);
-    let dataset = match opened {
+    let dataset = match open_dataset(&args.input, args.common.from.as_deref(), options) {
         Ok(dataset) => dataset,
-        Err(err) if args.common.json && err.kind != maskconv::ErrorKind::Usage => {
-            let validation = pipeline::Validation {
-                problems: vec![pipeline::Problem {
-                    item: None,
-                    error: err.to_string(),
-                }],
-                ..Default::default()
-            };
-            println!("{}", render::validation_json(None, &validation));
+        Err(err) => {
+            if args.common.json && err.kind != maskconv::ErrorKind::Usage {
+                json_line(&render::validation_json(None, &Validation::unopened(&err)))?;
+            }
             return Err(err.into());
         }
-        Err(err) => return Err(err.into()),
     };
-    let validation = pipeline::validate(&dataset, run_options(&args.common, &bar));
+    let validation = validate::validate(&dataset, bar.run());
     if args.common.json {
-        println!(
-            "{}",
-            render::validation_json(Some(dataset.format), &validation)
-        );
+        json_line(&render::validation_json(Some(dataset.format), &validation))?;
     } else {
-        print_notes(validation.warnings.render("warning"));
+        stderr_lines(validation.warnings.render("warning"));
         for problem in &validation.problems {
             eprintln!("problem: {}", problem.error);
         }
@@ -250,5 +245,5 @@ fn validate(args: ReadArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    Ok(if validation.problems.is_empty() { 0 } else { 1 })
+    Ok(Exit::from(&validation))
 }

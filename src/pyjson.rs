@@ -19,6 +19,15 @@ pub fn dumps_indented(value: &Value, indent: usize) -> String {
     out
 }
 
+/// [`dumps_indented`] of a value that sits `depth` levels deep in a larger
+/// document (its lines indented as they would be there), for writing a
+/// long list one element at a time.
+pub fn dumps_indented_at(value: &Value, indent: usize, depth: usize) -> String {
+    let mut out = String::new();
+    write_value(value, Some(indent), depth, &mut out);
+    out
+}
+
 fn write_value(value: &Value, indent: Option<usize>, depth: usize, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),

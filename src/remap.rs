@@ -1,18 +1,21 @@
 //! Pure pixel kernels, no I/O: turning decoded mask images into segment ids
-//! and segment ids back into mask pixels. Masks are mostly long runs of one
-//! value, so every kernel caches the last value and consults its table only
-//! when the value changes.
+//! and segment ids back into mask pixels, and the 24-bit id packing of
+//! RGB id bitmaps. Masks are mostly long runs of one value, so every kernel
+//! caches the last value and consults its table only when the value changes.
 
-use crate::codec::{Image, ImageInfo, RowSource};
+use crate::codec::{ImageInfo, RowSource};
 use crate::error::Result;
-use crate::model::{Run, RunIds};
-use std::collections::HashMap;
+use crate::model::{Run, RunsBuilder};
+use std::collections::{BTreeMap, HashMap};
+
+/// One pixel's value as a number (see [`pixel_key_at`]).
+pub type PixelKey = u64;
 
 /// The key of pixel `x` of a row: its first channel for gray(+alpha)
 /// images, `R<<16|G<<8|B` for 8-bit colour, `R<<32|G<<16|B` for 16-bit
 /// colour. Alpha is ignored.
 #[inline]
-pub fn key_at(info: &ImageInfo, row: &[u8], x: usize) -> u64 {
+pub fn pixel_key_at(info: &ImageInfo, row: &[u8], x: usize) -> PixelKey {
     let wide = |i: usize| u64::from(u16::from_be_bytes([row[i], row[i + 1]]));
     match (info.bits, info.channels) {
         (8, 1 | 2) => u64::from(row[x * info.channels]),
@@ -72,35 +75,74 @@ fn equal_prefix_bytes(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// Unpacks a 24-bit colour key into `[R, G, B]`.
-pub fn rgb8_of_key(key: u64) -> [u8; 3] {
+pub fn rgb8_of_pixel_key(key: PixelKey) -> [u8; 3] {
     [(key >> 16) as u8, (key >> 8) as u8, key as u8]
 }
 
 /// Packs `[R, G, B]` into the key [`label_pixels`] uses for 8-bit colour images.
-pub fn key_of_rgb8(rgb: [u8; 3]) -> u64 {
+pub fn pixel_key_of_rgb8(rgb: [u8; 3]) -> PixelKey {
     u64::from(rgb[0]) << 16 | u64::from(rgb[1]) << 8 | u64::from(rgb[2])
 }
 
 /// Unpacks a 48-bit colour key into `[R, G, B]`.
-pub fn rgb16_of_key(key: u64) -> [u16; 3] {
+pub fn rgb16_of_pixel_key(key: PixelKey) -> [u16; 3] {
     [(key >> 32) as u16, (key >> 16) as u16, key as u16]
 }
 
 /// Packs 16-bit `[R, G, B]` into the key [`label_pixels`] uses for 16-bit colour images.
-pub fn key_of_rgb16(rgb: [u16; 3]) -> u64 {
+pub fn pixel_key_of_rgb16(rgb: [u16; 3]) -> PixelKey {
     u64::from(rgb[0]) << 32 | u64::from(rgb[1]) << 16 | u64::from(rgb[2])
 }
 
+/// The 24-bit object id an RGB id bitmap stores as `[R, G, B]`:
+/// id = R + 256·G + 65536·B (Segments.ai, COCO panoptic).
+pub fn id_of_rgb(rgb: [u8; 3]) -> u32 {
+    u32::from(rgb[0]) | u32::from(rgb[1]) << 8 | u32::from(rgb[2]) << 16
+}
+
+/// The `[R, G, B]` of object id `id` (below 2^24) in an RGB id bitmap.
+pub fn rgb_of_id(id: u32) -> [u8; 3] {
+    [id as u8, (id >> 8) as u8, (id >> 16) as u8]
+}
+
+/// Every pixel's segment id, and the pixels whose values the resolver
+/// could not explain.
+#[derive(Debug)]
+pub struct Labelled {
+    /// The segment ids, as runs (unexplained pixels are 0).
+    pub runs: RunsBuilder,
+    /// Each `(key in a, key in b)` pair the resolver refused, with its
+    /// pixel count: messages can say how many pixels have a bad value
+    /// without decoding the mask again.
+    pub unresolved: BTreeMap<(PixelKey, PixelKey), u64>,
+}
+
+impl Labelled {
+    /// The pixels of every unresolved pair whose key in `a` is `key`.
+    pub fn unresolved_in_a(&self, key: PixelKey) -> u64 {
+        let pairs = self.unresolved.range((key, 0)..=(key, PixelKey::MAX));
+        pairs.map(|(_, n)| n).sum()
+    }
+
+    /// The pixels of every unresolved pair whose key in `b` is `key`.
+    pub fn unresolved_in_b(&self, key: PixelKey) -> u64 {
+        let pairs = self.unresolved.iter().filter(|((_, b), _)| *b == key);
+        pairs.map(|(_, n)| n).sum()
+    }
+}
+
 /// Gives every pixel the segment id of its `(key in a, key in b)` pair
-/// (see [`key_at`]), reading both images row by row. `resolve` is called
-/// once per distinct pair and returns that pair's id; without `b` its key is
-/// 0. The images must have the same size. Works a run of identical pixels at
-/// a time, since masks are mostly long runs.
-pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
+/// (see [`pixel_key_at`]), reading both images row by row. `resolve` is
+/// called once per distinct pair and returns that pair's id, or `None` for a
+/// pair it cannot explain (its pixels get id 0 and are counted in
+/// [`Labelled::unresolved`]); without `b` its key is 0. The images must have
+/// the same size. Works a run of identical pixels at a time, since masks are
+/// mostly long runs.
+pub fn label_pixels<F: FnMut(PixelKey, PixelKey) -> Option<u32>>(
     a: &mut dyn RowSource,
     mut b: Option<&mut dyn RowSource>,
     mut resolve: F,
-) -> Result<RunIds> {
+) -> Result<Labelled> {
     let info_a = *a.info();
     let info_b = b.as_ref().map(|b| *b.info());
     assert!(
@@ -109,8 +151,9 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
     );
     let stride = |info: &ImageInfo| info.channels * usize::from(info.bits / 8);
     let width = info_a.width as usize;
-    let mut ids = RunIds::new(info_a.width);
-    let mut known: HashMap<(u64, u64), u32> = HashMap::new();
+    let mut ids = RunsBuilder::new(info_a.width);
+    let mut unresolved: BTreeMap<(PixelKey, PixelKey), u64> = BTreeMap::new();
+    let mut known: HashMap<(PixelKey, PixelKey), u32> = HashMap::new();
     let (mut last, mut last_id) = (NO_PAIR, 0);
     let mut cache = [(NO_PAIR, 0u32); 1 << CACHE_BITS];
     for _ in 0..info_a.height {
@@ -122,10 +165,10 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
         let mut x = 0;
         while x < width {
             let mut len = run_length(row_a, stride(&info_a), x, width - x);
-            let mut key = (key_at(&info_a, row_a, x), 0);
+            let mut key = (pixel_key_at(&info_a, row_a, x), 0);
             if let Some((row_b, info_b)) = row_b {
                 len = run_length(row_b, stride(info_b), x, len);
-                key.1 = key_at(info_b, row_b, x);
+                key.1 = pixel_key_at(info_b, row_b, x);
             }
             if key != last {
                 // A few pairs recur all over a mask: a small direct-mapped
@@ -135,39 +178,36 @@ pub fn label_pixels<F: FnMut(u64, u64) -> u32>(
                 last_id = match cache[slot] {
                     (k, id) if k == key => id,
                     _ => {
-                        let id = *known.entry(key).or_insert_with(|| resolve(key.0, key.1));
+                        let id = *known
+                            .entry(key)
+                            .or_insert_with(|| resolve(key.0, key.1).unwrap_or(UNRESOLVED));
                         cache[slot] = (key, id);
                         id
                     }
                 };
                 last = key;
             }
-            ids.push_run(last_id, len);
+            if last_id == UNRESOLVED {
+                *unresolved.entry(key).or_default() += len as u64;
+                ids.push_run(0, len);
+            } else {
+                ids.push_run(last_id, len);
+            }
             x += len;
         }
     }
-    Ok(ids)
+    Ok(Labelled {
+        runs: ids,
+        unresolved,
+    })
 }
 
 /// No pixel has this key pair (keys use at most 48 bits).
-const NO_PAIR: (u64, u64) = (u64::MAX, u64::MAX);
+const NO_PAIR: (PixelKey, PixelKey) = (u64::MAX, u64::MAX);
+/// The id [`label_pixels`] caches for a pair the resolver refused.
+const UNRESOLVED: u32 = u32::MAX;
 /// [`label_pixels`] caches 2^CACHE_BITS recent pairs.
 const CACHE_BITS: u32 = 5;
-
-/// How many pixels of `image` have this key (used to word error messages).
-pub fn count_key(image: &Image, key: u64) -> u64 {
-    let width = image.info.width as usize;
-    let row_bytes = image.info.row_bytes();
-    image
-        .data
-        .chunks_exact(row_bytes)
-        .map(|row| {
-            (0..width)
-                .filter(|&x| key_at(&image.info, row, x) == key)
-                .count() as u64
-        })
-        .sum()
-}
 
 /// Paints one row of an image whose pixels are `N` bytes (1: 8-bit gray,
 /// 3: 8-bit RGB, 6: 16-bit RGB as big-endian bytes) from the row's runs
@@ -238,6 +278,8 @@ mod tests {
 
     use crate::codec::ImageRows;
 
+    use crate::codec::Image;
+
     fn image(channels: usize, bits: u8, data: Vec<u8>) -> Image {
         let n = data.len() / (channels * usize::from(bits / 8));
         let info = ImageInfo {
@@ -251,15 +293,16 @@ mod tests {
         Image { info, data }
     }
 
-    fn label(a: &Image, b: Option<&Image>, resolve: impl FnMut(u64, u64) -> u32) -> Vec<u32> {
+    fn label(a: &Image, b: Option<&Image>, mut resolve: impl FnMut(u64, u64) -> u32) -> Vec<u32> {
         let mut rows_a = ImageRows::new(a);
         let mut rows_b = b.map(ImageRows::new);
         label_pixels(
             &mut rows_a,
             rows_b.as_mut().map(|r| r as &mut dyn RowSource),
-            resolve,
+            |a, b| Some(resolve(a, b)),
         )
         .unwrap()
+        .runs
         .ids()
     }
 
@@ -279,22 +322,37 @@ mod tests {
     #[test]
     fn alpha_is_ignored_and_sixteen_bit_keys_keep_every_bit() {
         let rgba = image(4, 8, vec![9, 8, 7, 255, 9, 8, 7, 0]);
-        let ids = label(
-            &rgba,
-            None,
-            |a, _| {
-                if a == key_of_rgb8([9, 8, 7]) { 4 } else { 0 }
-            },
-        );
+        let ids = label(&rgba, None, |a, _| {
+            if a == pixel_key_of_rgb8([9, 8, 7]) {
+                4
+            } else {
+                0
+            }
+        });
         assert_eq!(ids, vec![4, 4]);
         let rgb16 = image(3, 16, vec![0x11, 0x20, 0, 1, 0xff, 0xfe]);
         let ids = label(&rgb16, None, |a, _| {
-            (a == key_of_rgb16([0x1120, 1, 0xfffe])) as u32
+            (a == pixel_key_of_rgb16([0x1120, 1, 0xfffe])) as u32
         });
         assert_eq!(ids, vec![1]);
-        assert_eq!(rgb16_of_key(key_of_rgb16([1, 2, 3])), [1, 2, 3]);
-        let gray16 = image(1, 16, vec![1, 3, 0, 7]);
-        assert_eq!(count_key(&gray16, 259), 1);
+        assert_eq!(rgb16_of_pixel_key(pixel_key_of_rgb16([1, 2, 3])), [1, 2, 3]);
+        assert_eq!(id_of_rgb(rgb_of_id(0x12_3456)), 0x12_3456);
+        assert_eq!(rgb_of_id(300), [44, 1, 0]);
+    }
+
+    #[test]
+    fn refused_values_are_unlabeled_and_counted_per_pair() {
+        let class = image(1, 8, vec![1, 1, 2, 3, 3, 3, 1]);
+        let object = image(1, 8, vec![0, 5, 5, 5, 5, 0, 0]);
+        let mut rows_a = ImageRows::new(&class);
+        let mut rows_b = ImageRows::new(&object);
+        let labelled =
+            label_pixels(&mut rows_a, Some(&mut rows_b), |a, _| (a == 1).then_some(1)).unwrap();
+        assert_eq!(labelled.runs.ids(), vec![1, 1, 0, 0, 0, 0, 1]);
+        let pairs: Vec<_> = labelled.unresolved.iter().map(|(k, n)| (*k, *n)).collect();
+        assert_eq!(pairs, [((2, 5), 1), ((3, 0), 1), ((3, 5), 2)]);
+        assert_eq!(labelled.unresolved_in_a(3), 3);
+        assert_eq!(labelled.unresolved_in_b(5), 3);
     }
 
     /// Runs of every length, in both images, against a pixel-by-pixel reading.
@@ -339,7 +397,10 @@ mod tests {
             let slow: Vec<u32> = (0..width * height)
                 .map(|i| {
                     let (y, x) = (i / width, i % width);
-                    resolve(key_at(&a.info, a.row(y), x), key_at(&b.info, b.row(y), x))
+                    resolve(
+                        pixel_key_at(&a.info, a.row(y), x),
+                        pixel_key_at(&b.info, b.row(y), x),
+                    )
                 })
                 .collect();
             assert_eq!(fast, slow, "{channels} channels, {bits} bits");
@@ -389,7 +450,7 @@ mod tests {
 
     #[test]
     fn painted_ids_are_marked_whatever_the_run_lengths() {
-        let mut runs = RunIds::new(100);
+        let mut runs = RunsBuilder::new(100);
         for i in 0..100 {
             runs.push_run(if i % 37 == 5 { 3 } else { 1 }, 1);
         }

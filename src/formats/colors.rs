@@ -1,12 +1,40 @@
-//! Class colours that stay distinct at 8 bits, for writers of 8-bit colour
+//! Colours several formats share: the Pascal VOC colormap (CVAT's object
+//! colours, and the first colours handed out to classes without one), and
+//! class colours that stay distinct at 8 bits, for writers of 8-bit colour
 //! formats (CVAT's labelmap, Segments.ai's categories).
 
-use crate::formats::cvat::voc_color;
 use crate::model::{Catalog, ClassId, Color};
-use crate::report::Note;
+use crate::report::Warning;
 use std::collections::{HashMap, HashSet};
 
 const BLACK: [u8; 3] = [0, 0, 0];
+
+/// Pascal VOC colormap entry `index` (Datumaro's `generate_colormap`): the
+/// bits of the index spread over R, G, B from the most significant bit down.
+pub fn voc_color(index: u8) -> [u8; 3] {
+    let mut rgb = [0u8; 3];
+    let mut bits = u32::from(index);
+    for shift in (0..8).rev() {
+        for (channel, value) in rgb.iter_mut().enumerate() {
+            *value |= (((bits >> channel) & 1) as u8) << shift;
+        }
+        bits >>= 3;
+    }
+    rgb
+}
+
+/// The index whose VOC colormap entry is `rgb`, if any.
+pub fn voc_index(rgb: [u8; 3]) -> Option<u8> {
+    let mut index = 0u32;
+    for level in 0..3 {
+        let shift = 7 - level;
+        for (channel, value) in rgb.iter().enumerate() {
+            index |= u32::from((value >> shift) & 1) << (3 * level + channel);
+        }
+    }
+    let index = u8::try_from(index).ok()?;
+    (voc_color(index) == rgb).then_some(index)
+}
 
 /// Candidate colours for classes that need one: the VOC colormap, then a
 /// deterministic scramble of all 24-bit colours (multiplying by an odd
@@ -24,7 +52,7 @@ fn candidate_colors() -> impl Iterator<Item = [u8; 3]> {
 /// its own colour unless it is black or already taken by a class with a
 /// different source colour; those, and classes without a colour, get fresh
 /// ones. Recolourings are reported as warnings.
-pub fn distinct_rgb8(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u8; 3]> {
+pub fn distinct_rgb8(catalog: &Catalog, warnings: &mut Vec<Warning>) -> Vec<[u8; 3]> {
     let mut palette: Vec<Option<[u8; 3]>> = vec![None; catalog.len() + 1];
     palette[0] = Some(BLACK);
     let mut owner: HashMap<[u8; 3], Color> = HashMap::new();
@@ -55,7 +83,7 @@ pub fn distinct_rgb8(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u8; 3]
         let class = catalog.get(id);
         let [r, g, b] = palette[id as usize];
         let old = class.color.expect("recoloured classes had a colour");
-        warnings.push(Note::new(
+        warnings.push(Warning::new(
             "recoloured",
             format!(
                 "class '{}' is written with colour ({r},{g},{b}) instead of {old}: {why}",
@@ -101,5 +129,36 @@ mod tests {
         assert_eq!(recoloured.len(), 2, "{recoloured:?}");
         assert!(recoloured[0].starts_with("class 'b'"));
         assert!(recoloured[1].starts_with("class 'c'"));
+    }
+
+    #[test]
+    fn voc_colormap_matches_datumaro_values() {
+        let expected = [
+            (0, [0, 0, 0]),
+            (1, [128, 0, 0]),
+            (2, [0, 128, 0]),
+            (3, [128, 128, 0]),
+            (7, [128, 128, 128]),
+            (8, [64, 0, 0]),
+            (9, [192, 0, 0]),
+            (15, [192, 128, 128]),
+            (16, [0, 64, 0]),
+            (20, [0, 64, 128]),
+            (21, [128, 64, 128]),
+            (254, [96, 224, 192]),
+            (255, [224, 224, 192]),
+        ];
+        for (index, rgb) in expected {
+            assert_eq!(voc_color(index), rgb, "index {index}");
+        }
+    }
+
+    #[test]
+    fn voc_index_inverts_the_colormap_and_rejects_other_colours() {
+        for i in 0..=255u8 {
+            assert_eq!(voc_index(voc_color(i)), Some(i));
+        }
+        assert_eq!(voc_index([1, 2, 3]), None);
+        assert_eq!(voc_index([23, 190, 207]), None);
     }
 }

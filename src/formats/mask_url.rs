@@ -1,5 +1,7 @@
 //! Mask files named by URL inside an annotation file (Nucleus `mask_url`,
-//! Segments.ai `segmentation_bitmap.url`): where each is read from.
+//! Segments.ai `segmentation_bitmap.url`): where each is read from, the
+//! options that map remote URLs (`--mask-root`) and make written URLs
+//! absolute (`--url-prefix`), which those formats share.
 //!
 //! - a relative path is relative to the annotation file's folder: a file of
 //!   the input, or (for an input on disk) a file beside it;
@@ -8,9 +10,53 @@
 //!   and read from a local copy named by `--mask-root PREFIX=DIR`: the
 //!   longest matching PREFIX is replaced by DIR. Nothing is downloaded.
 
+use super::options::{Direction, FormatOptions, OptionSpec};
 use crate::error::{Error, Result};
-use crate::io::{Source, read_local_file};
+use crate::io::Source;
+use crate::model::FileRef;
 use std::path::{Path, PathBuf};
+
+/// `--mask-root PREFIX=DIR` (reading Nucleus, Segments.ai).
+pub static MASK_ROOT: OptionSpec = OptionSpec {
+    name: "mask-root",
+    value: Some("PREFIX=DIR"),
+    help: "Read remote mask URLs starting with PREFIX from the local folder DIR (repeatable, longest prefix wins), e.g. s3://bucket/run1/=./masks",
+    repeatable: true,
+    direction: Direction::Read,
+};
+
+/// `--url-prefix URL` (writing Nucleus, Segments.ai).
+pub static URL_PREFIX: OptionSpec = OptionSpec {
+    name: "url-prefix",
+    value: Some("URL"),
+    help: "Written mask and image URLs are URL + the file's path in OUTPUT, e.g. s3://bucket/run1/ where OUTPUT will be uploaded",
+    repeatable: false,
+    direction: Direction::Write,
+};
+
+/// The `--mask-root` options given (a malformed one is a usage error).
+pub fn mask_roots(options: &FormatOptions) -> Result<Vec<MaskRoot>> {
+    options
+        .values(MASK_ROOT.name)
+        .map(|arg| {
+            MaskRoot::parse(arg)
+                .map_err(|what| Error::usage(format!("invalid value for --mask-root: {what}")))
+        })
+        .collect()
+}
+
+/// `--url-prefix` as a folder URL (ending in `/`), if given; an empty one
+/// is a usage error.
+pub fn url_folder(options: &FormatOptions) -> Result<Option<String>> {
+    match options.value(URL_PREFIX.name) {
+        None => Ok(None),
+        Some("") => Err(Error::usage(
+            "--url-prefix is empty; give the URL (or folder) OUTPUT will be uploaded to",
+        )),
+        Some(prefix) if prefix.ends_with('/') => Ok(Some(prefix.to_string())),
+        Some(prefix) => Ok(Some(format!("{prefix}/"))),
+    }
+}
 
 /// `--mask-root PREFIX=DIR`: remote URLs starting with PREFIX are read from DIR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,34 +82,6 @@ impl MaskRoot {
     }
 }
 
-/// Where a mask URL points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MaskLocation {
-    /// A file of the input: a `/`-separated path from the input's root.
-    Input(String),
-    /// A file of the local disk.
-    Local(PathBuf),
-}
-
-impl MaskLocation {
-    /// The file on the local disk this is, when it is one outside an
-    /// archive: a local path, or a path under an on-disk input's folder.
-    pub fn local_file(&self, source: &dyn Source) -> Option<PathBuf> {
-        match self {
-            MaskLocation::Local(path) => Some(path.clone()),
-            MaskLocation::Input(path) => source.local_dir().map(|dir| dir.join(path)),
-        }
-    }
-
-    /// The file's bytes and how to name it in messages.
-    pub fn read(&self, source: &dyn Source) -> Result<(Vec<u8>, String)> {
-        match self {
-            MaskLocation::Input(path) => Ok((source.read(path)?, source.display(path))),
-            MaskLocation::Local(path) => Ok((read_local_file(path)?, path.display().to_string())),
-        }
-    }
-}
-
 /// Resolves `url`, found in the annotation file in folder `base` of the
 /// input (`""` or `a/b/`). The error says, in words, why it cannot be read.
 pub fn resolve(
@@ -71,24 +89,24 @@ pub fn resolve(
     base: &str,
     source: &dyn Source,
     roots: &[MaskRoot],
-) -> std::result::Result<MaskLocation, String> {
+) -> std::result::Result<FileRef, String> {
     if url.is_empty() {
         return Err("the mask URL is empty".into());
     }
     if let Some((scheme, rest)) = split_scheme(url) {
         if scheme.eq_ignore_ascii_case("file") {
-            return file_url_path(rest).map(MaskLocation::Local);
+            return file_url_path(rest).map(FileRef::Local);
         }
-        return remote(url, &scheme.to_ascii_lowercase(), roots).map(MaskLocation::Local);
+        return remote(url, &scheme.to_ascii_lowercase(), roots).map(FileRef::Local);
     }
     if Path::new(url).is_absolute() {
-        return Ok(MaskLocation::Local(PathBuf::from(url)));
+        return Ok(FileRef::Local(PathBuf::from(url)));
     }
     let joined = format!("{base}{url}");
     match normalize(&joined) {
-        Some(path) => Ok(MaskLocation::Input(path)),
+        Some(path) => Ok(FileRef::Input(path)),
         None => match source.local_dir() {
-            Some(dir) => Ok(MaskLocation::Local(dir.join(base).join(url))),
+            Some(dir) => Ok(FileRef::Local(dir.join(base).join(url))),
             None => Err(format!(
                 "relative path '{url}' leads outside the archive; only an input folder may refer to files beside it"
             )),
@@ -228,7 +246,7 @@ pub fn resolve_for(
     source: &dyn Source,
     roots: &[MaskRoot],
     display: impl FnOnce() -> String,
-) -> Result<MaskLocation> {
+) -> Result<FileRef> {
     resolve(url, base, source, roots).map_err(|what| Error::input(display(), what))
 }
 
@@ -251,36 +269,30 @@ mod tests {
         let at = |url: &str| resolve(url, "ds/", &source, &roots());
         assert_eq!(
             at("masks/a.png"),
-            Ok(MaskLocation::Input("ds/masks/a.png".into()))
+            Ok(FileRef::Input("ds/masks/a.png".into()))
         );
-        assert_eq!(
-            at("./x/../b.png"),
-            Ok(MaskLocation::Input("ds/b.png".into()))
-        );
-        assert_eq!(
-            at("/abs/a.png"),
-            Ok(MaskLocation::Local("/abs/a.png".into()))
-        );
+        assert_eq!(at("./x/../b.png"), Ok(FileRef::Input("ds/b.png".into())));
+        assert_eq!(at("/abs/a.png"), Ok(FileRef::Local("/abs/a.png".into())));
         assert_eq!(
             at("file:///my%20masks/a.png"),
-            Ok(MaskLocation::Local("/my masks/a.png".into()))
+            Ok(FileRef::Local("/my masks/a.png".into()))
         );
         assert_eq!(
             at("FILE://localhost/a.png"),
-            Ok(MaskLocation::Local("/a.png".into()))
+            Ok(FileRef::Local("/a.png".into()))
         );
         // The longest prefix wins.
         assert_eq!(
             at("s3://bucket/run1/masks/a.png"),
-            Ok(MaskLocation::Local("/data/run1/masks/a.png".into()))
+            Ok(FileRef::Local("/data/run1/masks/a.png".into()))
         );
         assert_eq!(
             at("s3://bucket/other/a.png"),
-            Ok(MaskLocation::Local("/data/all/other/a.png".into()))
+            Ok(FileRef::Local("/data/all/other/a.png".into()))
         );
         assert_eq!(
             at("https://host/m/a%20b.png?X-Amz-Signature=1"),
-            Ok(MaskLocation::Local("/web/a b.png".into()))
+            Ok(FileRef::Local("/web/a b.png".into()))
         );
     }
 
@@ -290,7 +302,7 @@ mod tests {
         let source = MemorySource::default();
         assert_eq!(
             resolve("s3://b/masks/x.png", "", &source, &roots),
-            Ok(MaskLocation::Local("/d/x.png".into()))
+            Ok(FileRef::Local("/d/x.png".into()))
         );
         assert!(resolve("s3://b/masks2/x.png", "", &source, &roots).is_err());
     }
@@ -303,7 +315,7 @@ mod tests {
         let roots = vec![MaskRoot::parse("https://h/run/=/o").unwrap()];
         assert_eq!(
             resolve(&url, "", &MemorySource::default(), &roots),
-            Ok(MaskLocation::Local("/o/masks/a b#1?%.png".into()))
+            Ok(FileRef::Local("/o/masks/a b#1?%.png".into()))
         );
     }
 

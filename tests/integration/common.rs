@@ -3,8 +3,8 @@
 //! reading of any dataset to compare conversions by.
 
 use maskconv::codec::{Compression, PngLayout, encode_png};
-use maskconv::formats::Dataset;
-use maskconv::formats::cvat::voc_color;
+use maskconv::formats::api::Dataset;
+use maskconv::formats::colors::voc_color;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -325,24 +325,36 @@ pub fn varied_dataset(dir: &Path, count: usize) {
 /// their label maps — for writer tests that need shapes no CVAT file has.
 pub fn memory_dataset(
     classes: Vec<maskconv::model::Class>,
-    items: Vec<maskconv::model::Item>,
+    mut items: Vec<maskconv::model::Item>,
     maps: Vec<Option<maskconv::model::LabelMap>>,
 ) -> Dataset {
-    struct MemoryDecoder(Vec<Option<maskconv::model::LabelMap>>);
-    impl maskconv::formats::ItemDecoder for MemoryDecoder {
+    use maskconv::model::{Item, LabelMap, MaskRef};
+    /// Hands out the label maps given, by each mask's recipe (its item's index).
+    struct MemoryDecoder(Vec<Option<LabelMap>>);
+    impl maskconv::formats::api::ItemDecoder for MemoryDecoder {
         fn decode(
             &self,
-            index: usize,
-            _item: &maskconv::model::Item,
-            _notes: &mut Vec<maskconv::report::Note>,
-        ) -> maskconv::Result<Option<maskconv::model::LabelMap>> {
-            Ok(self.0[index].clone())
+            _source: &dyn maskconv::io::Source,
+            _item: &Item,
+            mask: &MaskRef,
+            _warnings: &mut Vec<maskconv::report::Warning>,
+        ) -> maskconv::Result<LabelMap> {
+            Ok(self.0[mask.recipe as usize]
+                .clone()
+                .expect("items with a mask have a map"))
         }
+    }
+    for (index, (item, map)) in items.iter_mut().zip(&maps).enumerate() {
+        item.mask = map.as_ref().map(|_| MaskRef {
+            recipe: index as u32,
+            ..MaskRef::new(Vec::new())
+        });
     }
     let catalog = maskconv::model::Catalog::new(classes).unwrap();
     let info = maskconv::formats::find("cvat").unwrap().info();
     Dataset::new(
         info,
+        std::sync::Arc::new(maskconv::io::MemorySource::default()),
         catalog,
         items,
         Vec::new(),
@@ -375,4 +387,13 @@ pub fn partition(item: &CanonicalItem) -> CanonicalItem {
         pixels,
         ..item.clone()
     }
+}
+
+/// Opens INPUT as `from` (or as detected) with no format options.
+pub fn open_dataset(input: &Path, from: Option<&str>) -> maskconv::Result<Dataset> {
+    maskconv::open::open_dataset(
+        input,
+        from,
+        &maskconv::formats::options::FormatOptions::new(),
+    )
 }

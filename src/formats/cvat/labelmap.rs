@@ -1,9 +1,9 @@
 //! `labelmap.txt`: parsing with the exact grammar CVAT's importer uses, and
 //! the default Pascal VOC label map it falls back to.
 
-use super::voc_color;
 use crate::error::{Error, Result};
-use crate::report::Note;
+use crate::formats::colors::voc_color;
+use crate::report::Warning;
 
 /// One line of `labelmap.txt`.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +68,7 @@ fn parse_py_int(text: &str) -> Option<i64> {
 
 /// Parses `labelmap.txt` with the grammar CVAT's importer uses: stripped
 /// lines, `#` comments, exactly four `:` fields, the name kept verbatim.
-pub(super) fn parse_labelmap(bytes: &[u8], display: &str) -> Result<(Vec<Label>, Vec<Note>)> {
+pub(super) fn parse_labelmap(bytes: &[u8], display: &str) -> Result<(Vec<Label>, Vec<Warning>)> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Error::input(display, format!("is not valid UTF-8 ({e})")))?;
     let mut labels: Vec<Label> = Vec::new();
@@ -131,7 +131,7 @@ pub(super) fn parse_labelmap(bytes: &[u8], display: &str) -> Result<(Vec<Label>,
         };
         let actions = list(actions, "action")?;
         if let Some(action) = actions.iter().find(|a| a.starts_with('#')) {
-            notes.push(Note::new(
+            notes.push(Warning::new(
                 "labelmap-comment-as-action",
                 format!(
                     "{display} line {}: '{action}' after the last ':' is read as an action of '{name}', not a comment (as CVAT reads it)",

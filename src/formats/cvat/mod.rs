@@ -31,11 +31,13 @@ mod labelmap;
 mod read;
 mod write;
 
-use super::{
-    Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, is_mac_metadata,
-};
+use super::api::{Dataset, Format, FormatInfo, Writer};
+use super::common::is_mac_metadata;
+use super::options::FormatOptions;
+use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
+use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -48,13 +50,23 @@ static INFO: FormatInfo = FormatInfo {
     description: "CVAT \"Segmentation mask 1.1\": labelmap.txt, ImageSets/Segmentation, 8-bit RGB SegmentationClass + SegmentationObject PNGs (folder or .zip)",
     can_read: true,
     can_write: true,
-    holds: Holds {
+    capabilities: Capabilities {
         instances: true,
-        max_segments_per_item: Some(MAX_OBJECTS as u32),
+        max_segments: Some(SegmentLimit {
+            max: MAX_OBJECTS as u32,
+            unit: "object numbers",
+            why: "a CVAT SegmentationObject PNG holds at most 255 per image",
+            hint: "",
+        }),
         color_bits: 8,
         subsets: true,
-        segment_attributes: false,
+        class_attributes: Keeps::Some {
+            keeps: write::is_writable_attribute,
+            what: "labelmap.txt holds only 'parts' and 'actions', as lists of names without ':' or ','",
+        },
+        segment_attributes: Keeps::Nothing,
         source_images: true,
+        items_without_mask: true,
     },
     options: &[],
 };
@@ -83,40 +95,20 @@ impl Format for Cvat {
         !find_roots(source).is_empty()
     }
 
-    fn open(&self, source: Arc<dyn Source>, _options: &ReadOptions) -> Result<Dataset> {
+    fn open(&self, source: Arc<dyn Source>, _options: &FormatOptions) -> Result<Dataset> {
         read::open(source).map_err(|e| e.in_format(INFO.name))
     }
 
-    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
-        Ok(Box::new(write::CvatWriter::new(options.compression)))
+    fn writer<'a>(
+        &self,
+        dataset: &'a Dataset,
+        _options: &FormatOptions,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Box<dyn Writer + 'a>> {
+        let writer = write::CvatWriter::new(dataset, compression, out);
+        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
     }
-}
-
-/// Pascal VOC colormap entry `index` (Datumaro's `generate_colormap`): the
-/// bits of the index spread over R, G, B from the most significant bit down.
-pub fn voc_color(index: u8) -> [u8; 3] {
-    let mut rgb = [0u8; 3];
-    let mut bits = u32::from(index);
-    for shift in (0..8).rev() {
-        for (channel, value) in rgb.iter_mut().enumerate() {
-            *value |= (((bits >> channel) & 1) as u8) << shift;
-        }
-        bits >>= 3;
-    }
-    rgb
-}
-
-/// The index whose VOC colormap entry is `rgb`, if any.
-pub fn voc_index(rgb: [u8; 3]) -> Option<u8> {
-    let mut index = 0u32;
-    for level in 0..3 {
-        let shift = 7 - level;
-        for (channel, value) in rgb.iter().enumerate() {
-            index |= u32::from((value >> shift) & 1) << (3 * level + channel);
-        }
-    }
-    let index = u8::try_from(index).ok()?;
-    (voc_color(index) == rgb).then_some(index)
 }
 
 /// Dataset roots (`""` or `a/b/`) that hold `ImageSets/Segmentation/*.txt`.
@@ -135,40 +127,4 @@ fn find_roots(source: &dyn Source) -> BTreeSet<String> {
             (at_boundary && root.matches('/').count() <= MAX_ROOT_DEPTH).then(|| root.to_string())
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn voc_colormap_matches_datumaro_values() {
-        let expected = [
-            (0, [0, 0, 0]),
-            (1, [128, 0, 0]),
-            (2, [0, 128, 0]),
-            (3, [128, 128, 0]),
-            (7, [128, 128, 128]),
-            (8, [64, 0, 0]),
-            (9, [192, 0, 0]),
-            (15, [192, 128, 128]),
-            (16, [0, 64, 0]),
-            (20, [0, 64, 128]),
-            (21, [128, 64, 128]),
-            (254, [96, 224, 192]),
-            (255, [224, 224, 192]),
-        ];
-        for (index, rgb) in expected {
-            assert_eq!(voc_color(index), rgb, "index {index}");
-        }
-    }
-
-    #[test]
-    fn voc_index_inverts_the_colormap_and_rejects_other_colours() {
-        for i in 0..=255u8 {
-            assert_eq!(voc_index(voc_color(i)), Some(i));
-        }
-        assert_eq!(voc_index([1, 2, 3]), None);
-        assert_eq!(voc_index([23, 190, 207]), None);
-    }
 }

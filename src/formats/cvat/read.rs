@@ -5,17 +5,19 @@
 use super::labelmap::{Label, default_labelmap, is_py_space, parse_labelmap, py_lines};
 use super::{
     BACKGROUND, BLACK, CLASS_DIR, DEFAULT_SUBSET, IMAGE_DIR, INFO, LABELMAP, MAX_ROOT_DEPTH,
-    OBJECT_DIR, SUBSET_DIR, find_roots, voc_color, voc_index,
+    OBJECT_DIR, SUBSET_DIR, find_roots,
 };
-use crate::codec::{ImageInfo, Palette, PngRows, RowSource, decode_png, png_rows};
+use crate::codec::{ImageInfo, Palette, PngRows, RowSource, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{
-    Dataset, ItemDecoder, announce_reads, is_mac_metadata, read_item_image, several_datasets,
-};
+use crate::formats::api::{Dataset, ItemDecoder};
+use crate::formats::colors::{voc_color, voc_index};
+use crate::formats::common::{is_mac_metadata, several_datasets};
 use crate::io::Source;
-use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
-use crate::remap::{count_key, key_of_rgb8, label_pixels, rgb8_of_key};
-use crate::report::Note;
+use crate::model::{
+    Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment, check_key,
+};
+use crate::remap::{PixelKey, label_pixels, pixel_key_of_rgb8, rgb8_of_pixel_key};
+use crate::report::Warning;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -23,26 +25,26 @@ use std::sync::Arc;
 /// Reads the metadata of the CVAT dataset in `source`.
 pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let root = single_root(&*source)?;
-    let at = |path: &str| format!("{root}{path}");
+    let in_root = |path: &str| format!("{root}{path}");
     let mut warnings = Vec::new();
 
     // The label map and subset lists, fetched in one go (one pass over a .tar.gz).
-    let subset_dir = at(SUBSET_DIR);
+    let subset_dir = in_root(SUBSET_DIR);
     let small: Vec<&str> = source
         .files()
         .iter()
         .map(String::as_str)
-        .filter(|f| *f == at(LABELMAP) || f.starts_with(&subset_dir))
+        .filter(|f| *f == in_root(LABELMAP) || f.starts_with(&subset_dir))
         .collect();
     source.prefetch(&small)?;
-    let has_labelmap = source.contains(&at(LABELMAP));
+    let has_labelmap = source.contains(&in_root(LABELMAP));
     let mut labels = if has_labelmap {
-        let display = source.display(&at(LABELMAP));
-        let (labels, notes) = parse_labelmap(&source.read(&at(LABELMAP))?, &display)?;
+        let display = source.display(&in_root(LABELMAP));
+        let (labels, notes) = parse_labelmap(&source.read(&in_root(LABELMAP))?, &display)?;
         warnings.extend(notes);
         labels
     } else {
-        warnings.push(Note::new(
+        warnings.push(Warning::new(
             "default-labelmap",
             format!(
                 "{}: no labelmap.txt, using the default Pascal VOC label map (as CVAT does)",
@@ -51,12 +53,12 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         ));
         default_labelmap()
     };
-    if source.contains(&at("dataset_meta.json")) {
-        warnings.push(Note::new(
+    if source.contains(&in_root("dataset_meta.json")) {
+        warnings.push(Warning::new(
             "dataset-meta-ignored",
             format!(
                 "{}: is ignored; labels come from labelmap.txt",
-                source.display(&at("dataset_meta.json"))
+                source.display(&in_root("dataset_meta.json"))
             ),
         ));
     }
@@ -72,11 +74,11 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
             .is_some_and(|f| f.starts_with(OBJECT_DIR))
     });
     let (catalog, class_of_label) = catalog_of(&labels, has_objects)
-        .map_err(|what| Error::input(source.display(&at(LABELMAP)), what))?;
+        .map_err(|what| Error::input(source.display(&in_root(LABELMAP)), what))?;
     let class_of_color = color_table(&labels, &class_of_label);
     warnings.extend(duplicate_colour_notes(
         &labels,
-        &source.display(&at(LABELMAP)),
+        &source.display(&in_root(LABELMAP)),
     ));
 
     let mut items = read_subsets(&*source, &root, &mut warnings)?;
@@ -92,11 +94,10 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         .collect();
     for item in &mut items {
         item.image = images.get(item.key.as_str()).map(|p| p.to_string());
+        item.mask = mask_of(&*source, &root, &item.key);
     }
 
     let decoder = CvatDecoder {
-        source: source.clone(),
-        root,
         labelmap: if has_labelmap {
             LABELMAP.to_string()
         } else {
@@ -105,7 +106,23 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         class_of_color,
         class_of_label,
     };
-    Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))
+    Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))
+}
+
+/// The item's masks: its class mask and, when there is one, its object
+/// mask; `None` when it has neither.
+fn mask_of(source: &dyn Source, root: &str, key: &str) -> Option<MaskRef> {
+    let class = format!("{root}{CLASS_DIR}{key}.png");
+    let object = format!("{root}{OBJECT_DIR}{key}.png");
+    let has_object = source.contains(&object);
+    if !source.contains(&class) && !has_object {
+        return None;
+    }
+    let mut files = vec![FileRef::Input(class)];
+    if has_object {
+        files.push(FileRef::Input(object));
+    }
+    Some(MaskRef::new(files))
 }
 
 /// The one dataset root in `source`.
@@ -164,18 +181,18 @@ fn catalog_of(labels: &[Label], has_objects: bool) -> Result<(Catalog, Vec<Class
 
 /// Colour key → class, the last label of a colour winning as in CVAT; black
 /// is unlabeled unless a label claims it.
-fn color_table(labels: &[Label], class_of_label: &[ClassId]) -> HashMap<u64, ClassId> {
+fn color_table(labels: &[Label], class_of_label: &[ClassId]) -> HashMap<PixelKey, ClassId> {
     let mut table = HashMap::new();
     for (label, &class) in labels.iter().zip(class_of_label) {
         if let Some(rgb) = label.color {
-            table.insert(key_of_rgb8(rgb), class);
+            table.insert(pixel_key_of_rgb8(rgb), class);
         }
     }
-    table.entry(key_of_rgb8(BLACK)).or_insert(0);
+    table.entry(pixel_key_of_rgb8(BLACK)).or_insert(0);
     table
 }
 
-fn duplicate_colour_notes(labels: &[Label], display: &str) -> Vec<Note> {
+fn duplicate_colour_notes(labels: &[Label], display: &str) -> Vec<Warning> {
     let mut by_color: BTreeMap<[u8; 3], Vec<&str>> = BTreeMap::new();
     for label in labels {
         if let Some(rgb) = label.color {
@@ -187,7 +204,7 @@ fn duplicate_colour_notes(labels: &[Label], display: &str) -> Vec<Note> {
         .filter(|(_, names)| names.len() > 1)
         .map(|([r, g, b], names)| {
             let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
-            Note::new(
+            Warning::new(
                 "duplicate-colour",
                 format!(
                     "{display}: labels {} share colour ({r},{g},{b}); its pixels read as '{}' (as CVAT reads them)",
@@ -201,7 +218,7 @@ fn duplicate_colour_notes(labels: &[Label], display: &str) -> Vec<Note> {
 
 /// Items from `ImageSets/Segmentation/*.txt`: the files CVAT reads first (in
 /// name order), then those with `_` in their name, which CVAT ignores.
-fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Result<Vec<Item>> {
+fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Warning>) -> Result<Vec<Item>> {
     let dir = format!("{root}{SUBSET_DIR}");
     let (underscored, plain): (Vec<&String>, Vec<&String>) = source
         .files()
@@ -221,7 +238,7 @@ fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Re
             .unwrap_or(file_name)
             .to_string();
         if file_name.contains('_') {
-            warnings.push(Note::new(
+            warnings.push(Warning::new(
                 "underscore-subset",
                 format!(
                     "{display}: CVAT's importer ignores subset files whose name contains '_'; read here as subset '{subset}'"
@@ -239,7 +256,7 @@ fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Re
             check_key(key)
                 .map_err(|what| Error::input(&display, format!("line {}: {what}", number + 1)))?;
             if let Some(first) = subset_of.get(key) {
-                warnings.push(Note::new(
+                warnings.push(Warning::new(
                     "item-in-two-subsets",
                     format!(
                         "{display} line {}: item '{key}' is already in subset '{first}' and stays there",
@@ -259,7 +276,7 @@ fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Note>) -> Re
 }
 
 /// Masks that no subset file lists: CVAT ignores them, so do we, but say so.
-fn unlisted_masks_note(source: &dyn Source, root: &str, items: &[Item]) -> Option<Note> {
+fn unlisted_masks_note(source: &dyn Source, root: &str, items: &[Item]) -> Option<Warning> {
     let listed: HashSet<&str> = items.iter().map(|i| i.key.as_str()).collect();
     let unlisted: BTreeSet<&str> = source
         .files()
@@ -273,7 +290,7 @@ fn unlisted_masks_note(source: &dyn Source, root: &str, items: &[Item]) -> Optio
         .filter(|key| !listed.contains(key))
         .collect();
     let first = unlisted.first()?;
-    Some(Note::new(
+    Some(Warning::new(
         "unlisted-masks",
         format!(
             "{}: {} masks (e.g. '{first}') are in no {SUBSET_DIR}*.txt and are ignored (as CVAT does)",
@@ -285,11 +302,9 @@ fn unlisted_masks_note(source: &dyn Source, root: &str, items: &[Item]) -> Optio
 
 /// Decodes one item's class and object PNGs into a [`LabelMap`].
 struct CvatDecoder {
-    source: Arc<dyn Source>,
-    root: String,
     /// How messages name the label map in use.
     labelmap: String,
-    class_of_color: HashMap<u64, ClassId>,
+    class_of_color: HashMap<PixelKey, ClassId>,
     /// Class of each labelmap line (what an 8-bit gray value means); 0 = background.
     class_of_label: Vec<ClassId>,
 }
@@ -297,15 +312,14 @@ struct CvatDecoder {
 /// A pixel value the labelmap or the VOC colormap does not explain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Unexplained {
-    Class(u64),
-    Object(u64),
+    Class(PixelKey),
+    Object(PixelKey),
 }
 
 impl CvatDecoder {
     /// Opens a mask for row-by-row decoding, refusing 16-bit colour.
-    fn rows<'a>(&self, bytes: &'a [u8], path: &str, what: &str) -> Result<PngRows<'a>> {
-        let display = self.source.display(path);
-        let rows = png_rows(bytes, &display, Palette::Expand)?;
+    fn rows<'a>(bytes: &'a [u8], display: &str, what: &str) -> Result<PngRows<'a>> {
+        let rows = png_rows(bytes, display, Palette::Expand)?;
         let info = rows.info();
         if info.bits == 16 && info.channels >= 3 {
             return Err(Error::input(
@@ -320,7 +334,7 @@ impl CvatDecoder {
     }
 
     /// The class behind a class-mask pixel key, `None` if it is unexplained.
-    fn class_of(&self, image: &ImageInfo, key: u64) -> Option<ClassId> {
+    fn class_of(&self, image: &ImageInfo, key: PixelKey) -> Option<ClassId> {
         if image.channels >= 3 {
             self.class_of_color.get(&key).copied()
         } else {
@@ -329,30 +343,29 @@ impl CvatDecoder {
     }
 
     /// The object number behind an object-mask pixel key.
-    fn object_of(image: &ImageInfo, key: u64) -> Option<u32> {
+    fn object_of(image: &ImageInfo, key: PixelKey) -> Option<u32> {
         if image.channels >= 3 {
-            voc_index(rgb8_of_key(key)).map(u32::from)
+            voc_index(rgb8_of_pixel_key(key)).map(u32::from)
         } else {
             u32::try_from(key).ok().filter(|&o| o <= 255)
         }
     }
 
-    /// The error for a pixel value nothing explains, with its pixel count
-    /// (the mask is decoded once more, whole, to count).
-    fn unexplained_error(&self, bytes: &[u8], path: &str, unexplained: Unexplained) -> Error {
-        let display = self.source.display(path);
-        let image = match decode_png(bytes, &display, Palette::Expand) {
-            Ok(image) => image,
-            Err(e) => return e,
-        };
+    /// The error for a pixel value nothing explains, on `pixels` pixels of
+    /// the mask `display` (described by `image`).
+    fn unexplained_error(
+        &self,
+        display: String,
+        image: &ImageInfo,
+        unexplained: Unexplained,
+        pixels: u64,
+    ) -> Error {
         let (key, is_class) = match unexplained {
             Unexplained::Class(key) => (key, true),
             Unexplained::Object(key) => (key, false),
         };
-        let pixels = count_key(&image, key);
-        let image = image.info;
         let px = if pixels == 1 { "pixel" } else { "pixels" };
-        let [r, g, b] = rgb8_of_key(key);
+        let [r, g, b] = rgb8_of_pixel_key(key);
         let what = match (image.channels >= 3, is_class) {
             (true, true) => format!(
                 "colour ({r},{g},{b}) on {pixels} {px} is not in {} (CVAT rejects it as an undeclared colour)",
@@ -383,41 +396,43 @@ impl CvatDecoder {
 impl ItemDecoder for CvatDecoder {
     fn decode(
         &self,
-        _index: usize,
+        source: &dyn Source,
         item: &Item,
-        notes: &mut Vec<Note>,
-    ) -> Result<Option<LabelMap>> {
-        let class_path = format!("{}{CLASS_DIR}{}.png", self.root, item.key);
-        let object_path = format!("{}{OBJECT_DIR}{}.png", self.root, item.key);
-        let has_object = self.source.contains(&object_path);
-        if !self.source.contains(&class_path) {
-            if has_object {
-                return Err(Error::input(
-                    self.source.display(&object_path),
-                    format!(
-                        "has no {CLASS_DIR}{}.png beside it; CVAT cannot import an object mask without its class mask",
-                        item.key
-                    ),
-                ));
-            }
-            return Ok(None);
+        mask: &MaskRef,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<LabelMap> {
+        let path_of = |file: &FileRef| match file {
+            FileRef::Input(path) => path.clone(),
+            FileRef::Local(path) => path.display().to_string(),
+        };
+        let class_path = path_of(&mask.files[0]);
+        let object_path = mask.files.get(1).map(path_of);
+        if !source.contains(&class_path) {
+            let object = object_path.as_deref().unwrap_or_default();
+            return Err(Error::input(
+                source.display(object),
+                format!(
+                    "has no {CLASS_DIR}{}.png beside it; CVAT cannot import an object mask without its class mask",
+                    item.key
+                ),
+            ));
         }
-        let class_bytes = self.source.read(&class_path)?;
-        let object_bytes = has_object
-            .then(|| self.source.read(&object_path))
-            .transpose()?;
-        let mut class_rows = self.rows(&class_bytes, &class_path, "class")?;
-        let mut object_rows = object_bytes
-            .as_deref()
-            .map(|bytes| self.rows(bytes, &object_path, "object"))
-            .transpose()?;
+        let class_display = source.display(&class_path);
+        let object_display = object_path.as_deref().map(|p| source.display(p));
+        let class_bytes = source.read(&class_path)?;
+        let object_bytes = object_path.as_deref().map(|p| source.read(p)).transpose()?;
+        let mut class_rows = Self::rows(&class_bytes, &class_display, "class")?;
+        let mut object_rows = match (&object_bytes, &object_display) {
+            (Some(bytes), Some(display)) => Some(Self::rows(bytes, display, "object")?),
+            _ => None,
+        };
         let class_info = *class_rows.info();
         let object_info = object_rows.as_ref().map(|rows| *rows.info());
-        if let Some(object) = &object_info
+        if let (Some(object), Some(display)) = (&object_info, &object_display)
             && (object.width, object.height) != (class_info.width, class_info.height)
         {
             return Err(Error::input(
-                self.source.display(&object_path),
+                display,
                 format!(
                     "is {}x{} but {CLASS_DIR}{}.png is {}x{}",
                     object.width, object.height, item.key, class_info.width, class_info.height
@@ -442,32 +457,34 @@ impl ItemDecoder for CvatDecoder {
                 if object.is_none() {
                     unexplained.insert(Unexplained::Object(object_key));
                 }
-                return 0;
+                return None;
             };
             if class == 0 {
                 if object != 0 {
                     objects_over_background.insert(object);
                 }
-                return 0;
+                return Some(0);
             }
-            *segment_of.entry((class, object)).or_insert_with(|| {
+            Some(*segment_of.entry((class, object)).or_insert_with(|| {
                 segments.push(Segment::new(class, (object != 0).then_some(object)));
                 segments.len() as u32
-            })
+            }))
         };
-        let object_rows = object_rows.as_mut().map(|rows| rows as &mut dyn RowSource);
-        let ids = label_pixels(&mut class_rows, object_rows, resolve)?;
+        let object_source = object_rows.as_mut().map(|rows| rows as &mut dyn RowSource);
+        let labelled = label_pixels(&mut class_rows, object_source, resolve)?;
         if let Some(&first) = unexplained.first() {
-            let (bytes, path) = match first {
-                Unexplained::Class(_) => (&class_bytes[..], &class_path),
-                Unexplained::Object(_) => (
-                    object_bytes
-                        .as_deref()
-                        .expect("object keys come from an object mask"),
-                    &object_path,
-                ),
+            let mut err = match first {
+                Unexplained::Class(key) => {
+                    let pixels = labelled.unresolved_in_a(key);
+                    self.unexplained_error(class_display, &class_info, first, pixels)
+                }
+                Unexplained::Object(key) => {
+                    let pixels = labelled.unresolved_in_b(key);
+                    let info = object_info.expect("object keys come from an object mask");
+                    let display = object_display.expect("an object mask");
+                    self.unexplained_error(display, &info, first, pixels)
+                }
             };
-            let mut err = self.unexplained_error(bytes, path, first);
             if unexplained.len() > 1 {
                 err.what.push_str(&format!(
                     " (and {} more unexplained values)",
@@ -476,43 +493,35 @@ impl ItemDecoder for CvatDecoder {
             }
             return Err(err);
         }
-        let object_display = self.source.display(&object_path);
-        notes.extend(object_notes(
+        let object_display = object_display.unwrap_or_else(|| {
+            let root = class_path.strip_suffix(&format!("{CLASS_DIR}{}.png", item.key));
+            source.display(&format!(
+                "{}{OBJECT_DIR}{}.png",
+                root.unwrap_or(""),
+                item.key
+            ))
+        });
+        warnings.extend(object_notes(
             &segments,
             &objects_over_background,
             &object_display,
         ));
-        LabelMap::from_runs(class_info.width, class_info.height, ids, segments)
-            .map(Some)
-            .map_err(|what| Error::input(self.source.display(&class_path), what))
-    }
-
-    fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
-        read_item_image(&*self.source, item)
-    }
-
-    fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
-        let mut reads: Vec<String> = Vec::with_capacity(items.len() * 3);
-        for item in items {
-            for dir in [CLASS_DIR, OBJECT_DIR] {
-                reads.push(format!("{}{dir}{}.png", self.root, item.key));
-            }
-            if with_images && let Some(image) = &item.image {
-                reads.push(image.clone());
-            }
-        }
-        let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
-        announce_reads(&*self.source, &reads)
+        LabelMap::from_runs(class_info.width, class_info.height, labelled.runs, segments)
+            .map_err(|what| Error::input(class_display, what))
     }
 }
 
 /// Where this reading differs from CVAT's importer: objects over background,
 /// objects spanning several classes.
-fn object_notes(segments: &[Segment], over_background: &BTreeSet<u32>, display: &str) -> Vec<Note> {
+fn object_notes(
+    segments: &[Segment],
+    over_background: &BTreeSet<u32>,
+    display: &str,
+) -> Vec<Warning> {
     let mut notes = Vec::new();
     if !over_background.is_empty() {
         let list: Vec<String> = over_background.iter().map(u32::to_string).collect();
-        notes.push(Note::new(
+        notes.push(Warning::new(
             "object-over-background",
             format!(
                 "{display}: object(s) {} cover background pixels, which stay unlabeled (CVAT imports them as 'background' objects)",
@@ -525,7 +534,7 @@ fn object_notes(segments: &[Segment], over_background: &BTreeSet<u32>, display: 
         *classes_of_object.entry(object).or_default() += 1;
     }
     for (object, classes) in classes_of_object.into_iter().filter(|&(_, n)| n > 1) {
-        notes.push(Note::new(
+        notes.push(Warning::new(
             "object-spans-classes",
             format!(
                 "{display}: object {object} covers pixels of {classes} classes; each pixel keeps its class (CVAT labels the whole object with one)"

@@ -3,39 +3,32 @@
 
 use super::labelmap::is_py_space;
 use super::{
-    BACKGROUND, BLACK, CLASS_DIR, DEFAULT_SUBSET, IMAGE_DIR, INFO, LABELMAP, MAX_OBJECTS,
-    OBJECT_DIR, SUBSET_DIR, voc_color,
+    BACKGROUND, BLACK, CLASS_DIR, DEFAULT_SUBSET, IMAGE_DIR, INFO, LABELMAP, OBJECT_DIR, SUBSET_DIR,
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
-use crate::formats::colors::distinct_rgb8;
-use crate::formats::{Dataset, OutputFile, Writer, file_extension};
-use crate::model::{Item, LabelMap};
+use crate::formats::api::{Dataset, Encoded, OutputFile, Writer, Written};
+use crate::formats::colors::{distinct_rgb8, voc_color};
+use crate::formats::common::source_image_file;
+use crate::io::Sink;
+use crate::losses::{Capabilities, Diagnostics};
+use crate::model::{Catalog, Item, LabelMap};
 use crate::remap::paint_row;
-use crate::report::Note;
+use crate::report::Warning;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 
 /// Writes CVAT "Segmentation mask 1.1".
-#[derive(Default)]
-pub(super) struct CvatWriter {
+pub(super) struct CvatWriter<'a> {
+    catalog: &'a Catalog,
     compression: Compression,
     /// Class colour by class id (index 0: background, black).
     palette: Vec<[u8; 3]>,
     /// For a class whose colour another class shares and that CVAT would read
     /// as that other class: the other class's name.
     shadowed_by: Vec<Option<String>>,
-    /// Class names by class id (index 0 unused).
-    class_names: Vec<String>,
-}
-
-impl CvatWriter {
-    pub(super) fn new(compression: Compression) -> Self {
-        CvatWriter {
-            compression,
-            ..CvatWriter::default()
-        }
-    }
+    /// `labelmap.txt`.
+    labelmap: String,
 }
 
 /// Why a class name cannot be written to `labelmap.txt`, if it cannot.
@@ -55,6 +48,11 @@ fn unwritable_name(name: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether labelmap.txt can hold class attribute `name` (see [`writable_list`]).
+pub(super) fn is_writable_attribute(name: &str, value: &Value) -> bool {
+    (name == "parts" || name == "actions") && writable_list(value).is_some()
+}
+
 /// A `parts`/`actions` attribute as CVAT can write it, if it can.
 fn writable_list(value: &Value) -> Option<Vec<String>> {
     value
@@ -70,77 +68,76 @@ fn writable_list(value: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-impl Writer for CvatWriter {
-    fn begin(
-        &mut self,
-        dataset: &Dataset,
-        losses: &mut Vec<Note>,
-        warnings: &mut Vec<Note>,
-    ) -> Result<Vec<OutputFile>> {
+impl<'a> CvatWriter<'a> {
+    /// Plans the label map (names, colours that stay distinct, parts and
+    /// actions) from the catalog; refuses names labelmap.txt cannot hold.
+    pub(super) fn new(
+        dataset: &'a Dataset,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Self> {
         let catalog = &dataset.catalog;
         for (_, class) in catalog.iter() {
             if let Some(why) = unwritable_name(&class.name) {
                 return Err(Error::input(
                     format!("class '{}'", class.name),
-                    format!("cannot be written to labelmap.txt: the name {why}; rename the class in the source"),
-                )
-                .in_format(INFO.name));
+                    format!(
+                        "cannot be written to labelmap.txt: the name {why}; rename the class in the source"
+                    ),
+                ));
             }
         }
-        check_items(&dataset.items, warnings)?;
-        self.palette = distinct_rgb8(catalog, warnings);
+        check_items(&dataset.items, &mut out.warnings)?;
+        let palette = distinct_rgb8(catalog, &mut out.warnings);
 
         // labelmap.txt lines, sorted by name (code point order) as CVAT writes them.
-        let mut lines: Vec<(String, [u8; 3], String, String)> =
-            vec![(BACKGROUND.into(), BLACK, String::new(), String::new())];
+        let mut lines: Vec<(&str, [u8; 3], String, String)> =
+            vec![(BACKGROUND, BLACK, String::new(), String::new())];
         for (id, class) in catalog.iter() {
             let mut fields = [String::new(), String::new()];
             for (slot, key) in fields.iter_mut().zip(["parts", "actions"]) {
-                if let Some(value) = class.attributes.get(key) {
-                    match writable_list(value) {
-                        Some(list) => *slot = list.join(","),
-                        None => losses.push(attribute_loss(&class.name, key)),
-                    }
+                if let Some(list) = class.attributes.get(key).and_then(writable_list) {
+                    *slot = list.join(",");
                 }
             }
-            for key in class
-                .attributes
-                .keys()
-                .filter(|k| *k != "parts" && *k != "actions")
-            {
-                losses.push(attribute_loss(&class.name, key));
-            }
             let [parts, actions] = fields;
-            lines.push((
-                class.name.clone(),
-                self.palette[id as usize],
-                parts,
-                actions,
-            ));
+            lines.push((&class.name, palette[id as usize], parts, actions));
         }
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines.sort_by(|a, b| a.0.cmp(b.0));
 
         // A colour shared by several classes reads back as the last of them.
         let mut last_of_color: HashMap<[u8; 3], &str> = HashMap::new();
         for (name, rgb, _, _) in &lines {
             last_of_color.insert(*rgb, name);
         }
-        self.shadowed_by = vec![None; catalog.len() + 1];
+        let mut shadowed_by = vec![None; catalog.len() + 1];
         for (id, class) in catalog.iter() {
-            let last = last_of_color[&self.palette[id as usize]];
+            let last = last_of_color[&palette[id as usize]];
             if last != class.name {
-                self.shadowed_by[id as usize] = Some(last.to_string());
+                shadowed_by[id as usize] = Some(last.to_string());
             }
         }
-        self.class_names = std::iter::once(String::new())
-            .chain(catalog.classes().iter().map(|c| c.name.clone()))
-            .collect();
-
-        let mut text = String::from("# label:color_rgb:parts:actions\n");
+        let mut labelmap = String::from("# label:color_rgb:parts:actions\n");
         for (name, [r, g, b], parts, actions) in &lines {
-            text.push_str(&format!("{name}:{r},{g},{b}:{parts}:{actions}\n"));
+            labelmap.push_str(&format!("{name}:{r},{g},{b}:{parts}:{actions}\n"));
         }
-        Ok(vec![OutputFile::new(LABELMAP, text)])
+        Ok(CvatWriter {
+            catalog,
+            compression,
+            palette,
+            shadowed_by,
+            labelmap,
+        })
+    }
+}
+
+impl Writer for CvatWriter<'_> {
+    fn capabilities(&self) -> Capabilities {
+        INFO.capabilities
+    }
+
+    fn header(&self) -> Vec<OutputFile> {
+        vec![OutputFile::new(LABELMAP, self.labelmap.as_str())]
     }
 
     fn encode(
@@ -148,18 +145,18 @@ impl Writer for CvatWriter {
         item: &Item,
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
-        _losses: &mut Vec<Note>,
-    ) -> Result<Option<Vec<OutputFile>>> {
-        let mut files = Vec::new();
-        if let (Some(bytes), Some(source)) = (image, &item.image) {
-            let ext = file_extension(source, ".jpg");
-            files.push(OutputFile::new(
-                format!("{IMAGE_DIR}{}{ext}", item.key),
-                bytes,
-            ));
-        }
+        _out: &mut Diagnostics,
+    ) -> Result<Encoded> {
+        let mut files: Vec<OutputFile> = source_image_file(item, image, ".jpg", |ext| {
+            format!("{IMAGE_DIR}{}{ext}", item.key)
+        })
+        .into_iter()
+        .collect();
         let Some(map) = map else {
-            return Ok(Some(files));
+            return Ok(Encoded {
+                files,
+                ..Encoded::default()
+            });
         };
         let object_of = self.object_numbers(item, map)?;
         let class_palette: Vec<[u8; 3]> = std::iter::once(BLACK)
@@ -177,12 +174,15 @@ impl Writer for CvatWriter {
             });
             files.push(OutputFile::new(format!("{folder}{}.png", item.key), png));
         }
-        Ok(Some(files))
+        Ok(Encoded {
+            files,
+            ..Encoded::default()
+        })
     }
 
-    fn finish(&self, written: &[&Item], _losses: &mut Vec<Note>) -> Result<Vec<OutputFile>> {
+    fn finish(&self, written: &Written, sink: &mut dyn Sink, _out: &mut Diagnostics) -> Result<()> {
         let mut subsets: Vec<(&str, String)> = Vec::new();
-        for item in written {
+        for item in written.items() {
             let subset = item.subset.as_deref().unwrap_or(DEFAULT_SUBSET);
             let slot = match subsets.iter().position(|(s, _)| *s == subset) {
                 Some(slot) => slot,
@@ -197,19 +197,21 @@ impl Writer for CvatWriter {
         if subsets.is_empty() {
             subsets.push((DEFAULT_SUBSET, String::new()));
         }
-        Ok(subsets
-            .into_iter()
-            .map(|(subset, list)| OutputFile::new(format!("{SUBSET_DIR}{subset}.txt"), list))
-            .collect())
+        for (subset, list) in subsets {
+            sink.write_file(&format!("{SUBSET_DIR}{subset}.txt"), list.as_bytes())?;
+        }
+        Ok(())
     }
 }
 
-impl CvatWriter {
+impl CvatWriter<'_> {
     /// The object number of every segment id (index 0 = unlabeled = 0). Every
     /// segment gets one, stuff included, since CVAT's importer drops pixels
     /// without one. Instance numbers are kept when all fit 1..255; the other
-    /// segments take the numbers left free. Fails when more than 255 are
-    /// needed or a class CVAT would misread (shared colour) has pixels.
+    /// segments take the numbers left free (the numbers of segments without
+    /// pixels are reused when needed: the planned losses let at most 255
+    /// segments with pixels through). Fails when a class CVAT would misread
+    /// (shared colour) has pixels.
     fn object_numbers(&self, item: &Item, map: &LabelMap) -> Result<Vec<u8>> {
         let segments = map.segments();
         let fail = |what: String| {
@@ -227,39 +229,39 @@ impl CvatWriter {
             {
                 return fail(format!(
                     "class '{}' has the same colour as '{other}', so CVAT would read its pixels as '{other}'; give the two classes different colours in the source (e.g. in its labelmap.txt)",
-                    self.class_names[segment.class as usize]
+                    self.catalog.get(segment.class).name
                 ));
             }
         }
         // Keep instance numbers when all of them fit a byte; give the other
-        // segments the numbers left free, in segment order.
+        // segments the numbers left free, in segment order. When that needs
+        // more than 255, only segments with pixels keep theirs.
         let keep = segments
             .iter()
             .all(|s| s.instance.is_none_or(|k| (1..=255).contains(&k)));
-        let mut object_of = vec![0u8; segments.len() + 1];
-        let mut taken = [false; 256];
-        taken[0] = true;
-        for (i, segment) in segments.iter().enumerate() {
-            if let (true, Some(k)) = (keep, segment.instance) {
-                object_of[i + 1] = k as u8;
-                taken[k as usize] = true;
+        let numbered = |reserve_absent: bool| -> Option<Vec<u8>> {
+            let mut object_of = vec![0u8; segments.len() + 1];
+            let mut taken = [false; 256];
+            taken[0] = true;
+            for (i, segment) in segments.iter().enumerate() {
+                if let (true, Some(k)) = (keep, segment.instance)
+                    && (reserve_absent || present(i))
+                {
+                    object_of[i + 1] = k as u8;
+                    taken[k as usize] = true;
+                }
             }
-        }
-        let kept = taken.iter().filter(|&&t| t).count() - 1;
-        let mut free = (1..=255u8).filter(|&k| !taken[k as usize]);
-        let mut numbered = 0usize;
-        for (i, segment) in segments.iter().enumerate() {
-            if !(keep && segment.instance.is_some()) && present(i) {
-                numbered += 1;
-                object_of[i + 1] = free.next().unwrap_or(0);
+            let mut free = (1..=255u8).filter(|&k| !taken[k as usize]);
+            for (i, segment) in segments.iter().enumerate() {
+                if !(keep && segment.instance.is_some()) && present(i) {
+                    object_of[i + 1] = free.next()?;
+                }
             }
-        }
-        if kept + numbered > MAX_OBJECTS {
-            return fail(format!(
-                "needs {} object numbers but a CVAT SegmentationObject PNG holds at most {MAX_OBJECTS} per image (loss 'too-many-segments'); --keep-going skips such items",
-                kept + numbered
-            ));
-        }
+            Some(object_of)
+        };
+        let object_of = numbered(true)
+            .or_else(|| numbered(false))
+            .expect("at most 255 segments with pixels reach the writer");
         Ok(object_of)
     }
 }
@@ -267,15 +269,14 @@ impl CvatWriter {
 /// Item keys must survive a line of a subset file (CVAT strips lines and
 /// skips `#` comments); subset names must be file names, and names with `_`
 /// are written but warned about, since CVAT's importer skips such files.
-fn check_items(items: &[Item], warnings: &mut Vec<Note>) -> Result<()> {
+fn check_items(items: &[Item], warnings: &mut Vec<Warning>) -> Result<()> {
     let mut underscored: BTreeSet<&str> = BTreeSet::new();
     for item in items {
         let key = &item.key;
         if key.starts_with('#') || key.starts_with(is_py_space) || key.ends_with(is_py_space) {
             return Err(Error::invalid_input(format!(
                 "item '{key}' cannot be listed in {SUBSET_DIR}*.txt: CVAT strips whitespace around each line and skips lines starting with '#'; rename the item"
-            ))
-            .in_format(INFO.name));
+            )));
         }
         let Some(subset) = &item.subset else { continue };
         if subset.is_empty()
@@ -285,15 +286,14 @@ fn check_items(items: &[Item], warnings: &mut Vec<Note>) -> Result<()> {
             return Err(Error::input(
                 format!("item '{}'", item.key),
                 format!("subset '{subset}' cannot be a file name in {SUBSET_DIR}"),
-            )
-            .in_format(INFO.name));
+            ));
         }
         if subset.contains('_') {
             underscored.insert(subset);
         }
     }
     for subset in underscored {
-        warnings.push(Note::new(
+        warnings.push(Warning::new(
             "underscore-subset",
             format!(
                 "subset '{subset}' contains '_': CVAT's importer ignores {SUBSET_DIR}{subset}.txt, so its items will not import into CVAT"
@@ -301,15 +301,6 @@ fn check_items(items: &[Item], warnings: &mut Vec<Note>) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn attribute_loss(class: &str, key: &str) -> Note {
-    Note::new(
-        "class-attributes",
-        format!(
-            "class '{class}': attribute '{key}' cannot be written to labelmap.txt and is dropped"
-        ),
-    )
 }
 
 #[cfg(test)]

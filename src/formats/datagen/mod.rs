@@ -38,11 +38,13 @@ mod metadata;
 mod read;
 mod write;
 
-use super::{
-    Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, is_mac_metadata,
-};
+use super::api::{Dataset, Format, FormatInfo, Writer};
+use super::common::is_mac_metadata;
+use super::options::FormatOptions;
+use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
+use crate::losses::{Capabilities, Diagnostics, Keeps};
 use std::sync::Arc;
 
 /// The Datagen semantic segmentation format.
@@ -54,13 +56,15 @@ static INFO: FormatInfo = FormatInfo {
     description: "Datagen semantic segmentation: datapoint_*/ folders, nested semantic_segmentation_metadata.json, 16-bit RGB <camera>/semantic_segmentation.png (folder, .zip or .tar.gz)",
     can_read: true,
     can_write: true,
-    holds: Holds {
+    capabilities: Capabilities {
         instances: false,
-        max_segments_per_item: None,
+        max_segments: None,
         color_bits: 16,
         subsets: true,
-        segment_attributes: false,
+        class_attributes: Keeps::Nothing,
+        segment_attributes: Keeps::Nothing,
         source_images: true,
+        items_without_mask: true,
     },
     options: &[],
 };
@@ -154,12 +158,19 @@ impl Format for Datagen {
             .any(|f| is_mask_file(f) && split_mask_path(f).is_some())
     }
 
-    fn open(&self, source: Arc<dyn Source>, _options: &ReadOptions) -> Result<Dataset> {
+    fn open(&self, source: Arc<dyn Source>, _options: &FormatOptions) -> Result<Dataset> {
         read::open(source).map_err(|e| e.in_format(INFO.name))
     }
 
-    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
-        Ok(Box::new(write::DatagenWriter::new(options.compression)))
+    fn writer<'a>(
+        &self,
+        dataset: &'a Dataset,
+        _options: &FormatOptions,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Box<dyn Writer + 'a>> {
+        let writer = write::DatagenWriter::new(dataset, compression, out);
+        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
     }
 }
 

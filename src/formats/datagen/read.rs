@@ -6,15 +6,17 @@ use super::{
     BACKGROUND, CAMERA_METADATA, DEFAULT_IMAGE, ENVIRONMENT, INFO, ITEM_FILE, MASK_EXR, MASK_PNG,
     METADATA, camera_path, is_mask_file, split_mask_path,
 };
-use crate::codec::{Palette, RowSource, decode_png, png_rows};
+use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{
-    Dataset, ItemDecoder, announce_reads, is_mac_metadata, read_item_image, several_datasets,
-};
+use crate::formats::api::{Dataset, ItemDecoder};
+use crate::formats::common::{is_mac_metadata, several_datasets};
 use crate::io::Source;
-use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
-use crate::remap::{count_key, key_of_rgb16, label_pixels, rgb16_of_key};
-use crate::report::Note;
+use crate::losses::{Loss, LossCode};
+use crate::model::{
+    Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment, check_key,
+};
+use crate::remap::{PixelKey, label_pixels, pixel_key_of_rgb16, rgb16_of_pixel_key};
+use crate::report::Warning;
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -102,23 +104,26 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let (catalog, tables, losses) = catalog_of(&files, &metadata_paths, &*source, &mut warnings)?;
 
     let mut items = Vec::with_capacity(keys.len());
-    for (key, camera) in keys.iter().zip(&cameras) {
+    for (key, camera) in keys.iter().zip(cameras) {
         let mut item = Item::new(key.as_str());
         item.image = source_image(&*source, &camera.dir, &mut warnings)?;
         let item_file = format!("{}/{ITEM_FILE}", camera.dir);
         if source.contains(&item_file) {
             read_item_file(&*source, &item_file, &mut item)?;
         }
+        item.mask = camera.mask.map(|(mask, metadata)| MaskRef {
+            recipe: metadata as u32,
+            ..MaskRef::new(vec![FileRef::Input(mask)])
+        });
         items.push(item);
     }
 
     let decoder = DatagenDecoder {
-        source: source.clone(),
-        cameras,
         metadata_paths,
         tables,
     };
-    Ok(Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))?.with_losses(losses))
+    let dataset = Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))?;
+    Ok(dataset.with_losses(losses))
 }
 
 /// The dataset root and the key of every camera folder, sorted: those
@@ -172,7 +177,7 @@ fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
 }
 
 /// Colour key → class (0: background) of one metadata file.
-type ColorTable = HashMap<u64, ClassId>;
+type ColorTable = HashMap<PixelKey, ClassId>;
 
 /// The union of every file's classes, in order of first appearance, and
 /// each file's colour table. A class with another colour than in an earlier
@@ -182,8 +187,8 @@ fn catalog_of(
     files: &[Vec<Leaf>],
     paths: &[String],
     source: &dyn Source,
-    warnings: &mut Vec<Note>,
-) -> Result<(Catalog, Vec<ColorTable>, Vec<Note>)> {
+    warnings: &mut Vec<Warning>,
+) -> Result<(Catalog, Vec<ColorTable>, Vec<Loss>)> {
     let mut classes: Vec<Class> = Vec::new();
     let mut class_of_name: HashMap<&str, (ClassId, usize)> = HashMap::new();
     let mut conflicts: BTreeSet<(&str, [u16; 3])> = BTreeSet::new();
@@ -199,8 +204,8 @@ fn catalog_of(
                     .color
                     .expect("datagen classes have colours");
                 if first != Color::Rgb16(leaf.color) && conflicts.insert((&leaf.name, leaf.color)) {
-                    losses.push(Note::new(
-                        "class-colour-conflict",
+                    losses.push(Loss::new(
+                        LossCode::ClassColourConflict,
                         format!(
                             "{}: class '{}' has colour {} here but {first} in {}; its pixels are read by name, and the class keeps its first colour",
                             source.display(path),
@@ -219,14 +224,14 @@ fn catalog_of(
                 class_of_name.insert(&leaf.name, (id, file));
                 id
             };
-            let key = key_of_rgb16(leaf.color);
+            let key = pixel_key_of_rgb16(leaf.color);
             if let Some(&other) = table.get(&key) {
                 let other_name = if other == 0 {
                     BACKGROUND
                 } else {
                     &classes[other as usize - 1].name
                 };
-                warnings.push(Note::new(
+                warnings.push(Warning::new(
                     "duplicate-colour",
                     format!(
                         "{}: '{}' has the same colour {} as '{other_name}'; its pixels read as '{other_name}'",
@@ -251,7 +256,7 @@ fn catalog_of(
 fn source_image(
     source: &dyn Source,
     dir: &str,
-    warnings: &mut Vec<Note>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Option<String>> {
     let environment = format!("{dir}/{ENVIRONMENT}");
     if source.contains(&environment) {
@@ -267,7 +272,7 @@ fn source_image(
                     return Ok(source.contains(&path).then_some(path));
                 }
             }
-            Err(e) => warnings.push(Note::new(
+            Err(e) => warnings.push(Warning::new(
                 "environment-json",
                 format!(
                     "{}: is not valid JSON ({e}); looking for the camera's image by name",
@@ -311,54 +316,47 @@ fn read_item_file(source: &dyn Source, path: &str, item: &mut Item) -> Result<()
     Ok(())
 }
 
-/// Decodes one camera's 16-bit mask with its metadata file's colour table.
+/// Decodes one camera's 16-bit mask with its metadata file's colour table
+/// (the mask's recipe is the metadata file's index).
 struct DatagenDecoder {
-    source: Arc<dyn Source>,
-    cameras: Vec<Camera>,
     metadata_paths: Vec<String>,
     tables: Vec<ColorTable>,
 }
 
-impl DatagenDecoder {
-    /// The size `camera_metadata.json` claims, if it has one: its
-    /// `resolution_px` (a field of the `CameraMetadata` record of Datagen's
-    /// SDK 1.10.6; no sample file shows it, nor whether it is `[w, h]` or
-    /// `[h, w]`, so the caller accepts either order).
-    fn claimed_size(&self, camera: &Camera) -> Result<Option<(u64, u64)>> {
-        let path = format!("{}/{CAMERA_METADATA}", camera.dir);
-        if !self.source.contains(&path) {
-            return Ok(None);
-        }
-        let json: Value = serde_json::from_slice(&self.source.read(&path)?).map_err(|e| {
-            Error::input(
-                self.source.display(&path),
-                format!("is not valid JSON: {e}"),
-            )
-        })?;
-        let size = json
-            .get("resolution_px")
-            .and_then(Value::as_array)
-            .and_then(|a| match a.as_slice() {
-                [w, h] => Some((w.as_f64()? as u64, h.as_f64()? as u64)),
-                _ => None,
-            });
-        Ok(size)
+/// The size `camera_metadata.json` in `camera_dir` claims, if it has one:
+/// its `resolution_px` (a field of the `CameraMetadata` record of Datagen's
+/// SDK 1.10.6; no sample file shows it, nor whether it is `[w, h]` or
+/// `[h, w]`, so the caller accepts either order).
+fn claimed_size(source: &dyn Source, camera_dir: &str) -> Result<Option<(u64, u64)>> {
+    let path = format!("{camera_dir}/{CAMERA_METADATA}");
+    if !source.contains(&path) {
+        return Ok(None);
     }
+    let json: Value = serde_json::from_slice(&source.read(&path)?)
+        .map_err(|e| Error::input(source.display(&path), format!("is not valid JSON: {e}")))?;
+    let size = json
+        .get("resolution_px")
+        .and_then(Value::as_array)
+        .and_then(|a| match a.as_slice() {
+            [w, h] => Some((w.as_f64()? as u64, h.as_f64()? as u64)),
+            _ => None,
+        });
+    Ok(size)
 }
 
 impl ItemDecoder for DatagenDecoder {
     fn decode(
         &self,
-        index: usize,
+        source: &dyn Source,
         _item: &Item,
-        _notes: &mut Vec<Note>,
-    ) -> Result<Option<LabelMap>> {
-        let camera = &self.cameras[index];
-        let Some((mask, metadata)) = &camera.mask else {
-            return Ok(None);
+        mask: &MaskRef,
+        _warnings: &mut Vec<Warning>,
+    ) -> Result<LabelMap> {
+        let [FileRef::Input(path)] = mask.files.as_slice() else {
+            unreachable!("a Datagen mask is one file of the input")
         };
-        let display = self.source.display(mask);
-        let bytes = self.source.read(mask)?;
+        let display = source.display(path);
+        let bytes = source.read(path)?;
         let mut rows = png_rows(&bytes, &display, Palette::Expand)?;
         let info = *rows.info();
         if info.bits != 16 || info.channels < 3 || info.was_palette {
@@ -375,7 +373,8 @@ impl ItemDecoder for DatagenDecoder {
                 ),
             ));
         }
-        if let Some((w, h)) = self.claimed_size(camera)?
+        let camera_dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        if let Some((w, h)) = claimed_size(source, camera_dir)?
             && (w, h) != (u64::from(info.width), u64::from(info.height))
             && (h, w) != (u64::from(info.width), u64::from(info.height))
         {
@@ -387,26 +386,21 @@ impl ItemDecoder for DatagenDecoder {
                 ),
             ));
         }
-        let table = &self.tables[*metadata];
+        let metadata = mask.recipe as usize;
+        let table = &self.tables[metadata];
         let mut segments: Vec<Segment> = Vec::new();
         let mut segment_of: HashMap<ClassId, u32> = HashMap::new();
-        let mut unknown: BTreeSet<u64> = BTreeSet::new();
-        let ids = label_pixels(&mut rows, None, |key, _| match table.get(&key) {
-            Some(0) => 0,
-            Some(&class) => *segment_of.entry(class).or_insert_with(|| {
+        let labelled = label_pixels(&mut rows, None, |key, _| match table.get(&key) {
+            Some(0) => Some(0),
+            Some(&class) => Some(*segment_of.entry(class).or_insert_with(|| {
                 segments.push(Segment::new(class, None));
                 segments.len() as u32
-            }),
-            None => {
-                unknown.insert(key);
-                0
-            }
+            })),
+            None => None,
         })?;
-        if let Some(&key) = unknown.first() {
-            let image = decode_png(&bytes, &display, Palette::Expand)?;
-            let pixels = count_key(&image, key);
-            let [r, g, b] = rgb16_of_key(key);
-            let more = match unknown.len() {
+        if let Some((&(key, _), &pixels)) = labelled.unresolved.first_key_value() {
+            let [r, g, b] = rgb16_of_pixel_key(key);
+            let more = match labelled.unresolved.len() {
                 1 => String::new(),
                 n => format!(" (and {} more unknown colours)", n - 1),
             };
@@ -415,27 +409,11 @@ impl ItemDecoder for DatagenDecoder {
                 format!(
                     "colour ({r},{g},{b}) on {pixels} pixel{} is not in {}; every pixel must equal a metadata leaf's colour exactly{more}",
                     if pixels == 1 { "" } else { "s" },
-                    self.source.display(&self.metadata_paths[*metadata])
+                    source.display(&self.metadata_paths[metadata])
                 ),
             ));
         }
-        LabelMap::from_runs(info.width, info.height, ids, segments)
-            .map(Some)
+        LabelMap::from_runs(info.width, info.height, labelled.runs, segments)
             .map_err(|what| Error::input(display, what))
-    }
-
-    fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
-        read_item_image(&*self.source, item)
-    }
-
-    fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
-        let mut reads: Vec<&str> = Vec::with_capacity(items.len() * 2);
-        for (camera, item) in self.cameras.iter().zip(items) {
-            reads.extend(camera.mask.as_ref().map(|(mask, _)| mask.as_str()));
-            if with_images {
-                reads.extend(item.image.as_deref());
-            }
-        }
-        announce_reads(&*self.source, &reads)
     }
 }

@@ -9,15 +9,18 @@ use super::{
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
-use crate::formats::{Dataset, OutputFile, Writer, file_extension};
+use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
+use crate::formats::common::file_extension;
+use crate::io::Sink;
+use crate::losses::{Capabilities, Diagnostics};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
 use crate::remap::{paint_row_marking, rgb16_bytes};
-use crate::report::Note;
+use crate::report::Warning;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
 
 /// Where one item goes.
+#[derive(Debug, PartialEq, Eq)]
 struct Placement {
     /// The camera folder (`datapoint_00001/camera`).
     camera_dir: String,
@@ -28,25 +31,13 @@ struct Placement {
 }
 
 /// Writes Datagen semantic segmentation.
-#[derive(Default)]
-pub(super) struct DatagenWriter {
+pub(super) struct DatagenWriter<'a> {
+    catalog: &'a Catalog,
     compression: Compression,
     /// 16-bit colour of each class id (index 0: background, black).
     palette: Vec<[u16; 3]>,
-    /// Class names by id (index 0: background).
-    names: Vec<String>,
-    placement: HashMap<String, Placement>,
-    /// Classes each written item shows, by key (for the metadata files).
-    shown: Mutex<HashMap<String, Vec<ClassId>>>,
-}
-
-impl DatagenWriter {
-    pub(super) fn new(compression: Compression) -> Self {
-        DatagenWriter {
-            compression,
-            ..DatagenWriter::default()
-        }
-    }
+    /// The datapoint number of each item whose key is not a Datagen camera path.
+    foreign: HashMap<&'a str, u64>,
 }
 
 /// Why class `name` cannot be a metadata leaf, if it cannot. `names` is
@@ -102,7 +93,7 @@ fn candidate_colors() -> impl Iterator<Item = [u16; 3]> {
 /// gets Datagen's exact colour back); a class without one takes Datagen's
 /// colour for its name, else a generated one. Black and colours already taken
 /// are reassigned, with a warning.
-fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u16; 3]> {
+fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Warning>) -> Vec<[u16; 3]> {
     const BLACK: [u16; 3] = [0, 0, 0];
     let mut palette: Vec<Option<[u16; 3]>> = vec![None; catalog.len() + 1];
     palette[0] = Some(BLACK);
@@ -150,7 +141,7 @@ fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u16; 3]> {
         .collect();
     for (id, why) in recoloured {
         let class = catalog.get(id);
-        warnings.push(Note::new(
+        warnings.push(Warning::new(
             "recoloured",
             format!(
                 "class '{}' is written with colour {} instead of {}: {why}",
@@ -163,75 +154,90 @@ fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Note>) -> Vec<[u16; 3]> {
     palette
 }
 
-/// Where each item goes: its own key when it is a Datagen camera path, else
-/// the next free `datapoint_NNNNN/camera`.
-fn place_items(items: &[Item]) -> HashMap<String, Placement> {
+/// The datapoint number of each item whose key is not a Datagen camera
+/// path: the next free `datapoint_NNNNN`, in item order.
+fn foreign_numbers(items: &[Item]) -> HashMap<&str, u64> {
     let used: HashSet<&str> = items
         .iter()
         .filter_map(|i| camera_path(&i.key).map(|p| p.datapoint))
         .collect();
     let mut next = 0u64;
-    let mut placement = HashMap::with_capacity(items.len());
-    for item in items {
-        let place = match camera_path(&item.key) {
-            Some(path) => Placement {
-                camera_dir: item.key.clone(),
-                datapoint_dir: path.datapoint.to_string(),
-                needs_item_file: item.subset.is_some(),
-            },
-            None => {
-                let datapoint = loop {
-                    next += 1;
-                    let name = format!("datapoint_{next:05}");
-                    if !used.contains(name.as_str()) {
-                        break name;
-                    }
-                };
-                Placement {
-                    camera_dir: format!("{datapoint}/camera"),
-                    datapoint_dir: datapoint,
-                    needs_item_file: true,
-                }
+    let mut numbers = HashMap::new();
+    for item in items.iter().filter(|i| camera_path(&i.key).is_none()) {
+        let number = loop {
+            next += 1;
+            if !used.contains(datapoint_name(next).as_str()) {
+                break next;
             }
         };
-        placement.insert(item.key.clone(), place);
+        numbers.insert(item.key.as_str(), number);
     }
-    placement
+    numbers
 }
 
-impl Writer for DatagenWriter {
-    fn begin(
-        &mut self,
-        dataset: &Dataset,
-        losses: &mut Vec<Note>,
-        warnings: &mut Vec<Note>,
-    ) -> Result<Vec<OutputFile>> {
+fn datapoint_name(number: u64) -> String {
+    format!("datapoint_{number:05}")
+}
+
+impl<'a> DatagenWriter<'a> {
+    /// Plans the colours and the items' places; refuses class names the
+    /// nested metadata cannot hold.
+    pub(super) fn new(
+        dataset: &'a Dataset,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Self> {
         let catalog = &dataset.catalog;
         let names: HashSet<&str> = catalog.iter().map(|(_, c)| c.name.as_str()).collect();
         for (_, class) in catalog.iter() {
             if let Some(why) = unwritable_name(&class.name, &names) {
                 return Err(Error::input(
                     format!("class '{}'", class.name),
-                    format!("cannot be written to {METADATA}: the name {why}; rename the class in the source"),
-                )
-                .in_format(INFO.name));
-            }
-            if let Some(key) = class.attributes.keys().next() {
-                losses.push(Note::new(
-                    "class-attributes",
                     format!(
-                        "class '{}': Datagen metadata has no class attributes; '{key}' is dropped",
-                        class.name
+                        "cannot be written to {METADATA}: the name {why}; rename the class in the source"
                     ),
                 ));
             }
         }
-        self.palette = assign_colors(catalog, warnings);
-        self.names = std::iter::once(BACKGROUND.to_string())
-            .chain(catalog.classes().iter().map(|c| c.name.clone()))
-            .collect();
-        self.placement = place_items(&dataset.items);
-        Ok(Vec::new())
+        Ok(DatagenWriter {
+            catalog,
+            compression,
+            palette: assign_colors(catalog, &mut out.warnings),
+            foreign: foreign_numbers(&dataset.items),
+        })
+    }
+
+    /// Where `item` goes: its own key when it is a Datagen camera path, else
+    /// its `datapoint_NNNNN/camera`.
+    fn placement(&self, item: &Item) -> Placement {
+        match camera_path(&item.key) {
+            Some(path) => Placement {
+                camera_dir: item.key.clone(),
+                datapoint_dir: path.datapoint.to_string(),
+                needs_item_file: item.subset.is_some(),
+            },
+            None => {
+                let datapoint = datapoint_name(self.foreign[item.key.as_str()]);
+                Placement {
+                    camera_dir: format!("{datapoint}/camera"),
+                    datapoint_dir: datapoint,
+                    needs_item_file: true,
+                }
+            }
+        }
+    }
+
+    fn name(&self, class: ClassId) -> &str {
+        match class {
+            0 => BACKGROUND,
+            id => &self.catalog.get(id).name,
+        }
+    }
+}
+
+impl Writer for DatagenWriter<'_> {
+    fn capabilities(&self) -> Capabilities {
+        INFO.capabilities
     }
 
     fn encode(
@@ -239,9 +245,9 @@ impl Writer for DatagenWriter {
         item: &Item,
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
-        _losses: &mut Vec<Note>,
-    ) -> Result<Option<Vec<OutputFile>>> {
-        let place = &self.placement[&item.key];
+        _out: &mut Diagnostics,
+    ) -> Result<Encoded> {
+        let place = self.placement(item);
         let dir = &place.camera_dir;
         let mut files = Vec::new();
         let image_name = match (image, &item.image) {
@@ -266,7 +272,10 @@ impl Writer for DatagenWriter {
             ));
         }
         let Some(map) = map else {
-            return Ok(Some(files));
+            return Ok(Encoded {
+                files,
+                ..Encoded::default()
+            });
         };
 
         let palette: Vec<[u8; 6]> = std::iter::once(rgb16_bytes([0, 0, 0]))
@@ -291,39 +300,43 @@ impl Writer for DatagenWriter {
         shown.sort_unstable();
         shown.dedup();
         files.push(OutputFile::new(format!("{dir}/{MASK_PNG}"), png));
-        self.shown
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(item.key.clone(), shown);
-        Ok(Some(files))
+        Ok(Encoded {
+            files,
+            record: Record {
+                classes: shown,
+                ..Record::default()
+            },
+        })
     }
 
-    fn finish(&self, written: &[&Item], _losses: &mut Vec<Note>) -> Result<Vec<OutputFile>> {
-        let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+    fn finish(&self, written: &Written, sink: &mut dyn Sink, _out: &mut Diagnostics) -> Result<()> {
         // Classes no written item shows are listed in every datapoint (as
         // Datagen lists occluded parts), so the class list survives.
-        let mut unshown: BTreeSet<ClassId> = (1..self.names.len() as ClassId).collect();
-        let mut by_datapoint: BTreeMap<&str, BTreeSet<ClassId>> = BTreeMap::new();
-        for item in written {
+        let mut unshown: BTreeSet<ClassId> = (1..=self.catalog.len() as ClassId).collect();
+        let mut by_datapoint: BTreeMap<String, BTreeSet<ClassId>> = BTreeMap::new();
+        for record in written.records() {
+            let (item, record) =
+                record.map_err(|e| Error::output("the records of written items", e.to_string()))?;
             let classes = by_datapoint
-                .entry(&self.placement[&item.key].datapoint_dir)
+                .entry(self.placement(item).datapoint_dir)
                 .or_default();
-            for &class in shown.get(&item.key).into_iter().flatten() {
+            for class in record.classes {
                 classes.insert(class);
                 unshown.remove(&class);
             }
         }
-        Ok(by_datapoint
-            .into_iter()
-            .map(|(datapoint, classes)| {
-                let mut tree = Tree::default();
-                for class in classes.union(&unshown) {
-                    tree.insert(&self.names[*class as usize], self.palette[*class as usize]);
-                }
-                tree.insert(BACKGROUND, [0, 0, 0]);
-                OutputFile::new(format!("{datapoint}/{METADATA}"), tree.to_json())
-            })
-            .collect())
+        for (datapoint, classes) in by_datapoint {
+            let mut tree = Tree::default();
+            for &class in classes.union(&unshown) {
+                tree.insert(self.name(class), self.palette[class as usize]);
+            }
+            tree.insert(BACKGROUND, [0, 0, 0]);
+            sink.write_file(
+                &format!("{datapoint}/{METADATA}"),
+                tree.to_json().as_bytes(),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -384,17 +397,9 @@ mod tests {
             Item::new("2007_000032"),
             Item::new("a/b"),
         ];
-        let placement = place_items(&items);
-        assert_eq!(
-            placement["datapoint_00001/camera"].camera_dir,
-            "datapoint_00001/camera"
-        );
-        assert!(!placement["datapoint_00001/camera"].needs_item_file);
-        assert_eq!(
-            placement["2007_000032"].camera_dir,
-            "datapoint_00002/camera"
-        );
-        assert_eq!(placement["a/b"].camera_dir, "datapoint_00003/camera");
-        assert!(placement["a/b"].needs_item_file);
+        let numbers = foreign_numbers(&items);
+        assert_eq!(numbers.len(), 2);
+        assert_eq!(numbers["2007_000032"], 2);
+        assert_eq!(numbers["a/b"], 3);
     }
 }

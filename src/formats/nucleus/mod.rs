@@ -40,9 +40,14 @@ mod read;
 mod records;
 mod write;
 
-use super::{Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, top_files};
+use super::api::{Dataset, Format, FormatInfo, Writer};
+use super::common::{PREFIX_BYTES, top_files};
+use super::mask_url::{MASK_ROOT, URL_PREFIX};
+use super::options::{Direction, FormatOptions, OptionSpec};
+use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
+use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit};
 use std::sync::Arc;
 
 /// The Scale Nucleus segmentation format.
@@ -54,15 +59,27 @@ static INFO: FormatInfo = FormatInfo {
     description: "Scale Nucleus: annotations.ndjson of SegmentationAnnotation + 8-bit gray index masks (folder, or the .ndjson/.json file)",
     can_read: true,
     can_write: true,
-    holds: Holds {
+    capabilities: Capabilities {
         instances: true,
-        max_segments_per_item: Some(MAX_SEGMENTS as u32),
-        color_bits: 0,
-        subsets: false,
-        segment_attributes: true,
-        source_images: false,
+        max_segments: Some(SegmentLimit {
+            max: MAX_SEGMENTS as u32,
+            unit: "mask values",
+            why: "a Nucleus mask holds at most 255 (values 1..255; 0 is unlabeled)",
+            hint: ", --semantic writes one value per class",
+        }),
+        segment_attributes: Keeps::All,
+        ..Capabilities::NONE
     },
-    options: &["--mask-root", "--url-prefix", "--semantic"],
+    options: &[&MASK_ROOT, &URL_PREFIX, &SEMANTIC],
+};
+
+/// `--semantic`: one mask value per class, the same in every image.
+static SEMANTIC: OptionSpec = OptionSpec {
+    name: "semantic",
+    value: None,
+    help: "One mask value per class (its dataset-wide id), the same in every image; instances are merged",
+    repeatable: false,
+    direction: Direction::Write,
 };
 
 /// The label Nucleus uses for unlabeled pixels.
@@ -84,23 +101,32 @@ impl Format for Nucleus {
     }
 
     fn detect(&self, source: &dyn Source) -> bool {
-        candidate_files(source)
-            .iter()
-            .any(|path| source.read(path).is_ok_and(|b| holds_annotations(path, &b)))
+        candidate_files(source).iter().any(|path| {
+            source
+                .read_prefix(path, PREFIX_BYTES)
+                .is_ok_and(|b| holds_annotations(path, &b))
+        })
     }
 
-    fn open(&self, source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
+    fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
         read::open(source, options).map_err(|e| e.in_format(INFO.name))
     }
 
-    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
-        Ok(Box::new(write::NucleusWriter::new(options)))
+    fn writer<'a>(
+        &self,
+        dataset: &'a Dataset,
+        options: &FormatOptions,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Box<dyn Writer + 'a>> {
+        let writer = write::NucleusWriter::new(dataset, options, compression, out);
+        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
     }
 }
 
-/// Whether the file at `path` holding `bytes` is a Nucleus annotation file:
-/// it starts like one, or it is an empty `annotations.ndjson` (a dataset
-/// whose items were all skipped).
+/// Whether the file at `path` starting with `bytes` is a Nucleus annotation
+/// file: it starts like one, or it is an empty `annotations.ndjson` (a
+/// dataset whose items were all skipped).
 fn holds_annotations(path: &str, bytes: &[u8]) -> bool {
     let empty_ours = bytes.trim_ascii().is_empty() && path.rsplit('/').next() == Some(ANNOTATIONS);
     empty_ours || records::looks_like_nucleus(bytes)

@@ -1,74 +1,80 @@
-//! Reading: finding the annotation file, turning its segment lists into the
-//! catalog and per-item segments, and decoding each index mask.
+//! Reading: streaming the annotation file into items whose masks list their
+//! segments compactly, building the catalog from the labels on the way, and
+//! decoding each index mask.
 
-use super::records::{self, Record, SegmentRecord, is_background};
+use super::records::{self, Place, Record, SegmentRecord, Summary, is_background};
 use super::{INFO, INSTANCE_KEY, candidate_files, holds_annotations};
-use crate::codec::{Palette, RowSource, decode_png, png_rows};
+use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::mask_url::{MaskLocation, resolve_for};
-use crate::formats::{Dataset, ItemDecoder, ReadOptions, annotation_file, announce_reads};
+use crate::formats::api::{Dataset, ItemDecoder};
+use crate::formats::common::{annotation_file, folder_of, read_mask_file};
+use crate::formats::mask_url::{mask_roots, resolve_for};
+use crate::formats::options::FormatOptions;
 use crate::io::Source;
-use crate::model::{Catalog, Class, ClassId, ClassKind, Item, LabelMap, Segment, check_key};
-use crate::remap::{count_key, label_pixels, rgb8_of_key};
-use crate::report::Note;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use crate::losses::{Loss, LossCode};
+use crate::model::{
+    Attributes, Catalog, Class, ClassId, ClassKind, Item, LabelMap, ListedSegments, MaskRef,
+    check_key,
+};
+use crate::remap::{label_pixels, rgb8_of_pixel_key};
+use crate::report::Warning;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// What decoding one item needs, worked out from the annotation file.
-struct ItemPlan {
-    /// `None`: the item has no mask (an export row without segmentation).
-    mask: Option<MaskLocation>,
-    /// Segment id of each mask value (0: unlabeled).
-    id_of_value: Vec<(u8, u32)>,
-    /// The item's segments, in index order.
-    segments: Vec<Segment>,
-    /// Where the annotation is, for messages: `annotations.ndjson line 3`.
-    place: String,
+/// The labels met so far, in order of first appearance: the catalog to be.
+#[derive(Default)]
+struct Labels {
+    names: Vec<String>,
+    ids: HashMap<String, ClassId>,
+    /// Per label: some image has several of its segments, or one carries an
+    /// `instance`: a class with instances.
+    things: Vec<bool>,
 }
 
-/// Reads the annotation file of `source` and plans every item.
-pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
-    let (path, bytes) = annotation_file(
+impl Labels {
+    fn id(&mut self, name: &str) -> ClassId {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        self.things.push(false);
+        let id = self.names.len() as ClassId;
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn catalog(self) -> Catalog {
+        let classes = self
+            .names
+            .into_iter()
+            .zip(self.things)
+            .map(|(name, thing)| match thing {
+                true => Class::new(name, ClassKind::Thing),
+                false => Class::new(name, ClassKind::Stuff),
+            })
+            .collect();
+        Catalog::new(classes).expect("labels are unique and non-empty")
+    }
+}
+
+/// Reads the annotation file of `source`, a record at a time.
+pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
+    let roots = mask_roots(options)?;
+    let path = annotation_file(
         &*source,
         &candidate_files(&*source),
         holds_annotations,
         "Nucleus annotation file: expected a .ndjson, .jsonl or .json file at the top whose objects have a mask_url",
     )?;
     let display = source.display(&path);
-    let parsed = records::parse(&bytes).map_err(|what| Error::input(&display, what))?;
-    let base = path.rfind('/').map_or("", |slash| &path[..=slash]);
+    let base = folder_of(&path);
 
-    let mut warnings = Vec::new();
-    let mut losses = Vec::new();
-    if !parsed.other_types.is_empty() {
-        let kinds: Vec<String> = parsed
-            .other_types
-            .iter()
-            .map(|(kind, n)| format!("{n} {kind}"))
-            .collect();
-        warnings.push(Note::new(
-            "other-annotations",
-            format!(
-                "{display}: {} annotations are not segmentations and are ignored",
-                kinds.join(", ")
-            ),
-        ));
-    }
-    if parsed.annotation_ids > 0 {
-        losses.push(Note::new(
-            "annotation-ids",
-            format!(
-                "{display}: {} annotations have an annotation_id, which maskconv does not keep (a written Nucleus file has annotation_id null)",
-                parsed.annotation_ids
-            ),
-        ));
-    }
-
-    let catalog = catalog_of(&parsed.records);
-    let mut keys: HashMap<&str, &str> = HashMap::new();
-    let mut items = Vec::with_capacity(parsed.records.len());
-    let mut plans = Vec::with_capacity(parsed.records.len());
-    for record in &parsed.records {
+    let mut labels = Labels::default();
+    let mut items: Vec<Item> = Vec::new();
+    let mut keys: HashMap<String, Place> = HashMap::new();
+    let mut renumbered = Vec::new();
+    let mut first_place = None;
+    let mut each = |record: Record| -> Result<()> {
         check_key(&record.key).map_err(|what| {
             Error::input(
                 &display,
@@ -78,7 +84,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
                 ),
             )
         })?;
-        if let Some(first) = keys.insert(&record.key, &record.place) {
+        if let Some(first) = keys.insert(record.key.clone(), record.place) {
             return Err(Error::input(
                 &display,
                 format!(
@@ -87,26 +93,63 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
                 ),
             ));
         }
-        let mask = record
-            .mask_url
-            .as_deref()
-            .map(|url| {
-                resolve_for(url, base, &*source, &options.mask_roots, || {
-                    format!("{display} {}", record.place)
-                })
-            })
-            .transpose()?;
-        let (id_of_value, segments) = segments_of(record, &catalog, &display, &mut warnings);
-        items.push(Item::new(record.key.clone()));
-        plans.push(ItemPlan {
-            mask,
-            id_of_value,
-            segments,
-            place: format!("{display} {}", record.place),
-        });
+        first_place.get_or_insert(record.place);
+        let mut item = Item::new(record.key.clone());
+        if let Some(url) = record.mask_url.as_deref() {
+            let file = resolve_for(url, base, &*source, &roots, || {
+                format!("{display} {}", record.place)
+            })?;
+            let listed = listed_segments(&record, &mut labels, &display, &mut renumbered);
+            item.mask = Some(MaskRef {
+                files: vec![file],
+                listed,
+                recipe: record.place.number(),
+            });
+        }
+        items.push(item);
+        Ok(())
+    };
+    let mut summary = Summary::default();
+    source.read_with(&path, &mut |reader| {
+        let fail = |what: String| Error::input(&display, what);
+        summary = records::parse_stream(reader, &fail, &mut each)?;
+        Ok(())
+    })?;
+    number_instances(&mut items, &labels.things);
+
+    let mut warnings = Vec::new();
+    if !summary.other_types.is_empty() {
+        let kinds: Vec<String> = summary
+            .other_types
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        warnings.push(Warning::new(
+            "other-annotations",
+            format!(
+                "{display}: {} annotations are not segmentations and are ignored",
+                kinds.join(", ")
+            ),
+        ));
     }
-    let decoder = NucleusDecoder { source, plans };
-    Ok(Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))?.with_losses(losses))
+    warnings.extend(renumbered);
+    let mut losses = Vec::new();
+    if summary.annotation_ids > 0 {
+        losses.push(Loss::new(
+            LossCode::AnnotationIds,
+            format!(
+                "{display}: {} annotations have an annotation_id, which maskconv does not keep (a written Nucleus file has annotation_id null)",
+                summary.annotation_ids
+            ),
+        ));
+    }
+    let decoder = NucleusDecoder {
+        place: first_place.unwrap_or(Place::File),
+        display: display.clone(),
+    };
+    let catalog = labels.catalog();
+    let dataset = Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))?;
+    Ok(dataset.with_losses(losses))
 }
 
 /// An integer `instance` in a segment's metadata, if it has one.
@@ -118,164 +161,121 @@ fn instance_in(segment: &SegmentRecord) -> Option<u32> {
         .filter(|&n| n > 0)
 }
 
-/// Classes in order of first appearance. A label is a thing when some image
-/// has several segments of it or some segment carries an `instance`.
-fn catalog_of(records: &[Record]) -> Catalog {
-    let mut order: Vec<&str> = Vec::new();
-    let mut things: HashSet<&str> = HashSet::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for record in records {
-        let mut in_record: HashSet<&str> = HashSet::new();
-        for segment in &record.segments {
-            let label = segment.label.as_str();
-            if is_background(label) {
-                continue;
-            }
-            if seen.insert(label) {
-                order.push(label);
-            }
-            if !in_record.insert(label) || instance_in(segment).is_some() {
-                things.insert(label);
-            }
-        }
-    }
-    let classes = order
-        .iter()
-        .map(|label| {
-            let kind = if things.contains(label) {
-                ClassKind::Thing
-            } else {
-                ClassKind::Stuff
-            };
-            Class::new(*label, kind)
-        })
-        .collect();
-    Catalog::new(classes).expect("labels are unique and non-empty")
-}
-
-/// The item's segments in index order and the segment id of each listed
-/// mask value. Instances of a thing class keep their metadata `instance`
-/// when those are distinct; the others get the smallest free numbers.
-fn segments_of(
+/// What each listed mask value of `record` means: its label (a class, or
+/// unlabeled for `background`), the instance its metadata gives when the
+/// label's numbers are distinct in the image (others are numbered once every
+/// label is known, by [`number_instances`]), and the other metadata as the
+/// segment's attributes. Marks the labels that have instances.
+fn listed_segments(
     record: &Record,
-    catalog: &Catalog,
+    labels: &mut Labels,
     display: &str,
-    warnings: &mut Vec<Note>,
-) -> (Vec<(u8, u32)>, Vec<Segment>) {
-    let mut listed: Vec<&SegmentRecord> = record.segments.iter().collect();
-    listed.sort_by_key(|s| s.index);
-    let class_of = |s: &SegmentRecord| catalog.find(&s.label);
-    // Instance numbers given in metadata, per class; a class whose numbers
-    // repeat is renumbered.
+    renumbered: &mut Vec<Warning>,
+) -> ListedSegments {
     let mut given: BTreeMap<ClassId, Vec<u32>> = BTreeMap::new();
-    for segment in &listed {
-        if let (Some(class), Some(n)) = (class_of(segment), instance_in(segment)) {
+    let mut seen: BTreeSet<ClassId> = BTreeSet::new();
+    for segment in &record.segments {
+        if is_background(&segment.label) {
+            continue;
+        }
+        let class = labels.id(&segment.label);
+        let instance = instance_in(segment);
+        if !seen.insert(class) || instance.is_some() {
+            labels.things[class as usize - 1] = true;
+        }
+        if let Some(n) = instance {
             given.entry(class).or_default().push(n);
         }
     }
-    let mut taken: HashMap<ClassId, BTreeSet<u32>> = HashMap::new();
-    let mut renumbered: BTreeSet<ClassId> = BTreeSet::new();
-    for (class, numbers) in &given {
+    // A class whose given numbers repeat is numbered in index order instead.
+    let mut repeating: BTreeSet<ClassId> = BTreeSet::new();
+    for (&class, numbers) in &given {
         let distinct: BTreeSet<u32> = numbers.iter().copied().collect();
-        if distinct.len() == numbers.len() {
-            taken.insert(*class, distinct);
-        } else {
-            renumbered.insert(*class);
+        if distinct.len() != numbers.len() {
+            repeating.insert(class);
+            renumbered.push(Warning::new(
+                "instance-renumbered",
+                format!(
+                    "{display} {}: segments of '{}' repeat an instance number in their metadata; they are numbered in index order instead",
+                    record.place,
+                    labels.names[class as usize - 1]
+                ),
+            ));
         }
     }
-    for class in &renumbered {
-        warnings.push(Note::new(
-            "instance-renumbered",
-            format!(
-                "{display} {}: segments of '{}' repeat an instance number in their metadata; they are numbered in index order instead",
-                record.place,
-                catalog.get(*class).name
-            ),
-        ));
-    }
-
-    let mut id_of_value = Vec::with_capacity(listed.len());
-    let mut segments = Vec::with_capacity(listed.len());
-    for segment in listed {
-        let Some(class) = class_of(segment) else {
-            id_of_value.push((segment.index, 0));
-            continue;
-        };
-        let mut attributes = segment.metadata.clone().unwrap_or_default();
-        let instance = match catalog.get(class).kind {
-            ClassKind::Stuff => None,
-            ClassKind::Thing => {
-                let kept = instance_in(segment).filter(|_| !renumbered.contains(&class));
-                if kept.is_some() {
-                    attributes.shift_remove(INSTANCE_KEY);
-                }
-                let used = taken.entry(class).or_default();
-                Some(kept.unwrap_or_else(|| {
-                    let free = (1..).find(|n| !used.contains(n)).expect("a free number");
-                    used.insert(free);
-                    free
-                }))
+    let values = record
+        .segments
+        .iter()
+        .map(|segment| {
+            let value = u32::from(segment.index);
+            if is_background(&segment.label) {
+                return (value, 0, 0, Attributes::new());
             }
-        };
-        segments.push(Segment {
-            class,
-            instance,
-            attributes,
-        });
-        id_of_value.push((segment.index, segments.len() as u32));
-    }
-    (id_of_value, segments)
+            let class = labels.ids[segment.label.as_str()];
+            let mut attributes = segment.metadata.clone().unwrap_or_default();
+            let kept = instance_in(segment).filter(|_| !repeating.contains(&class));
+            if kept.is_some() {
+                attributes.shift_remove(INSTANCE_KEY);
+            }
+            (value, class, kept.unwrap_or(0), attributes)
+        })
+        .collect();
+    ListedSegments::new(values).expect("the annotation file lists each index once")
 }
 
-/// Decodes one item's index mask with its planned segments.
+/// Numbers the instances metadata left unnumbered: each segment of a class
+/// with instances gets the smallest number its class does not use in the
+/// image yet, in index order. Stuff has no instance number.
+fn number_instances(items: &mut [Item], things: &[bool]) {
+    for mask in items.iter_mut().filter_map(|item| item.mask.as_mut()) {
+        let entries = mask.listed.entries_mut();
+        let mut used: HashMap<ClassId, BTreeSet<u32>> = HashMap::new();
+        for entry in entries.iter().filter(|e| e.instance != 0) {
+            used.entry(entry.class).or_default().insert(entry.instance);
+        }
+        for entry in entries.iter_mut().filter(|e| e.class != 0) {
+            if !things[entry.class as usize - 1] || entry.instance != 0 {
+                continue;
+            }
+            let used = used.entry(entry.class).or_default();
+            let free = (1..).find(|n| !used.contains(n)).expect("a free number");
+            used.insert(free);
+            entry.instance = free;
+        }
+    }
+}
+
+/// Decodes one item's index mask with the segments its annotation lists.
 struct NucleusDecoder {
-    source: Arc<dyn Source>,
-    plans: Vec<ItemPlan>,
+    /// How messages name the annotation file.
+    display: String,
+    /// The kind of place annotations have in it (a mask's recipe is its number).
+    place: Place,
 }
 
 impl ItemDecoder for NucleusDecoder {
     fn decode(
         &self,
-        index: usize,
+        source: &dyn Source,
         _item: &Item,
-        notes: &mut Vec<Note>,
-    ) -> Result<Option<LabelMap>> {
-        let plan = &self.plans[index];
-        let Some(mask) = &plan.mask else {
-            return Ok(None);
-        };
-        decode_mask(&*self.source, mask, plan, notes)
-            .map(Some)
-            .map_err(|e| e.in_context(format_args!("the mask of {}", plan.place)))
-    }
-
-    fn plan(&self, _items: &[Item], _with_images: bool) -> Vec<Note> {
-        let reads: Vec<&str> = self
-            .plans
-            .iter()
-            .filter_map(|plan| match &plan.mask {
-                Some(MaskLocation::Input(path)) => Some(path.as_str()),
-                _ => None,
-            })
-            .collect();
-        announce_reads(&*self.source, &reads)
-    }
-
-    fn local_files(&self) -> Vec<std::path::PathBuf> {
-        let masks = self.plans.iter().filter_map(|plan| plan.mask.as_ref());
-        masks.filter_map(|m| m.local_file(&*self.source)).collect()
+        mask: &MaskRef,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<LabelMap> {
+        let place = format!("{} {}", self.display, self.place.numbered(mask.recipe));
+        decode_mask(source, mask, &place, warnings)
+            .map_err(|e| e.in_context(format_args!("the mask of {place}")))
     }
 }
 
-/// Decodes one index mask into the item's label map: 8-bit gray, or RGB
-/// whose three channels are equal (with a warning).
+/// Decodes one index mask: 8-bit gray, or RGB whose three channels are
+/// equal (with a warning). `place` names the annotation in messages.
 fn decode_mask(
     source: &dyn Source,
-    mask: &MaskLocation,
-    plan: &ItemPlan,
-    notes: &mut Vec<Note>,
+    mask: &MaskRef,
+    place: &str,
+    warnings: &mut Vec<Warning>,
 ) -> Result<LabelMap> {
-    let (bytes, display) = mask.read(source)?;
+    let (bytes, display) = read_mask_file(source, &mask.files[0])?;
     let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
     let info = *rows.info();
     if info.was_palette || info.file_bits != 8 || info.channels % 2 == 0 {
@@ -295,20 +295,20 @@ fn decode_mask(
     }
     let mut id_of = [0u32; 256];
     let mut listed = [false; 256];
-    for &(value, id) in &plan.id_of_value {
-        id_of[usize::from(value)] = id;
-        listed[usize::from(value)] = true;
+    for entry in mask.listed.entries() {
+        id_of[entry.value as usize] = entry.segment;
+        listed[entry.value as usize] = true;
     }
     let colour = info.channels >= 3;
     let mut unlisted: BTreeSet<u8> = BTreeSet::new();
     let mut mixed: Option<[u8; 3]> = None;
-    let runs = label_pixels(&mut rows, None, |key, _| {
+    let labelled = label_pixels(&mut rows, None, |key, _| {
         let value = if colour {
-            match rgb8_of_key(key) {
+            match rgb8_of_pixel_key(key) {
                 [r, g, b] if r == g && g == b => r,
                 rgb => {
                     mixed.get_or_insert(rgb);
-                    return 0;
+                    return None;
                 }
             }
         } else {
@@ -316,8 +316,9 @@ fn decode_mask(
         };
         if !listed[usize::from(value)] {
             unlisted.insert(value);
+            return None;
         }
-        id_of[usize::from(value)]
+        Some(id_of[usize::from(value)])
     })?;
     if let Some([r, g, b]) = mixed {
         return Err(Error::input(
@@ -328,38 +329,30 @@ fn decode_mask(
         ));
     }
     if colour {
-        notes.push(Note::new(
+        warnings.push(Warning::new(
             "faux-single-channel",
             format!("{display}: is RGB with three equal channels; read as an 8-bit grayscale mask"),
         ));
     }
     if !unlisted.is_empty() {
-        notes.push(unlisted_note(&bytes, &display, &unlisted, &plan.place)?);
+        let counted: Vec<String> = labelled
+            .unresolved
+            .iter()
+            .map(|(&(key, _), pixels)| format!("{} ({pixels} px)", key as u8))
+            .collect();
+        warnings.push(Warning::new(
+            "unlisted-index",
+            format!(
+                "{display}: mask values {} have no Segment in {place}; read as unlabeled",
+                counted.join(", ")
+            ),
+        ));
     }
-    LabelMap::from_runs(info.width, info.height, runs, plan.segments.clone())
-        .map_err(|what| Error::input(display, what))
-}
-
-/// The warning for mask values that no Segment lists, with pixel counts
-/// (the mask is decoded once more, whole, to count them).
-fn unlisted_note(bytes: &[u8], display: &str, values: &BTreeSet<u8>, place: &str) -> Result<Note> {
-    let image = decode_png(bytes, display, Palette::Indices)?;
-    let counted: Vec<String> = values
-        .iter()
-        .map(|&v| {
-            let key = if image.info.channels >= 3 {
-                u64::from(v) * 0x01_01_01
-            } else {
-                u64::from(v)
-            };
-            format!("{v} ({} px)", count_key(&image, key))
-        })
-        .collect();
-    Ok(Note::new(
-        "unlisted-index",
-        format!(
-            "{display}: mask values {} have no Segment in {place}; read as unlabeled",
-            counted.join(", ")
-        ),
-    ))
+    LabelMap::from_runs(
+        info.width,
+        info.height,
+        labelled.runs,
+        mask.listed.segments(),
+    )
+    .map_err(|what| Error::input(display, what))
 }

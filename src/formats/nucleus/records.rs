@@ -1,10 +1,14 @@
-//! The annotation file: NDJSON, a JSON array, or export rows, parsed into
-//! one [`Record`] per item, with every problem named by line (or element).
+//! The annotation file: NDJSON, a JSON array, or export rows, read as a
+//! stream into one [`Record`] per item, with every problem named by line
+//! (or element).
 
 use super::BACKGROUND;
-use crate::formats::strip_bom;
+use crate::error::{Error, Result};
+use crate::formats::common::{PREFIX_BYTES, first_object, strip_bom};
+use crate::formats::json_stream::{StreamError, stream_array};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
 
 /// One segment of a `SegmentationAnnotation`: mask value `index` means `label`.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +16,56 @@ pub(super) struct SegmentRecord {
     pub label: String,
     pub index: u8,
     pub metadata: Option<Map<String, Value>>,
+}
+
+/// Where in the annotation file an annotation is, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// `line 3` of an NDJSON file.
+    Line(u32),
+    /// `element 3` of a JSON array.
+    Element(u32),
+    /// `exportedRows row 3` (or `data row 3`) of an export.
+    Row(&'static str, u32),
+    /// A file holding one annotation.
+    File,
+}
+
+impl Place {
+    /// Its number (0 for [`Place::File`]).
+    pub fn number(self) -> u32 {
+        match self {
+            Place::Line(n) | Place::Element(n) | Place::Row(_, n) => n,
+            Place::File => 0,
+        }
+    }
+
+    /// The place of the same kind numbered `n`.
+    pub fn numbered(self, n: u32) -> Place {
+        match self {
+            Place::Line(_) => Place::Line(n),
+            Place::Element(_) => Place::Element(n),
+            Place::Row(key, _) => Place::Row(key, n),
+            Place::File => Place::File,
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Line(n) => write!(f, "line {n}"),
+            Place::Element(n) => write!(f, "element {n}"),
+            Place::Row(key, n) => write!(f, "{key} row {n}"),
+            Place::File => f.write_str("the file"),
+        }
+    }
+}
+
+impl PartialEq<&str> for Place {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string().as_str() == *other
+    }
 }
 
 /// One item's annotation, as the file gives it.
@@ -22,17 +76,16 @@ pub(super) struct Record {
     /// `None`: an export row whose `segmentation` is null (an item without mask).
     pub mask_url: Option<String>,
     pub segments: Vec<SegmentRecord>,
-    /// Where in the file: `line 3`, `element 3`, or `the file`.
-    pub place: String,
+    /// Where in the file.
+    pub place: Place,
 }
 
-/// What the file holds: the records, and how many annotations of other
-/// types (box, polygon, …) were passed over, by type.
+/// What the file holds besides its records: how many annotations of other
+/// types (box, polygon, …) were passed over, by type, and how many had an
+/// `annotation_id` (which the model cannot keep).
 #[derive(Debug, Default)]
-pub(super) struct Parsed {
-    pub records: Vec<Record>,
+pub(super) struct Summary {
     pub other_types: Vec<(String, usize)>,
-    /// Records with a non-null `annotation_id` (which the model cannot keep).
     pub annotation_ids: usize,
 }
 
@@ -47,67 +100,200 @@ const OTHER_TYPES: [&str; 7] = [
     "multicategory",
 ];
 
-/// Parses the whole file. The error is `(place, what)` for one message.
-pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("is not UTF-8 text: {e}"))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut parsed = Parsed::default();
-    let mut other: HashMap<String, usize> = HashMap::new();
-    let mut add = |value: Value, place: String, parsed: &mut Parsed| -> Result<(), String> {
-        match record_of(value, &place)? {
-            Element::Record(record, has_id) => {
-                parsed.annotation_ids += usize::from(has_id);
-                parsed.records.push(record);
-            }
-            Element::Other(kind) => *other.entry(kind).or_default() += 1,
-        }
-        Ok(())
-    };
-    if text.trim().is_empty() {
-        return Ok(parsed);
+/// How the file lays its annotations out, seen from its first megabyte.
+enum Layout {
+    /// Nothing but whitespace.
+    Empty,
+    /// One annotation per line.
+    Lines,
+    /// A JSON array of annotations.
+    Array,
+    /// One JSON object: an annotation, or an export holding rows.
+    Object,
+    /// An export too large to look at whole: its rows under this key.
+    Rows(&'static str),
+}
+
+fn layout(prefix: &[u8], whole: bool) -> Layout {
+    let text = strip_bom(prefix);
+    if whole && text.trim_ascii().is_empty() {
+        return Layout::Empty;
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(elements)) => {
-            for (i, value) in elements.into_iter().enumerate() {
-                add(value, format!("element {}", i + 1), &mut parsed)?;
+    let Some(first) = first_object(text) else {
+        return Layout::Object;
+    };
+    if first.in_array {
+        return Layout::Array;
+    }
+    match first.end {
+        Some(end) if !whole || !text[end..].trim_ascii().is_empty() => Layout::Lines,
+        Some(_) => Layout::Object,
+        None if whole => Layout::Object,
+        None => {
+            let single = ["mask_url", "reference_id", "item"]
+                .iter()
+                .any(|k| first.has(k));
+            match ["exportedRows", "data"]
+                .into_iter()
+                .find(|k| first.has_array(k))
+            {
+                Some(key) if !single => Layout::Rows(key),
+                _ => Layout::Object,
             }
         }
-        Ok(Value::Object(mut object)) => match export_rows_key(&object) {
-            // An export response: {"exportedRows": [...]} or a page {"data": [...], ...}.
-            Some(key) => {
-                let Some(Value::Array(rows)) = object.remove(key) else {
-                    unreachable!("export_rows_key checked it is a list")
-                };
-                for (i, value) in rows.into_iter().enumerate() {
-                    add(value, format!("{key} row {}", i + 1), &mut parsed)?;
-                }
+    }
+}
+
+/// Reads the annotation file from `reader`, handing each record to `each`
+/// as soon as it is read, so the file is never held whole. A problem with
+/// the file is `fail(what)` (naming the place); `each`'s errors stop it.
+pub(super) fn parse_stream(
+    mut reader: impl Read,
+    fail: &dyn Fn(String) -> Error,
+    each: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<Summary> {
+    let mut prefix = Vec::new();
+    (&mut reader)
+        .take(PREFIX_BYTES as u64)
+        .read_to_end(&mut prefix)
+        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    let whole = prefix.len() < PREFIX_BYTES;
+    if prefix.starts_with(b"\xef\xbb\xbf") {
+        prefix.drain(..3);
+    }
+    let layout = layout(&prefix, whole);
+    let mut stream = BufReader::with_capacity(1 << 16, std::io::Cursor::new(prefix).chain(reader));
+    let mut summary = Summary::default();
+    let mut other: HashMap<String, usize> = HashMap::new();
+    let mut add = |value: Value, place: Place| -> Result<()> {
+        match record_of(value, place).map_err(fail)? {
+            Element::Record(record, has_id) => {
+                summary.annotation_ids += usize::from(has_id);
+                each(record)
             }
-            None => add(Value::Object(object), "the file".into(), &mut parsed)?,
-        },
-        Ok(_) => return Err("holds neither annotation objects nor a list of them".into()),
-        // More than one value: NDJSON, one annotation per line.
-        Err(e) if e.to_string().starts_with("trailing characters") => {
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let value: Value = serde_json::from_str(line).map_err(|e| {
-                    format!(
-                        "line {}, column {}: not valid JSON: {}",
-                        i + 1,
-                        e.column(),
-                        bare(&e)
-                    )
-                })?;
-                add(value, format!("line {}", i + 1), &mut parsed)?;
+            Element::Other(kind) => {
+                *other.entry(kind).or_default() += 1;
+                Ok(())
             }
         }
-        Err(e) => return Err(format!("not valid JSON: {e}")),
+    };
+    let streamed = |key: &'static str,
+                    path: &[&str],
+                    stream: &mut dyn Read,
+                    add: &mut dyn FnMut(Value, Place) -> Result<()>| {
+        let place = |i: usize| match key {
+            "" => Place::Element(i as u32 + 1),
+            key => Place::Row(key, i as u32 + 1),
+        };
+        stream_array(stream, path, &mut |i, value| add(value, place(i))).map_err(|e| match e {
+            StreamError::Syntax(e) => fail(format!("not valid JSON: {e}")),
+            StreamError::Element(e) => e,
+        })
+    };
+    match layout {
+        Layout::Empty => {}
+        Layout::Array => {
+            streamed("", &[], &mut stream, &mut add)?;
+        }
+        Layout::Rows(key) => {
+            streamed(key, &[key], &mut stream, &mut add)?;
+        }
+        Layout::Lines => read_lines(&mut stream, fail, &mut add)?,
+        Layout::Object => {
+            let mut text = String::new();
+            stream
+                .read_to_string(&mut text)
+                .map_err(|e| fail(format!("is not UTF-8 text: {e}")))?;
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(mut object)) => match export_rows_key(&object) {
+                    // An export response: {"exportedRows": [...]} or a page {"data": [...], ...}.
+                    Some(key) => {
+                        let Some(Value::Array(rows)) = object.remove(key) else {
+                            unreachable!("export_rows_key checked it is a list")
+                        };
+                        for (i, value) in rows.into_iter().enumerate() {
+                            add(value, Place::Row(key, i as u32 + 1))?;
+                        }
+                    }
+                    None => add(Value::Object(object), Place::File)?,
+                },
+                Ok(_) => {
+                    return Err(fail(
+                        "holds neither annotation objects nor a list of them".into(),
+                    ));
+                }
+                Err(e) => return Err(fail(format!("not valid JSON: {e}"))),
+            }
+        }
     }
     let mut other_types: Vec<(String, usize)> = other.into_iter().collect();
     other_types.sort();
-    parsed.other_types = other_types;
-    Ok(parsed)
+    summary.other_types = other_types;
+    Ok(summary)
+}
+
+/// NDJSON: one annotation per non-blank line.
+fn read_lines(
+    stream: &mut impl BufRead,
+    fail: &dyn Fn(String) -> Error,
+    add: &mut dyn FnMut(Value, Place) -> Result<()>,
+) -> Result<()> {
+    let mut line = Vec::new();
+    let mut number = 0u32;
+    loop {
+        line.clear();
+        let read = stream
+            .read_until(b'\n', &mut line)
+            .map_err(|e| fail(format!("cannot be read: {e}")))?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let mut text = line.strip_suffix(b"\n").unwrap_or(&line);
+        text = text.strip_suffix(b"\r").unwrap_or(text);
+        if number == 1 {
+            text = strip_bom(text);
+        }
+        let text = std::str::from_utf8(text)
+            .map_err(|e| fail(format!("line {number}: is not UTF-8 text: {e}")))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            fail(format!(
+                "line {number}, column {}: not valid JSON: {}",
+                e.column(),
+                bare(&e)
+            ))
+        })?;
+        add(value, Place::Line(number))?;
+    }
+}
+
+/// Every record of an annotation file held in memory (for tests).
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(super) struct Parsed {
+    pub records: Vec<Record>,
+    pub other_types: Vec<(String, usize)>,
+    pub annotation_ids: usize,
+}
+
+/// Parses a whole file held in memory; the error is the problem in words.
+#[cfg(test)]
+pub(super) fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
+    let mut records = Vec::new();
+    let summary = parse_stream(bytes, &|what| Error::invalid_input(what), &mut |r| {
+        records.push(r);
+        Ok(())
+    })
+    .map_err(|e| e.what)?;
+    Ok(Parsed {
+        records,
+        other_types: summary.other_types,
+        annotation_ids: summary.annotation_ids,
+    })
 }
 
 /// A serde_json message without its ` at line L column C` suffix.
@@ -140,7 +326,7 @@ enum Element {
     Other(String),
 }
 
-fn record_of(value: Value, place: &str) -> Result<Element, String> {
+fn record_of(value: Value, place: Place) -> std::result::Result<Element, String> {
     let Value::Object(mut object) = value else {
         return Err(format!("{place}: expected a JSON object"));
     };
@@ -160,7 +346,7 @@ fn record_of(value: Value, place: &str) -> Result<Element, String> {
                     key,
                     mask_url: None,
                     segments: Vec::new(),
-                    place: place.to_string(),
+                    place,
                 },
                 false,
             )),
@@ -187,7 +373,7 @@ fn record_of(value: Value, place: &str) -> Result<Element, String> {
 
 /// `reference_id`, else `dataset_item_id`, else `item_id` (predictions may
 /// name their item by dataset id only). `None` when none is present.
-fn key_of(object: &Map<String, Value>) -> Option<Result<String, String>> {
+fn key_of(object: &Map<String, Value>) -> Option<std::result::Result<String, String>> {
     ["reference_id", "dataset_item_id", "item_id"]
         .iter()
         .find_map(|field| match object.get(*field) {
@@ -197,7 +383,10 @@ fn key_of(object: &Map<String, Value>) -> Option<Result<String, String>> {
         })
 }
 
-fn annotation_of(object: Map<String, Value>, place: &str) -> Result<(Record, bool), String> {
+fn annotation_of(
+    object: Map<String, Value>,
+    place: Place,
+) -> std::result::Result<(Record, bool), String> {
     let key = key_of(&object)
         .ok_or_else(|| format!("{place}: has no reference_id (the SDK requires one)"))?
         .map_err(|what| format!("{place}: {what}"))?;
@@ -221,7 +410,7 @@ fn annotation_of(object: Map<String, Value>, place: &str) -> Result<(Record, boo
             .map(|(i, s)| {
                 segment_of(s).map_err(|what| format!("{place}: segment {}: {what}", i + 1))
             })
-            .collect::<Result<Vec<_>, _>>()?,
+            .collect::<std::result::Result<Vec<_>, _>>()?,
         Some(_) => return Err(format!("{place}: 'annotations' is not a list of segments")),
     };
     let mut seen = [false; 256];
@@ -239,13 +428,13 @@ fn annotation_of(object: Map<String, Value>, place: &str) -> Result<(Record, boo
             key,
             mask_url: Some(mask_url),
             segments,
-            place: place.to_string(),
+            place,
         },
         has_id,
     ))
 }
 
-fn segment_of(value: &Value) -> Result<SegmentRecord, String> {
+fn segment_of(value: &Value) -> std::result::Result<SegmentRecord, String> {
     let Value::Object(object) = value else {
         return Err("is not an object".into());
     };
@@ -294,36 +483,26 @@ pub(super) fn is_background(label: &str) -> bool {
     label == BACKGROUND
 }
 
-/// Whether `bytes` starts like a Nucleus annotation file: its first JSON
-/// object (or the first element of a top-level array) is an annotation
-/// (`mask_url`, or at least `reference_id` / `dataset_item_id`, so that a
-/// broken annotation gets a Nucleus error), an export row (`item` +
-/// `segmentation`) or an export (`exportedRows`). Parses one object, not
-/// the whole file.
+/// Whether `bytes` (a file's first megabyte) starts like a Nucleus
+/// annotation file: its first JSON object (or the first element of a
+/// top-level array) is an annotation (`mask_url`, or at least
+/// `reference_id` / `dataset_item_id`, so that a broken annotation gets a
+/// Nucleus error), an export row (`item` + `segmentation`) or an export
+/// (`exportedRows`, or a `data` page). Looks at keys, not whole values.
 pub(super) fn looks_like_nucleus(bytes: &[u8]) -> bool {
-    let text = strip_bom(bytes);
-    let mut rest = text.trim_ascii_start();
-    if let Some(inner) = rest.strip_prefix(b"[") {
-        rest = inner.trim_ascii_start();
-    }
-    let first = serde_json::Deserializer::from_slice(rest)
-        .into_iter::<Value>()
-        .next();
-    match first {
-        Some(Ok(Value::Object(object))) => {
-            [
-                "mask_url",
-                "reference_id",
-                "dataset_item_id",
-                "exportedRows",
-            ]
-            .iter()
-            .any(|key| object.contains_key(*key))
-                || export_rows_key(&object).is_some()
-                || (object.contains_key("item") && object.contains_key("segmentation"))
-        }
-        _ => false,
-    }
+    let Some(first) = first_object(bytes) else {
+        return false;
+    };
+    [
+        "mask_url",
+        "reference_id",
+        "dataset_item_id",
+        "exportedRows",
+    ]
+    .iter()
+    .any(|key| first.has(key))
+        || first.has_array("data") && !first.has("item")
+        || (first.has("item") && first.has("segmentation"))
 }
 
 #[cfg(test)]

@@ -41,9 +41,15 @@ mod read;
 mod release;
 mod write;
 
-use super::{Dataset, Format, FormatInfo, Holds, ReadOptions, WriteOptions, Writer, top_files};
+use super::api::{Dataset, Format, FormatInfo, Writer};
+use super::common::{PREFIX_BYTES, top_files};
+use super::mask_url::{MASK_ROOT, URL_PREFIX};
+use super::options::{Direction, FormatOptions, OptionSpec};
+use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
+use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The Segments.ai release format.
@@ -55,16 +61,56 @@ static INFO: FormatInfo = FormatInfo {
     description: "Segments.ai release: release.json (categories, samples, label attributes) + 8-bit RGBA id bitmaps (folder, or the release .json)",
     can_read: true,
     can_write: true,
-    holds: Holds {
+    capabilities: Capabilities {
         instances: true,
-        max_segments_per_item: Some(MAX_ID),
+        max_segments: Some(SegmentLimit {
+            max: MAX_ID,
+            unit: "object ids",
+            why: "a Segments.ai bitmap holds 24-bit ones (at most 16777215)",
+            hint: "",
+        }),
         color_bits: 8,
         subsets: true,
-        segment_attributes: true,
+        class_attributes: Keeps::Some {
+            keeps: is_category_attribute,
+            what: "'id', 'name', 'color' and 'has_instances' are the category's own keys",
+        },
+        segment_attributes: Keeps::Some {
+            keeps: is_sdk_attribute,
+            what: "Segments.ai's annotation attributes are scalars or lists of strings",
+        },
         source_images: true,
+        items_without_mask: true,
     },
-    options: &["--mask-root", "--labelset", "--url-prefix"],
+    options: &[&MASK_ROOT, &LABELSET, &URL_PREFIX],
 };
+
+/// `--labelset NAME`: the label set of a release to read.
+static LABELSET: OptionSpec = OptionSpec {
+    name: "labelset",
+    value: Some("NAME"),
+    help: "The label set of a Segments.ai release to read (default: ground-truth)",
+    repeatable: false,
+    direction: Direction::Read,
+};
+
+/// Category keys the writer sets itself; class attributes by these names are dropped.
+const CATEGORY_KEYS: [&str; 4] = ["id", "name", "color", "has_instances"];
+
+/// Whether a class attribute can be a category key (it is not one of the category's own).
+fn is_category_attribute(name: &str, _value: &Value) -> bool {
+    !CATEGORY_KEYS.contains(&name)
+}
+
+/// Whether a value fits the SDK's `ObjectAttributes` (`str | bool | int |
+/// float | list[str] | None`).
+fn is_sdk_attribute(_name: &str, value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().all(Value::is_string),
+        Value::Object(_) => false,
+        _ => true,
+    }
+}
 
 /// The label set read when `--labelset` is not given, and the one written.
 const DEFAULT_LABELSET: &str = "ground-truth";
@@ -78,6 +124,8 @@ const LABEL_DIR: &str = "labels/";
 const IMAGE_DIR: &str = "images/";
 /// The sample metadata key holding an item's subset.
 const SUBSET_KEY: &str = "subset";
+/// How an item's [`Origin`](crate::model::Origin) service id names a Segments.ai sample uuid.
+const SERVICE: &str = "segments.ai:";
 
 impl Format for Segments {
     fn info(&self) -> &'static FormatInfo {
@@ -87,16 +135,23 @@ impl Format for Segments {
     fn detect(&self, source: &dyn Source) -> bool {
         top_files(source, &[".json"]).iter().any(|path| {
             source
-                .read(path)
+                .read_prefix(path, PREFIX_BYTES)
                 .is_ok_and(|bytes| release::looks_like_release(path, &bytes))
         })
     }
 
-    fn open(&self, source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
+    fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
         read::open(source, options).map_err(|e| e.in_format(INFO.name))
     }
 
-    fn writer(&self, options: &WriteOptions) -> Result<Box<dyn Writer>> {
-        Ok(Box::new(write::SegmentsWriter::new(options)))
+    fn writer<'a>(
+        &self,
+        dataset: &'a Dataset,
+        options: &FormatOptions,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Box<dyn Writer + 'a>> {
+        let writer = write::SegmentsWriter::new(dataset, options, compression, out);
+        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
     }
 }

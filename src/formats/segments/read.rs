@@ -1,95 +1,63 @@
-//! Reading: the release's categories become the catalog, its samples the
-//! items, and each bitmap's object ids the item's segments.
+//! Reading: the release's samples become the items (streamed, one at a
+//! time), their annotations the masks' listed segments, its categories the
+//! catalog; each bitmap's object ids are decoded to those segments.
 
-use super::release::{self, Annotation, Label, Release, Sample};
-use super::{DEFAULT_LABELSET, INFO, SUBSET_KEY};
-use crate::codec::{Palette, RowSource, decode_png, png_rows};
+use super::release::{self, Category, Label, Sample, Stop, sample_place};
+use super::{DEFAULT_LABELSET, INFO, LABELSET, SERVICE, SUBSET_KEY};
+use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::mask_url::{MaskLocation, resolve, resolve_for};
-use crate::formats::{
-    Dataset, ItemDecoder, ReadOptions, annotation_file, announce_reads, top_files,
-};
+use crate::formats::api::{Dataset, ItemDecoder};
+use crate::formats::common::{annotation_file, folder_of, read_mask_file, top_files};
+use crate::formats::mask_url::{mask_roots, resolve, resolve_for};
+use crate::formats::options::FormatOptions;
 use crate::io::Source;
-use crate::model::{Catalog, Class, ClassId, ClassKind, Color, Item, LabelMap, Segment, check_key};
-use crate::remap::{count_key, key_of_rgb8, label_pixels, rgb8_of_key};
-use crate::report::Note;
+use crate::model::{
+    Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, ListedSegments, MaskRef,
+    Origin, check_key,
+};
+use crate::remap::{id_of_rgb, label_pixels, rgb8_of_pixel_key};
+use crate::report::Warning;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// What decoding one item needs, worked out from the release.
-struct ItemPlan {
-    /// `None`: the sample has no mask.
-    bitmap: Option<MaskLocation>,
-    /// Object id → segment id, for the ids the label lists.
-    segment_of: HashMap<u32, u32>,
-    segments: Vec<Segment>,
-    /// `release.json dataset.samples[3]`, for messages.
-    place: String,
-}
-
-/// Reads the release in `source` and plans every sample.
-pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dataset> {
-    let (path, bytes) = annotation_file(
+/// Reads the release in `source`, a sample at a time.
+pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
+    let roots = mask_roots(options)?;
+    let path = annotation_file(
         &*source,
         &top_files(&*source, &[".json"]),
         release::looks_like_release,
         "Segments.ai release: expected a .json file at the top with dataset.task_attributes and dataset.samples",
     )?;
     let display = source.display(&path);
-    let labelset = options.labelset.as_deref().unwrap_or(DEFAULT_LABELSET);
-    let Release {
-        categories,
-        samples,
-    } = release::parse(&bytes, labelset).map_err(|what| Error::input(&display, what))?;
-    let base = path.rfind('/').map_or("", |slash| &path[..=slash]);
+    let labelset = options.value(LABELSET.name).unwrap_or(DEFAULT_LABELSET);
+    let base = folder_of(&path);
 
-    let mut class_of: HashMap<u64, (ClassId, ClassKind)> = HashMap::new();
-    let mut classes = Vec::with_capacity(categories.len());
-    for category in &categories {
-        let kind = if category.has_instances {
-            ClassKind::Thing
-        } else {
-            ClassKind::Stuff
-        };
-        let mut class = Class::new(category.name.clone(), kind);
-        class.color = category.color.map(Color::Rgb8);
-        class.attributes = category.extra.clone();
-        classes.push(class);
-        if class_of
-            .insert(category.id, (classes.len() as ClassId, kind))
-            .is_some()
-        {
-            return Err(Error::input(
-                &display,
-                format!("two categories have id {}", category.id),
-            ));
-        }
-    }
-    let catalog = Catalog::new(classes).map_err(|what| Error::input(&display, what))?;
-
-    let mut warnings = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
+    let mut keys: HashMap<String, usize> = HashMap::new();
     let mut without: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut items = Vec::with_capacity(samples.len());
-    let mut plans = Vec::with_capacity(samples.len());
-    let mut keys: HashMap<String, &str> = HashMap::new();
     let mut missing_images = 0usize;
-    for sample in &samples {
-        let place = format!("{display} {}", sample.place);
+    // Category ids as met in annotations, numbered 1.. until the categories are read.
+    let mut category_ids: Vec<u64> = Vec::new();
+    let mut category_number: HashMap<u64, ClassId> = HashMap::new();
+    let mut each = |sample: Sample| -> Result<()> {
+        let place = sample_place(sample.index);
         let key = key_of(&sample.name);
-        if let Some(first) = keys.insert(key.clone(), &sample.place) {
+        if let Some(first) = keys.insert(key.clone(), sample.index) {
             return Err(Error::input(
                 &display,
                 format!(
-                    "{}: sample name '{}' gives item key '{key}', as {first} does; keys are sample names without extension",
-                    sample.place, sample.name
+                    "{place}: sample name '{}' gives item key '{key}', as {} does; keys are sample names without extension",
+                    sample.name,
+                    sample_place(first)
                 ),
             ));
         }
         check_key(&key).map_err(|what| {
             Error::input(
                 &display,
-                format!("{}: sample name '{}': {what}", sample.place, sample.name),
+                format!("{place}: sample name '{}': {what}", sample.name),
             )
         })?;
         let mut item = Item::new(key);
@@ -97,56 +65,70 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
             Some(Value::String(subset)) if !subset.is_empty() => Some(subset.clone()),
             _ => None,
         };
-        item.image = image_in_input(&*source, sample, base);
+        item.image = image_in_input(&*source, &sample, base);
         if item.image.is_none()
             && let Some(url) = &sample.image_url
         {
             // A relative path that is not in the input names nothing elsewhere.
             if url.contains("://") || url.starts_with('/') {
-                item.image_url = Some(url.clone());
+                item.origin.set(Origin::IMAGE_URL, url.clone());
             } else {
                 missing_images += 1;
             }
         }
-        item.source_id = sample.uuid.clone();
-        let plan = match &sample.label {
-            Label::Without(why) => {
-                *without.entry(why).or_default() += 1;
-                ItemPlan {
-                    bitmap: None,
-                    segment_of: HashMap::new(),
-                    segments: Vec::new(),
-                    place,
-                }
-            }
+        if let Some(uuid) = &sample.uuid {
+            item.origin
+                .set(Origin::SERVICE_ID, format!("{SERVICE}{uuid}"));
+        }
+        match &sample.label {
+            Label::Without(why) => *without.entry(why).or_default() += 1,
             Label::Bitmap { url, annotations } => {
-                let bitmap = resolve_for(url, base, &*source, &options.mask_roots, || {
-                    format!("{display} {}.labels.{labelset}", sample.place)
+                let bitmap = resolve_for(url, base, &*source, &roots, || {
+                    format!("{display} {place}.labels.{labelset}")
                 })?;
-                let (segment_of, segments) =
-                    segments_of(annotations, &class_of).map_err(|what| {
-                        Error::input(
-                            &display,
-                            format!("{}.labels.{labelset}: {what}", sample.place),
-                        )
-                    })?;
-                ItemPlan {
-                    bitmap: Some(bitmap),
-                    segment_of,
-                    segments,
-                    place,
-                }
+                let mut number = |id: u64| {
+                    *category_number.entry(id).or_insert_with(|| {
+                        category_ids.push(id);
+                        category_ids.len() as ClassId
+                    })
+                };
+                let values = annotations
+                    .iter()
+                    .map(|a| (a.id, number(a.category_id), a.id, a.attributes.clone()))
+                    .collect();
+                item.mask = Some(MaskRef {
+                    files: vec![bitmap],
+                    listed: ListedSegments::new(values).expect("ids are checked unique"),
+                    recipe: sample.index as u32,
+                });
             }
-        };
+        }
         items.push(item);
-        plans.push(plan);
-    }
+        Ok(())
+    };
+    let mut categories = Vec::new();
+    source.read_with(&path, &mut |reader| {
+        categories =
+            release::parse_stream(reader, labelset, &mut each).map_err(|stop| match stop {
+                Stop::Malformed(what) => Error::input(&display, what),
+                Stop::Refused(e) => e,
+            })?;
+        Ok(())
+    })?;
+    let (catalog, class_of) =
+        catalog_of(&categories).map_err(|what| Error::input(&display, what))?;
+    classify(&mut items, &category_ids, &class_of).map_err(|(index, what)| {
+        let place = sample_place(index);
+        Error::input(&display, format!("{place}.labels.{labelset}: {what}"))
+    })?;
+
+    let mut warnings = Vec::new();
     if !without.is_empty() {
         let counts: Vec<String> = without
             .iter()
             .map(|(why, n)| format!("{n} {why}"))
             .collect();
-        warnings.push(Note::new(
+        warnings.push(Warning::new(
             "samples-without-label",
             format!(
                 "{display}: {} samples have no mask in labelset '{labelset}' ({}); they are items without mask",
@@ -156,15 +138,70 @@ pub(super) fn open(source: Arc<dyn Source>, options: &ReadOptions) -> Result<Dat
         ));
     }
     if missing_images > 0 {
-        warnings.push(Note::new(
+        warnings.push(Warning::new(
             "image-not-found",
             format!(
                 "{display}: {missing_images} samples' image URLs are relative paths to files not in the input; they are not kept"
             ),
         ));
     }
-    let decoder = SegmentsDecoder { source, plans };
-    Dataset::new(&INFO, catalog, items, warnings, Box::new(decoder))
+    let decoder = SegmentsDecoder { display };
+    Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))
+}
+
+/// Each category id's class and kind.
+type ClassOf = HashMap<u64, (ClassId, ClassKind)>;
+
+/// The catalog (one class per category, in their order) and each category
+/// id's class and kind.
+fn catalog_of(categories: &[Category]) -> std::result::Result<(Catalog, ClassOf), String> {
+    let mut class_of = ClassOf::new();
+    let mut classes = Vec::with_capacity(categories.len());
+    for category in categories {
+        let kind = match category.has_instances {
+            true => ClassKind::Thing,
+            false => ClassKind::Stuff,
+        };
+        let mut class = Class::new(category.name.clone(), kind);
+        class.color = category.color.map(Color::Rgb8);
+        class.attributes = category.extra.clone();
+        classes.push(class);
+        if class_of
+            .insert(category.id, (classes.len() as ClassId, kind))
+            .is_some()
+        {
+            return Err(format!("two categories have id {}", category.id));
+        }
+    }
+    Ok((Catalog::new(classes)?, class_of))
+}
+
+/// Gives the listed segments their classes, now that the categories are
+/// known: a thing's instance is its object id; stuff has none. The error is
+/// the sample index and what is wrong.
+fn classify(
+    items: &mut [Item],
+    category_ids: &[u64],
+    class_of: &ClassOf,
+) -> std::result::Result<(), (usize, String)> {
+    for mask in items.iter_mut().filter_map(|item| item.mask.as_mut()) {
+        let sample = mask.recipe as usize;
+        for entry in mask.listed.entries_mut() {
+            let category = category_ids[entry.class as usize - 1];
+            let &(class, kind) = class_of.get(&category).ok_or_else(|| {
+                let what = format!(
+                    "annotation id {} has category_id {category}, which is not a category of the release",
+                    entry.value
+                );
+                (sample, what)
+            })?;
+            entry.class = class;
+            if kind == ClassKind::Stuff {
+                entry.instance = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The item key of a sample: its name without the extension (as the SDK's
@@ -181,82 +218,30 @@ fn key_of(name: &str) -> String {
 fn image_in_input(source: &dyn Source, sample: &Sample, base: &str) -> Option<String> {
     let url = sample.image_url.as_deref()?;
     match resolve(url, base, source, &[]) {
-        Ok(MaskLocation::Input(path)) if source.contains(&path) => Some(path),
+        Ok(FileRef::Input(path)) if source.contains(&path) => Some(path),
         _ => None,
     }
 }
 
-/// Segments in annotation-id order: a thing's instance is its object id.
-fn segments_of(
-    annotations: &[Annotation],
-    class_of: &HashMap<u64, (ClassId, ClassKind)>,
-) -> Result<(HashMap<u32, u32>, Vec<Segment>), String> {
-    let mut sorted: Vec<&Annotation> = annotations.iter().collect();
-    sorted.sort_by_key(|a| a.id);
-    let mut segment_of = HashMap::with_capacity(sorted.len());
-    let mut segments = Vec::with_capacity(sorted.len());
-    for annotation in sorted {
-        let &(class, kind) = class_of.get(&annotation.category_id).ok_or_else(|| {
-            format!(
-                "annotation id {} has category_id {}, which is not a category of the release",
-                annotation.id, annotation.category_id
-            )
-        })?;
-        let instance = (kind == ClassKind::Thing).then_some(annotation.id);
-        segments.push(Segment {
-            class,
-            instance,
-            attributes: annotation.attributes.clone(),
-        });
-        segment_of.insert(annotation.id, segments.len() as u32);
-    }
-    Ok((segment_of, segments))
-}
-
-/// Decodes one item's bitmap with its planned segments.
+/// Decodes one item's bitmap with the segments its label lists (a mask's
+/// recipe is its sample's index in the release).
 struct SegmentsDecoder {
-    source: Arc<dyn Source>,
-    plans: Vec<ItemPlan>,
+    /// How messages name the release.
+    display: String,
 }
 
 impl ItemDecoder for SegmentsDecoder {
     fn decode(
         &self,
-        index: usize,
+        source: &dyn Source,
         _item: &Item,
-        notes: &mut Vec<Note>,
-    ) -> Result<Option<LabelMap>> {
-        let plan = &self.plans[index];
-        let Some(bitmap) = &plan.bitmap else {
-            return Ok(None);
-        };
-        decode_bitmap(&*self.source, bitmap, plan, notes)
-            .map(Some)
-            .map_err(|e| e.in_context(format_args!("the bitmap of {}", plan.place)))
-    }
-
-    fn read_image(&self, item: &Item) -> Result<Option<Vec<u8>>> {
-        crate::formats::read_item_image(&*self.source, item)
-    }
-
-    fn plan(&self, items: &[Item], with_images: bool) -> Vec<Note> {
-        let mut reads: Vec<&str> = Vec::new();
-        for (plan, item) in self.plans.iter().zip(items) {
-            if let Some(MaskLocation::Input(path)) = &plan.bitmap {
-                reads.push(path);
-            }
-            if let (true, Some(image)) = (with_images, &item.image) {
-                reads.push(image);
-            }
-        }
-        announce_reads(&*self.source, &reads)
-    }
-
-    fn local_files(&self) -> Vec<std::path::PathBuf> {
-        let bitmaps = self.plans.iter().filter_map(|plan| plan.bitmap.as_ref());
-        bitmaps
-            .filter_map(|b| b.local_file(&*self.source))
-            .collect()
+        mask: &MaskRef,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<LabelMap> {
+        decode_bitmap(source, mask, warnings).map_err(|e| {
+            let place = sample_place(mask.recipe as usize);
+            e.in_context(format_args!("the bitmap of {} {place}", self.display))
+        })
     }
 }
 
@@ -271,11 +256,10 @@ enum Encoding {
 
 fn decode_bitmap(
     source: &dyn Source,
-    bitmap: &MaskLocation,
-    plan: &ItemPlan,
-    notes: &mut Vec<Note>,
+    mask: &MaskRef,
+    warnings: &mut Vec<Warning>,
 ) -> Result<LabelMap> {
-    let (bytes, display) = bitmap.read(source)?;
+    let (bytes, display) = read_mask_file(source, &mask.files[0])?;
     let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
     let info = *rows.info();
     let encoding = match (info.was_palette, info.file_bits, info.channels) {
@@ -299,32 +283,21 @@ fn decode_bitmap(
     };
     let id_of_key = |key: u64| -> u32 {
         match encoding {
-            Encoding::Rgb => {
-                let [r, g, b] = rgb8_of_key(key);
-                u32::from(r) | u32::from(g) << 8 | u32::from(b) << 16
-            }
+            Encoding::Rgb => id_of_rgb(rgb8_of_pixel_key(key)),
             Encoding::Gray16 => key as u32,
         }
     };
-    let mut unknown: BTreeSet<u32> = BTreeSet::new();
-    let runs = label_pixels(&mut rows, None, |key, _| {
-        let id = id_of_key(key);
-        if id == 0 {
-            return 0;
-        }
-        plan.segment_of.get(&id).copied().unwrap_or_else(|| {
-            unknown.insert(id);
-            0
-        })
+    let listed = &mask.listed;
+    let labelled = label_pixels(&mut rows, None, |key, _| match id_of_key(key) {
+        0 => Some(0),
+        id => listed.get(id).map(|entry| entry.segment),
     })?;
-    if let Some(&id) = unknown.first() {
-        let image = decode_png(&bytes, &display, Palette::Indices)?;
-        let key = match encoding {
-            Encoding::Rgb => key_of_rgb8([id as u8, (id >> 8) as u8, (id >> 16) as u8]),
-            Encoding::Gray16 => u64::from(id),
-        };
-        let pixels = count_key(&image, key);
-        let more = match unknown.len() {
+    let unknown = labelled
+        .unresolved
+        .iter()
+        .map(|(&(key, _), &n)| (id_of_key(key), n));
+    if let Some((id, pixels)) = unknown.min() {
+        let more = match labelled.unresolved.len() {
             1 => String::new(),
             n => format!(" ({} more unlisted ids)", n - 1),
         };
@@ -340,13 +313,13 @@ fn decode_bitmap(
             ),
         ));
     }
-    if encoding == Encoding::Gray16 && plan.segment_of.contains_key(&65535) {
-        notes.push(Note::new(
+    if encoding == Encoding::Gray16 && listed.get(65535).is_some() {
+        warnings.push(Warning::new(
             "clipped-ids",
             format!("{display}: a 16-bit cache file holds id 65535, which the SDK also writes for every id above it"),
         ));
     }
-    LabelMap::from_runs(info.width, info.height, runs, plan.segments.clone())
+    LabelMap::from_runs(info.width, info.height, labelled.runs, listed.segments())
         .map_err(|what| Error::input(display, what))
 }
 

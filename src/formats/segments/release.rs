@@ -1,8 +1,12 @@
-//! The release JSON, parsed into categories and samples, with every problem
-//! named by its place in the file (`dataset.samples[3].labels…`).
+//! The release JSON, read as a stream: its samples one at a time (a release
+//! of 100 000 samples is never one tree in memory), then its categories,
+//! with every problem named by its place in the file
+//! (`dataset.samples[3].labels…`).
 
-use crate::formats::strip_bom;
+use crate::formats::common::{first_object, strip_bom};
+use crate::formats::json_stream::{StreamError, stream_array};
 use serde_json::{Map, Value};
+use std::io::Read;
 
 /// One category of `dataset.task_attributes.categories`.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,8 +42,8 @@ pub(super) enum Label {
 /// One sample of `dataset.samples`.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Sample {
-    /// `dataset.samples[i]`, for messages.
-    pub place: String,
+    /// Its index in `dataset.samples`.
+    pub index: usize,
     pub uuid: Option<String>,
     pub name: String,
     pub image_url: Option<String>,
@@ -47,29 +51,106 @@ pub(super) struct Sample {
     pub label: Label,
 }
 
-/// A parsed release.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Release {
-    pub categories: Vec<Category>,
-    pub samples: Vec<Sample>,
+/// `dataset.samples[i]`, for messages.
+pub(super) fn sample_place(index: usize) -> String {
+    format!("dataset.samples[{index}]")
 }
 
-/// Whether a file at `path` holding `bytes` is a release: a JSON object
-/// with a `dataset` key (a broken `dataset` then gets a Segments.ai error).
+/// Whether a file at `path` starting with `bytes` is a release: a JSON
+/// object with a top-level `dataset` key (a broken `dataset` then gets a
+/// Segments.ai error).
 pub(super) fn looks_like_release(_path: &str, bytes: &[u8]) -> bool {
-    // Cheap: the file is read again to be parsed. A key `"dataset"` in an
-    // object; the full check is the parse.
-    let bytes = strip_bom(bytes);
-    bytes.trim_ascii_start().first() == Some(&b'{')
-        && bytes.windows(9).enumerate().any(|(i, w)| {
-            w == b"\"dataset\"" && bytes[i + 9..].trim_ascii_start().first() == Some(&b':')
-        })
+    first_object(bytes).is_some_and(|first| !first.in_array && first.has("dataset"))
 }
 
-/// Parses the release, reading labels of `labelset`.
-pub(super) fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
-    let bytes = strip_bom(bytes);
-    let root: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+/// Why reading a release stopped.
+pub(super) enum Stop<E> {
+    /// The release is malformed (in words, naming the place).
+    Malformed(String),
+    /// `each` refused a sample.
+    Refused(E),
+}
+
+/// Reads the release from `reader`, handing each sample (with its label in
+/// `labelset`) to `each` as it is read, and returns the categories. A
+/// problem with the release as a whole is reported before one with a
+/// sample, as if the file had been read whole first.
+pub(super) fn parse_stream<E>(
+    reader: impl Read,
+    labelset: &str,
+    each: &mut dyn FnMut(Sample) -> Result<(), E>,
+) -> Result<Vec<Category>, Stop<E>> {
+    let mut bom_checked = BomSkip::new(reader);
+    let mut first_problem: Option<Stop<E>> = None;
+    let streamed = stream_array(
+        &mut bom_checked,
+        &["dataset", "samples"],
+        &mut |i, value| {
+            if first_problem.is_none() {
+                let sample = sample_of(&value, labelset, i);
+                first_problem = match sample {
+                    Ok(sample) => each(sample).err().map(Stop::Refused),
+                    Err(what) => Some(Stop::Malformed(what)),
+                };
+            }
+            Ok::<(), ()>(())
+        },
+    );
+    let root = match streamed {
+        Ok(root) => root,
+        Err(StreamError::Syntax(e)) => return Err(Stop::Malformed(format!("not valid JSON: {e}"))),
+        Err(StreamError::Element(())) => unreachable!("samples are never refused while streaming"),
+    };
+    let categories = categories_of(&root, labelset).map_err(Stop::Malformed)?;
+    match first_problem {
+        Some(problem) => Err(problem),
+        None => Ok(categories),
+    }
+}
+
+/// A reader that drops a leading UTF-8 byte order mark.
+struct BomSkip<R> {
+    inner: R,
+    start: Vec<u8>,
+    checked: bool,
+}
+
+impl<R: Read> BomSkip<R> {
+    fn new(inner: R) -> Self {
+        BomSkip {
+            inner,
+            start: Vec::new(),
+            checked: false,
+        }
+    }
+}
+
+impl<R: Read> Read for BomSkip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            self.checked = true;
+            let mut head = [0u8; 3];
+            let mut got = 0;
+            while got < 3 {
+                match self.inner.read(&mut head[got..])? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            self.start = strip_bom(&head[..got]).to_vec();
+            self.start.reverse();
+        }
+        if let Some(byte) = self.start.pop() {
+            buf[0] = byte;
+            return Ok(1);
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// The release's categories, once its samples are read: the checks of the
+/// release as a whole (its `dataset`, task type, categories, labelsets).
+fn categories_of(root: &Value, labelset: &str) -> Result<Vec<Category>, String> {
     let dataset = root
         .get("dataset")
         .and_then(Value::as_object)
@@ -106,19 +187,11 @@ pub(super) fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
             ));
         }
     }
-    let samples = dataset
+    dataset
         .get("samples")
         .and_then(Value::as_array)
         .ok_or("has no dataset.samples list")?;
-    let samples = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| sample_of(s, labelset, format!("dataset.samples[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Release {
-        categories,
-        samples,
-    })
+    Ok(categories)
 }
 
 fn category_of(value: &Value) -> Result<Category, String> {
@@ -166,7 +239,8 @@ fn category_of(value: &Value) -> Result<Category, String> {
     })
 }
 
-fn sample_of(value: &Value, labelset: &str, place: String) -> Result<Sample, String> {
+fn sample_of(value: &Value, labelset: &str, index: usize) -> Result<Sample, String> {
+    let place = sample_place(index);
     let Value::Object(object) = value else {
         return Err(format!("{place}: is not an object"));
     };
@@ -197,7 +271,7 @@ fn sample_of(value: &Value, labelset: &str, place: String) -> Result<Sample, Str
         Some(_) => return Err(format!("{label_place}: is neither an object nor null")),
     };
     Ok(Sample {
-        place,
+        index,
         uuid,
         name,
         image_url,
@@ -278,6 +352,29 @@ fn annotation_of(value: &Value) -> Result<Annotation, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A release read whole (tests only).
+    #[derive(Debug)]
+    struct Release {
+        categories: Vec<Category>,
+        samples: Vec<Sample>,
+    }
+
+    fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
+        let mut samples = Vec::new();
+        let categories = parse_stream(bytes, labelset, &mut |s| {
+            samples.push(s);
+            Ok::<(), ()>(())
+        })
+        .map_err(|stop| match stop {
+            Stop::Malformed(what) => what,
+            Stop::Refused(()) => unreachable!(),
+        })?;
+        Ok(Release {
+            categories,
+            samples,
+        })
+    }
 
     const RELEASE: &str = r#"{"name": "v1", "dataset": {"name": "d", "owner": "o",
         "task_type": "segmentation-bitmap",

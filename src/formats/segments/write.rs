@@ -1,24 +1,26 @@
 //! Writing: an RGBA id bitmap and a label body per item, and one release
-//! file holding every key the SDK's `SegmentsDataset` reads.
+//! file holding every key the SDK's `SegmentsDataset` reads — its samples
+//! wait in item order and are streamed into `release.json` last.
 
 use super::{
-    BITMAP_DIR, DEFAULT_LABELSET, IMAGE_DIR, INFO, LABEL_DIR, MAX_ID, RELEASE, SUBSET_KEY,
+    BITMAP_DIR, CATEGORY_KEYS, DEFAULT_LABELSET, IMAGE_DIR, INFO, LABEL_DIR, MAX_ID, RELEASE,
+    SERVICE, SUBSET_KEY, is_sdk_attribute,
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
 use crate::formats::colors::distinct_rgb8;
-use crate::formats::mask_url::output_url;
-use crate::formats::{Dataset, OutputFile, WriteOptions, Writer, file_extension};
-use crate::model::{ClassKind, Item, LabelMap, Segment};
+use crate::formats::common::{file_extension, source_image_file};
+use crate::formats::mask_url::{output_url, url_folder};
+use crate::formats::options::FormatOptions;
+use crate::io::Sink;
+use crate::losses::{Capabilities, Diagnostics};
+use crate::model::{ClassKind, Item, LabelMap, Origin, Segment};
 use crate::pyjson;
-use crate::remap::paint_row;
-use crate::report::Note;
+use crate::remap::{paint_row, rgb_of_id};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-
-/// Category keys the writer sets itself; class attributes by these names are dropped.
-const CATEGORY_KEYS: [&str; 4] = ["id", "name", "color", "has_instances"];
+use std::collections::HashSet;
+use std::io::Write;
 
 /// Writes a Segments.ai release.
 pub(super) struct SegmentsWriter {
@@ -27,22 +29,71 @@ pub(super) struct SegmentsWriter {
     url_prefix: Option<String>,
     /// `task_attributes.categories`, in catalog order (category id = class id).
     categories: Vec<Value>,
-    /// Every encoded item's sample, by key, until `finish`.
-    samples: Mutex<HashMap<String, Value>>,
 }
 
 impl SegmentsWriter {
-    pub(super) fn new(options: &WriteOptions) -> Self {
-        SegmentsWriter {
-            compression: options.compression,
-            url_prefix: options.url_folder(),
-            categories: Vec::new(),
-            samples: Mutex::new(HashMap::new()),
-        }
+    /// Plans the categories: ids 1..N in class order, colours that stay
+    /// distinct at 8 bits, class attributes as extra category keys.
+    pub(super) fn new(
+        dataset: &Dataset,
+        options: &FormatOptions,
+        compression: Compression,
+        out: &mut Diagnostics,
+    ) -> Result<Self> {
+        // 16-bit colours that are one 8-bit colour stay distinct (recoloured
+        // with a warning), as CVAT's labelmap needs them when converted on.
+        let palette = distinct_rgb8(&dataset.catalog, &mut out.warnings);
+        let categories = dataset
+            .catalog
+            .iter()
+            .map(|(id, class)| {
+                let mut category = Map::new();
+                category.insert("id".into(), id.into());
+                category.insert("name".into(), class.name.clone().into());
+                if class.color.is_some() {
+                    category.insert("color".into(), json!(palette[id as usize]));
+                }
+                category.insert(
+                    "has_instances".into(),
+                    (class.kind == ClassKind::Thing).into(),
+                );
+                for (key, value) in &class.attributes {
+                    if !CATEGORY_KEYS.contains(&key.as_str()) {
+                        category.insert(key.clone(), value.clone());
+                    }
+                }
+                Value::Object(category)
+            })
+            .collect();
+        Ok(SegmentsWriter {
+            compression,
+            url_prefix: url_folder(options)?,
+            categories,
+        })
     }
 
     fn url(&self, path: &str) -> String {
         output_url(self.url_prefix.as_deref(), path)
+    }
+
+    /// `release.json` with no samples, split where the samples go: the
+    /// text before the `[` of `"samples": []`, and after its `]`.
+    fn release_around_samples(&self) -> (String, String) {
+        let release = json!({
+            "name": "maskconv",
+            "description": format!("written by maskconv {}", env!("CARGO_PKG_VERSION")),
+            "dataset": {
+                "name": "dataset",
+                "owner": "maskconv",
+                "task_type": "segmentation-bitmap",
+                "task_attributes": {"format_version": "0.1", "categories": self.categories},
+                "labelsets": [{"name": DEFAULT_LABELSET, "description": ""}],
+                "samples": [],
+            },
+        });
+        let text = pyjson::dumps_indented(&release, 2) + "\n";
+        let at = text.rfind("\"samples\": []").expect("the samples key") + "\"samples\": ".len();
+        (text[..at].to_string(), text[at + 2..].to_string())
     }
 }
 
@@ -69,16 +120,6 @@ fn object_ids(segments: &[Segment]) -> Vec<u32> {
         .collect()
 }
 
-/// Whether a value fits the SDK's `ObjectAttributes` (`str | bool | int |
-/// float | list[str] | None`).
-fn is_sdk_attribute(value: &Value) -> bool {
-    match value {
-        Value::Array(items) => items.iter().all(Value::is_string),
-        Value::Object(_) => false,
-        _ => true,
-    }
-}
-
 /// A deterministic UUID (version 8, RFC 9562) from `key`: 128-bit FNV-1a.
 fn uuid_of(key: &str) -> String {
     let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
@@ -100,44 +141,12 @@ fn uuid_of(key: &str) -> String {
     )
 }
 
+/// How deep a sample sits in `release.json`: in `dataset.samples`.
+const SAMPLE_DEPTH: usize = 3;
+
 impl Writer for SegmentsWriter {
-    fn begin(
-        &mut self,
-        dataset: &Dataset,
-        losses: &mut Vec<Note>,
-        warnings: &mut Vec<Note>,
-    ) -> Result<Vec<OutputFile>> {
-        // 16-bit colours that are one 8-bit colour stay distinct (recoloured
-        // with a warning), as CVAT's labelmap needs them when converted on.
-        let palette = distinct_rgb8(&dataset.catalog, warnings);
-        self.categories = dataset
-            .catalog
-            .iter()
-            .map(|(id, class)| {
-                let mut category = Map::new();
-                category.insert("id".into(), id.into());
-                category.insert("name".into(), class.name.clone().into());
-                if class.color.is_some() {
-                    category.insert("color".into(), json!(palette[id as usize]));
-                }
-                category.insert("has_instances".into(), (class.kind == ClassKind::Thing).into());
-                for (key, value) in &class.attributes {
-                    if CATEGORY_KEYS.contains(&key.as_str()) {
-                        losses.push(Note::new(
-                            "class-attributes",
-                            format!(
-                                "class '{}': attribute '{key}' would overwrite the category's own '{key}' and is dropped",
-                                class.name
-                            ),
-                        ));
-                    } else {
-                        category.insert(key.clone(), value.clone());
-                    }
-                }
-                Value::Object(category)
-            })
-            .collect();
-        Ok(Vec::new())
+    fn capabilities(&self) -> Capabilities {
+        INFO.capabilities
     }
 
     fn encode(
@@ -145,20 +154,23 @@ impl Writer for SegmentsWriter {
         item: &Item,
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
-        losses: &mut Vec<Note>,
-    ) -> Result<Option<Vec<OutputFile>>> {
+        _out: &mut Diagnostics,
+    ) -> Result<Encoded> {
         let mut files = Vec::new();
-        let (image_url, extension) = match (image, &item.image) {
-            (Some(bytes), Some(source)) => {
-                let ext = file_extension(source, ".png");
-                let path = format!("{IMAGE_DIR}{}{ext}", item.key);
-                files.push(OutputFile::new(path.clone(), bytes));
-                (self.url(&path), ext.to_string())
+        let copied = source_image_file(item, image, ".png", |ext| {
+            format!("{IMAGE_DIR}{}{ext}", item.key)
+        });
+        let (image_url, extension) = match copied {
+            Some(file) => {
+                let ext = file_extension(&file.path, ".png").to_string();
+                let url = self.url(&file.path);
+                files.push(file);
+                (url, ext)
             }
             // No image in the input: the URL the source gave, if any (its
             // extension names the sample, as the SDK names cached images).
-            _ => match &item.image_url {
-                Some(url) => (url.clone(), file_extension(url, ".png").to_string()),
+            None => match item.origin.get(Origin::IMAGE_URL) {
+                Some(url) => (url.to_string(), file_extension(url, ".png").to_string()),
                 None => (String::new(), ".png".to_string()),
             },
         };
@@ -166,20 +178,17 @@ impl Writer for SegmentsWriter {
             None => Value::Null,
             Some(map) => {
                 let segments = map.segments();
-                if segments.len() > MAX_ID as usize {
-                    return Err(Error::input(
-                        format!("item '{}'", item.key),
-                        format!(
-                            "has {} segments but a Segments.ai bitmap holds 24-bit object ids (at most {MAX_ID}) (loss 'too-many-segments')",
-                            segments.len()
-                        ),
-                    )
-                    .in_format(INFO.name));
-                }
                 let ids = object_ids(segments);
+                debug_assert!(
+                    ids.iter().all(|&id| id <= MAX_ID),
+                    "planned losses keep ids in 24 bits"
+                );
                 let palette: Vec<[u8; 4]> = ids
                     .iter()
-                    .map(|&id| [id as u8, (id >> 8) as u8, (id >> 16) as u8, 255])
+                    .map(|&id| {
+                        let [r, g, b] = rgb_of_id(id);
+                        [r, g, b, 255]
+                    })
                     .collect();
                 let (w, h) = (map.width(), map.height());
                 let png = encode_png_rows(w, h, PngLayout::Rgba8, self.compression, |y, row| {
@@ -193,7 +202,6 @@ impl Writer for SegmentsWriter {
                 let mut by_id: Vec<(&Segment, u32)> =
                     segments.iter().zip(ids[1..].iter().copied()).collect();
                 by_id.sort_by_key(|&(_, id)| id);
-                let mut dropped = false;
                 let annotations: Vec<Value> = by_id
                     .into_iter()
                     .map(|(segment, id)| {
@@ -203,11 +211,7 @@ impl Writer for SegmentsWriter {
                         let attributes: Map<String, Value> = segment
                             .attributes
                             .iter()
-                            .filter(|(_, v)| {
-                                let ok = is_sdk_attribute(v);
-                                dropped |= !ok;
-                                ok
-                            })
+                            .filter(|(k, v)| is_sdk_attribute(k, v))
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect();
                         if !attributes.is_empty() {
@@ -216,15 +220,6 @@ impl Writer for SegmentsWriter {
                         Value::Object(annotation)
                     })
                     .collect();
-                if dropped {
-                    losses.push(Note::new(
-                        "segment-attributes",
-                        format!(
-                            "item '{}': segment attributes that are objects or non-string lists do not fit Segments.ai's annotation attributes and are dropped",
-                            item.key
-                        ),
-                    ));
-                }
                 let body = json!({
                     "format_version": "0.1",
                     "annotations": annotations,
@@ -241,42 +236,46 @@ impl Writer for SegmentsWriter {
         if let Some(subset) = &item.subset {
             metadata.insert(SUBSET_KEY.into(), subset.clone().into());
         }
+        let uuid = match item.origin.get(Origin::SERVICE_ID) {
+            Some(id) if id.starts_with(SERVICE) => id[SERVICE.len()..].to_string(),
+            _ => uuid_of(&item.key),
+        };
         let sample = json!({
-            "uuid": item.source_id.clone().unwrap_or_else(|| uuid_of(&item.key)),
+            "uuid": uuid,
             "name": format!("{}{extension}", item.key),
             "metadata": metadata,
             "attributes": {"image": {"url": image_url}},
             "labels": {DEFAULT_LABELSET: label},
         });
-        self.samples
-            .lock()
-            .expect("no writer thread panicked")
-            .insert(item.key.clone(), sample);
-        Ok(Some(files))
+        Ok(Encoded {
+            files,
+            record: Record {
+                text: pyjson::dumps_indented_at(&sample, 2, SAMPLE_DEPTH),
+                ..Record::default()
+            },
+        })
     }
 
-    fn finish(&self, written: &[&Item], _losses: &mut Vec<Note>) -> Result<Vec<OutputFile>> {
-        let mut samples = self.samples.lock().expect("no writer thread panicked");
-        let samples: Vec<Value> = written
-            .iter()
-            .filter_map(|item| samples.remove(&item.key))
-            .collect();
-        let release = json!({
-            "name": "maskconv",
-            "description": format!("written by maskconv {}", env!("CARGO_PKG_VERSION")),
-            "dataset": {
-                "name": "dataset",
-                "owner": "maskconv",
-                "task_type": "segmentation-bitmap",
-                "task_attributes": {"format_version": "0.1", "categories": self.categories},
-                "labelsets": [{"name": DEFAULT_LABELSET, "description": ""}],
-                "samples": samples,
-            },
-        });
-        Ok(vec![OutputFile::new(
-            RELEASE,
-            pyjson::dumps_indented(&release, 2) + "\n",
-        )])
+    fn finish(&self, written: &Written, sink: &mut dyn Sink, _out: &mut Diagnostics) -> Result<()> {
+        let (head, tail) = self.release_around_samples();
+        let indent = " ".repeat(2 * SAMPLE_DEPTH);
+        sink.write_stream(RELEASE, &mut |file: &mut dyn Write| {
+            file.write_all(head.as_bytes())?;
+            file.write_all(b"[")?;
+            for (i, record) in written.records().enumerate() {
+                let (_, record) = record?;
+                if i > 0 {
+                    file.write_all(b",")?;
+                }
+                write!(file, "\n{indent}")?;
+                file.write_all(record.text.as_bytes())?;
+            }
+            if !written.is_empty() {
+                write!(file, "\n{}", &indent[2..])?;
+            }
+            file.write_all(b"]")?;
+            file.write_all(tail.as_bytes())
+        })
     }
 }
 

@@ -3,8 +3,8 @@
 //! every case it rejects rejected here with a clear error. Deliberate
 //! differences (exactness over the importer's losses) have their own tests.
 
+use crate::common::open_dataset;
 use crate::common::{ACCEPTED_CVAT_CASES, canonical, fixture};
-use maskconv::pipeline::open_dataset;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,15 +1,16 @@
 //! Writing CVAT: identity conversions, what CVAT's own files look like,
 //! determinism across thread counts, and the writer's limits.
 
+use crate::common::open_dataset;
 use crate::common::{
     ACCEPTED_CVAT_CASES, TempDir, canonical, convert_to_cvat, describe, fixture, memory_dataset,
     partition, read_tree, varied_dataset,
 };
 use maskconv::ErrorKind;
+use maskconv::convert::{ConvertOptions, convert_dataset};
 use maskconv::formats::find;
 use maskconv::io::MemorySink;
 use maskconv::model::{Class, ClassKind, Color, Item, LabelMap, Segment};
-use maskconv::pipeline::{ConvertOptions, convert_dataset, open_dataset};
 use std::path::Path;
 
 fn decode_rgb(bytes: &[u8]) -> (png::ColorType, png::BitDepth, Vec<u8>) {
@@ -49,7 +50,7 @@ fn assert_same_dataset(a: &Path, b: &Path) {
         open_dataset(a, None).unwrap(),
         open_dataset(b, None).unwrap(),
     );
-    let classes = |d: &maskconv::formats::Dataset| {
+    let classes = |d: &maskconv::formats::api::Dataset| {
         let mut classes: Vec<_> = d
             .catalog
             .classes()
@@ -253,9 +254,9 @@ fn item(key: &str) -> Item {
 }
 
 fn write_memory(
-    dataset: &maskconv::formats::Dataset,
+    dataset: &maskconv::formats::api::Dataset,
     options: &ConvertOptions,
-) -> maskconv::Result<(MemorySink, maskconv::pipeline::ConvertReport)> {
+) -> maskconv::Result<(MemorySink, maskconv::convert::ConvertReport)> {
     let mut sink = MemorySink::default();
     let report = convert_dataset(dataset, find("cvat").unwrap(), &mut sink, options)?;
     Ok((sink, report))

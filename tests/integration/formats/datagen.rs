@@ -2,13 +2,13 @@
 //! (datagen → datagen, datagen → cvat → datagen, cvat → datagen → cvat), the
 //! folder, `.zip` and `.tar.gz` forms, the layouts, and every kind of bad input.
 
+use crate::common::open_dataset;
 use crate::common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
     raw_png, read_tree, s, varied_dataset,
 };
 use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::model::Color;
-use maskconv::pipeline::open_dataset;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -293,7 +293,7 @@ pub(super) fn items_without_a_mask_survive_a_round_trip_through_datagen() {
     convert(&input, &datagen, "datagen", &[]);
     let back = tmp.join("back.zip");
     convert(&datagen, &back, "cvat", &[]);
-    let keys = |d: &maskconv::formats::Dataset| -> Vec<(String, Option<String>)> {
+    let keys = |d: &maskconv::formats::api::Dataset| -> Vec<(String, Option<String>)> {
         d.items
             .iter()
             .map(|i| (i.key.clone(), i.subset.clone()))

@@ -3,16 +3,19 @@
 //! round trips (nucleus → nucleus, cvat → nucleus → cvat, `--semantic`), and
 //! every kind of bad input.
 
+use crate::common::open_dataset;
 use crate::common::{
     CanonicalItem, TempDir, canonical, codes, convert, describe, fixture, maskconv, memory_dataset,
     read_tree, s, varied_dataset,
 };
 use maskconv::ErrorKind;
 use maskconv::codec::{Palette, decode_png};
-use maskconv::formats::{ReadOptions, find, mask_url::MaskRoot};
+use maskconv::convert::{ConvertOptions, convert_dataset};
+use maskconv::formats::find;
+use maskconv::formats::mask_url::MASK_ROOT;
+use maskconv::formats::options::FormatOptions;
 use maskconv::io::MemorySink;
 use maskconv::model::{Class, ClassKind, Item, LabelMap, Segment};
-use maskconv::pipeline::{ConvertOptions, convert_dataset, open_dataset, open_dataset_with};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -90,7 +93,7 @@ pub(super) fn sdk_written_annotations_read_to_the_pixel_counts_numpy_gives() {
     assert_eq!(cars[0].attributes["color"], "red");
     assert_eq!(cars[1].instance, Some(2));
     // The annotation_id cannot be kept: a named loss.
-    assert_eq!(dataset.losses[0].code, "annotation-ids");
+    assert_eq!(dataset.losses[0].code.as_str(), "annotation-ids");
     // Values 0 and 9 of street_b have no Segment: unlabeled, counted in a warning.
     let mut notes = Vec::new();
     dataset.decode(1, &mut notes).unwrap();
@@ -329,11 +332,9 @@ pub(super) fn url_prefix_writes_remote_urls_that_mask_root_maps_back() {
         stderr.contains("s3://bucket/run1/masks/street_a.png") && stderr.contains("--mask-root"),
         "{stderr}"
     );
-    let options = ReadOptions {
-        mask_roots: vec![MaskRoot::parse(&format!("s3://bucket/run1/={}", s(&out))).unwrap()],
-        ..Default::default()
-    };
-    let mapped = open_dataset_with(&out, None, &options).unwrap();
+    let root = format!("s3://bucket/run1/={}", s(&out));
+    let options = FormatOptions::new().with(&MASK_ROOT, Some(&root)).unwrap();
+    let mapped = maskconv::open::open_dataset(&out, None, &options).unwrap();
     let original = open_dataset(&fixture(CANONICAL), None).unwrap();
     assert_eq!(canonical(&mapped), canonical(&original));
 }

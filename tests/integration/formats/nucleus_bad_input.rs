@@ -1,15 +1,17 @@
 //! nucleus: bad inputs are clear errors that name the file, and publish nothing.
 
 use super::nucleus::*;
+use crate::common::open_dataset;
 use crate::common::{
     TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv, memory_dataset,
     raw_png, read_tree, s, varied_dataset,
 };
 use maskconv::codec::{Compression, PngLayout, encode_png};
+use maskconv::convert::{ConvertOptions, convert_dataset};
 use maskconv::formats::find;
+use maskconv::formats::options::FormatOptions;
 use maskconv::io::MemorySink;
 use maskconv::model::{Class, ClassKind, Item, LabelMap, Segment};
-use maskconv::pipeline::{ConvertOptions, convert_dataset, open_dataset};
 use std::path::Path;
 
 /// A mask file of a test case: name, layout, samples, width, height.
@@ -300,10 +302,9 @@ fn segment_metadata_keep_their_values_and_order() {
 fn semantic_mode_refuses_more_than_255_classes_but_not_many_instances() {
     let nucleus = find("nucleus").unwrap();
     let semantic = ConvertOptions {
-        write: maskconv::formats::WriteOptions {
-            semantic: true,
-            ..Default::default()
-        },
+        options: FormatOptions::new()
+            .with(maskconv::formats::find_option("semantic").unwrap(), None)
+            .unwrap(),
         ..Default::default()
     };
     let classes: Vec<Class> = (0..256)

@@ -2,15 +2,16 @@
 //! ids and counts it gives, our bitmaps decode to our ids, round trips
 //! (segments → segments, cvat → segments → cvat), and every kind of bad input.
 
+use crate::common::open_dataset;
 use crate::common::{
     CanonicalItem, TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv,
     memory_dataset, raw_png, read_tree, s, varied_dataset,
 };
 use maskconv::codec::{Compression, Palette, PngLayout, decode_png, encode_png};
+use maskconv::convert::{ConvertOptions, convert_dataset};
 use maskconv::formats::find;
 use maskconv::io::MemorySink;
 use maskconv::model::{Class, ClassKind, Item, LabelMap, Segment};
-use maskconv::pipeline::{ConvertOptions, convert_dataset, open_dataset};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -395,7 +396,10 @@ fn the_release_file_alone_reads_like_its_folder_and_keeps_the_image_url() {
     let file = open_dataset(&input.join("release.json"), None).unwrap();
     let folder = open_dataset(&input, None).unwrap();
     assert_eq!(canonical(&file), canonical(&folder));
-    assert_eq!(file.items[0].image_url.as_deref(), Some("https://h/a.jpg"));
+    assert_eq!(
+        file.items[0].origin.get(maskconv::model::Origin::IMAGE_URL),
+        Some("https://h/a.jpg")
+    );
     let out = tmp.join("out");
     convert(&input, &out, "segments", &[]);
     let release = json_file(&out.join("release.json"));

@@ -1,0 +1,316 @@
+//! `convert`: read a dataset, write it in another format. The writer is
+//! planned from the metadata, the losses that follow from what it holds are
+//! decided before any pixel is read, then every item is decoded, checked
+//! against the writer's capabilities and encoded on the workers, and
+//! accepted on the calling thread in item order (written, or skipped under
+//! `--keep-going`); the writer finishes from the records the written items
+//! left.
+
+use crate::codec::Compression;
+use crate::error::{Error, ErrorKind, Result};
+use crate::formats::api::{Dataset, Encoded, Format, FormatInfo, Writer, Written};
+use crate::formats::options::{Direction, FormatOptions};
+use crate::formats::{self};
+use crate::io::{ConcurrentSink, Output, Sink, Spill, refuse_output_holding_input_files};
+use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
+use crate::open::{ignored_options, open_dataset};
+use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
+use crate::report::{NoteList, Warning};
+use serde::Serialize;
+use std::path::Path;
+
+/// Options of `convert`.
+#[derive(Clone, Default)]
+pub struct ConvertOptions<'a> {
+    /// Threads and progress.
+    pub run: RunOptions<'a>,
+    /// Replace an existing OUTPUT.
+    pub force: bool,
+    /// Any loss is a failure.
+    pub strict: bool,
+    /// Skip items that fail instead of failing the run.
+    pub keep_going: bool,
+    /// PNG compression effort.
+    pub compression: Compression,
+    /// Format-specific options, for the reader and the writer.
+    pub options: FormatOptions,
+}
+
+/// An item left out of the output under `--keep-going`, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The item's key.
+    pub key: String,
+    /// The error that made it be skipped.
+    pub error: String,
+    /// The loss it is, when the target cannot hold the item (`too-many-segments`).
+    pub loss: Option<LossCode>,
+}
+
+/// What `convert` did: the basis of the summary and of `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvertReport {
+    /// Source format name.
+    pub from: &'static str,
+    /// Target format name.
+    pub to: &'static str,
+    /// Items in the input.
+    pub items: usize,
+    /// Items written.
+    pub written: usize,
+    /// Items skipped under `--keep-going`.
+    pub skipped: Vec<Skipped>,
+    /// What the target could not hold.
+    pub losses: NoteList,
+    /// Everything else worth knowing.
+    pub warnings: NoteList,
+}
+
+/// Converts INPUT to OUTPUT in format `to`. On success the output has been
+/// published; on error nothing is at OUTPUT.
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    from: Option<&str>,
+    to: &str,
+    options: &ConvertOptions,
+) -> Result<ConvertReport> {
+    let target = formats::find(to)?;
+    refuse_unwritable(target.info())?;
+    // Refuse a bad OUTPUT before reading anything; `create` checks again.
+    Output::check(output, input, options.force)?;
+    let dataset = open_dataset(input, from, &options.options)?;
+    refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
+    let mut out = Output::create(output, input, options.force)?;
+    let report = convert_dataset(&dataset, target, &mut out, options)?;
+    out.publish()?;
+    Ok(report)
+}
+
+fn refuse_unwritable(format: &FormatInfo) -> Result<()> {
+    match format.can_write {
+        true => Ok(()),
+        false => Err(Error::usage(format!(
+            "format '{}' cannot be written",
+            format.name
+        ))),
+    }
+}
+
+/// Converts an opened dataset into any [`Sink`]: the library entry point.
+pub fn convert_dataset(
+    dataset: &Dataset,
+    target: &dyn Format,
+    sink: &mut dyn Sink,
+    options: &ConvertOptions,
+) -> Result<ConvertReport> {
+    let plan = Plan::new(dataset, target, options)?;
+    let mut tally = Tally {
+        losses: LossLog::new(options.strict),
+        warnings: NoteList::default(),
+        written: Written::new(&dataset.items, Spill::new(sink.scratch_dir())),
+        skipped: Vec::new(),
+    };
+    tally.warnings.extend(dataset.warnings.iter().cloned());
+    tally.warnings.extend(plan.ignored.iter().cloned());
+    tally.losses.extend(dataset.losses.iter().cloned())?;
+    tally.losses.extend(losses::before_pixels(
+        &dataset.catalog,
+        &dataset.items,
+        &dataset.format.capabilities,
+        &plan.caps,
+        plan.target,
+    ))?;
+    tally.losses.extend(plan.planned.losses.iter().cloned())?;
+    tally.warnings.extend(plan.planned.warnings.iter().cloned());
+    for file in plan.writer.header() {
+        sink.write_file(&file.path, &file.bytes)?;
+    }
+    tally
+        .warnings
+        .extend(dataset.announce_reads(plan.caps.source_images));
+
+    // Into a folder with several workers, each writes its item's files
+    // itself: creating files is kernel work the ordering thread would
+    // otherwise do alone. With one worker, the ordering thread writing while
+    // the worker decodes the next item is the better split.
+    let concurrent = if worker_count(options.run, dataset.items.len()) > 1 {
+        sink.concurrent()
+    } else {
+        None
+    };
+    let mut fatal: Option<Error> = None;
+    for_each_ordered(
+        dataset.items.len(),
+        options.run,
+        |index| plan.work(index, concurrent.as_deref()),
+        |index, result| match tally.accept(&plan, index, result, sink) {
+            Ok(()) => true,
+            Err(e) => {
+                fatal = Some(e);
+                false
+            }
+        },
+    );
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    tally.finish(&plan, sink)
+}
+
+/// What the workers share: the dataset, the configured writer and what it holds.
+struct Plan<'a> {
+    dataset: &'a Dataset,
+    writer: Box<dyn Writer + 'a>,
+    caps: Capabilities,
+    target: &'static str,
+    /// What planning the writer found.
+    planned: Diagnostics,
+    /// Writing options the target does not use.
+    ignored: Vec<Warning>,
+    keep_going: bool,
+    strict: bool,
+}
+
+/// What becomes of one item, worked out on a worker.
+enum Outcome {
+    /// Encoded (its files already written when the sink is concurrent), with its losses.
+    Written(Encoded, Vec<Loss>),
+    /// Not written: the target cannot hold it, and that is the loss.
+    LeftOut(Loss),
+    /// Cannot be written: the run fails, or the item is skipped.
+    Refused(Loss),
+}
+
+impl<'a> Plan<'a> {
+    fn new(dataset: &'a Dataset, target: &dyn Format, options: &ConvertOptions) -> Result<Self> {
+        let info = target.info();
+        refuse_unwritable(info)?;
+        let mut planned = Diagnostics::default();
+        let writer = target.writer(dataset, &options.options, options.compression, &mut planned)?;
+        Ok(Plan {
+            dataset,
+            caps: writer.capabilities(),
+            writer,
+            target: info.name,
+            planned,
+            ignored: ignored_options(&options.options, Direction::Write, info),
+            keep_going: options.keep_going,
+            strict: options.strict,
+        })
+    }
+
+    /// Decodes, checks and encodes item `index`.
+    fn work(
+        &self,
+        index: usize,
+        concurrent: Option<&dyn ConcurrentSink>,
+    ) -> Result<(Outcome, Vec<Warning>)> {
+        let item = &self.dataset.items[index];
+        let mut warnings = Vec::new();
+        let map = self.dataset.decode(index, &mut warnings)?;
+        let mut item_losses = match losses::for_item(item, map.as_ref(), &self.caps, self.target) {
+            ItemVerdict::Write(losses) => losses,
+            ItemVerdict::LeaveOut(loss) => return Ok((Outcome::LeftOut(loss), warnings)),
+            ItemVerdict::Refuse(loss) => return Ok((Outcome::Refused(loss), warnings)),
+        };
+        let image = match (self.caps.source_images, &item.image) {
+            (true, Some(_)) => self.dataset.read_image(index)?,
+            _ => None,
+        };
+        let mut found = Diagnostics::default();
+        let mut encoded = self
+            .writer
+            .encode(item, map.as_ref(), image.as_deref(), &mut found)?;
+        item_losses.append(&mut found.losses);
+        warnings.append(&mut found.warnings);
+        if let Some(out) = concurrent {
+            for file in encoded.files.drain(..) {
+                out.write_file(&file.path, &file.bytes)?;
+            }
+        }
+        Ok((Outcome::Written(encoded, item_losses), warnings))
+    }
+}
+
+/// What the calling thread gathers, in item order.
+struct Tally<'a> {
+    losses: LossLog,
+    warnings: NoteList,
+    written: Written<'a>,
+    skipped: Vec<Skipped>,
+}
+
+impl Tally<'_> {
+    /// Takes item `index`'s outcome: writes it, or skips it under
+    /// `--keep-going`; an error ends the run.
+    fn accept(
+        &mut self,
+        plan: &Plan,
+        index: usize,
+        result: Result<(Outcome, Vec<Warning>)>,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let key = &plan.dataset.items[index].key;
+        let (outcome, warnings) = match result {
+            Ok(done) => done,
+            // Output errors are fatal, and so is a loss under --strict.
+            Err(e) if plan.keep_going && !matches!(e.kind, ErrorKind::Output | ErrorKind::Loss) => {
+                self.skip(key, e.to_string(), None);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.warnings.extend(warnings);
+        match outcome {
+            Outcome::Written(encoded, losses) => {
+                self.losses.extend(losses)?;
+                for file in &encoded.files {
+                    sink.write_file(&file.path, &file.bytes)?;
+                }
+                self.written
+                    .push(index, &encoded.record)
+                    .map_err(|e| Error::output("the records of written items", e.to_string()))
+            }
+            Outcome::LeftOut(loss) => self.losses.push(loss),
+            Outcome::Refused(loss) if plan.keep_going && plan.strict => Err(Error::loss(format!(
+                "{} [loss '{}'; --strict forbids skipping it]",
+                loss.message,
+                loss.code.as_str()
+            ))),
+            Outcome::Refused(loss) if plan.keep_going => {
+                self.skip(key, loss.message, Some(loss.code));
+                Ok(())
+            }
+            Outcome::Refused(loss) => Err(Error::invalid_input(loss.message)),
+        }
+    }
+
+    fn skip(&mut self, key: &str, error: String, loss: Option<LossCode>) {
+        self.skipped.push(Skipped {
+            key: key.to_string(),
+            error,
+            loss,
+        });
+    }
+
+    /// Lets the writer write what depends on the written items.
+    fn finish(mut self, plan: &Plan, sink: &mut dyn Sink) -> Result<ConvertReport> {
+        self.written
+            .seal()
+            .map_err(|e| Error::output("the records of written items", e.to_string()))?;
+        let mut found = Diagnostics::default();
+        plan.writer.finish(&self.written, sink, &mut found)?;
+        self.losses.extend(found.losses)?;
+        self.warnings.extend(found.warnings);
+        Ok(ConvertReport {
+            from: plan.dataset.format.name,
+            to: plan.target,
+            items: plan.dataset.items.len(),
+            written: self.written.len(),
+            skipped: self.skipped,
+            losses: self.losses.into_list(),
+            warnings: self.warnings,
+        })
+    }
+}

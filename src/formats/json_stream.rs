@@ -1,0 +1,172 @@
+//! Streaming JSON: the elements of one array in a document, however large,
+//! handed over one at a time, so that a release of 100 000 samples or an
+//! export of 100 000 rows never sits in memory as one tree.
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::io::Read;
+
+/// Why streaming stopped.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    /// The text is not valid JSON (the message has the line and column).
+    Syntax(serde_json::Error),
+    /// `each` refused an element.
+    Element(E),
+}
+
+/// What `each` does with one element: `Err` stops the stream.
+pub type Each<'a, E> = dyn FnMut(usize, Value) -> Result<(), E> + 'a;
+
+/// Reads the JSON document from `reader`, handing every element of the
+/// array found at `path` (object keys from the top; empty: the document
+/// itself) to `each` with its index, and returns the rest of the document
+/// with that array left empty. When the value at `path` is not an array
+/// (or is missing) the document is returned whole and `each` is never called.
+pub fn stream_array<E>(
+    reader: impl Read,
+    path: &[&str],
+    each: &mut Each<'_, E>,
+) -> Result<Value, StreamError<E>> {
+    let mut failure = None;
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let node = Node {
+        path,
+        each,
+        failure: &mut failure,
+    };
+    let result = node
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    match (result, failure) {
+        (_, Some(e)) => Err(StreamError::Element(e)),
+        (Ok(value), None) => Ok(value),
+        (Err(e), None) => Err(StreamError::Syntax(e)),
+    }
+}
+
+/// A value on the way to the streamed array (or the array itself, when
+/// `path` is empty).
+struct Node<'p, 'e, 'f, E> {
+    path: &'p [&'p str],
+    each: &'e mut Each<'f, E>,
+    failure: &'e mut Option<E>,
+}
+
+impl<'de, E> DeserializeSeed<'de> for Node<'_, '_, '_, E> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        let Node {
+            path,
+            each,
+            failure,
+        } = self;
+        while let Some(key) = map.next_key::<String>()? {
+            let value = match path.split_first() {
+                Some((first, rest)) if *first == key => map.next_value_seed(Node {
+                    path: rest,
+                    each: &mut *each,
+                    failure: &mut *failure,
+                })?,
+                _ => map.next_value::<Value>()?,
+            };
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if !self.path.is_empty() {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<Value>()? {
+                items.push(item);
+            }
+            return Ok(Value::Array(items));
+        }
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<Value>()? {
+            if let Err(e) = (self.each)(index, item) {
+                *self.failure = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+            index += 1;
+        }
+        Ok(Value::Array(Vec::new()))
+    }
+
+    fn visit_bool<X: de::Error>(self, v: bool) -> Result<Value, X> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<X: de::Error>(self, v: i64) -> Result<Value, X> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<X: de::Error>(self, v: u64) -> Result<Value, X> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<X: de::Error>(self, v: f64) -> Result<Value, X> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<X: de::Error>(self, v: &str) -> Result<Value, X> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<X: de::Error>(self, v: String) -> Result<Value, X> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<X: de::Error>(self) -> Result<Value, X> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<X: de::Error>(self) -> Result<Value, X> {
+        Ok(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_array_at_the_path_streams_and_the_rest_is_kept() {
+        let text = br#"{"a": 1, "dataset": {"samples": [{"n": 1}, {"n": 2}], "x": [3]}, "z": 2.5}"#;
+        let mut seen = Vec::new();
+        let rest = stream_array(&text[..], &["dataset", "samples"], &mut |i, v| {
+            seen.push((i, v));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(0, json!({"n": 1})), (1, json!({"n": 2}))]);
+        assert_eq!(
+            rest,
+            json!({"a": 1, "dataset": {"samples": [], "x": [3]}, "z": 2.5})
+        );
+        let top = stream_array(&b"[1, 2, 3]"[..], &[], &mut |i, _| {
+            if i == 1 { Err("no") } else { Ok(()) }
+        });
+        assert!(matches!(top, Err(StreamError::Element("no"))));
+        let broken = stream_array(&b"[1, 2"[..], &[], &mut |_, _| Ok::<(), ()>(()));
+        assert!(matches!(broken, Err(StreamError::Syntax(_))));
+        let trailing = stream_array(&b"{} {}"[..], &["x"], &mut |_, _| Ok::<(), ()>(()));
+        assert!(matches!(trailing, Err(StreamError::Syntax(_))));
+    }
+}

@@ -1,0 +1,449 @@
+//! Where bytes come from and go to. A [`Source`] is a read-only view of the
+//! input (folder, `.zip` or `.tar.gz`, read in place, never extracted); a [`Sink`]
+//! receives output files. [`Output`] is the real sink: it builds the result at
+//! a temporary sibling of OUTPUT and renames it into place only when complete.
+//! Format code sees these traits; the one door to the rest of the disk is
+//! [`read_local_file`], for files an annotation file names by path.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod output;
+mod spill;
+mod targz;
+mod zip;
+
+pub use output::{ConcurrentSink, MemorySink, Output, Sink, refuse_output_holding_input_files};
+pub use spill::Spill;
+pub use targz::TarGzSource;
+pub use zip::ZipSource;
+
+/// The largest single file (uncompressed) the tool reads into memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// A read-only dataset input: a set of files named by `/`-separated relative paths.
+pub trait Source: Send + Sync {
+    /// The input as the user named it (used in messages).
+    fn name(&self) -> &str;
+    /// Every regular file, as a `/`-separated path relative to the input root, sorted.
+    fn files(&self) -> &[String];
+    /// The whole content of one file.
+    fn read(&self, path: &str) -> Result<Vec<u8>>;
+
+    /// Streams one file to `read` (within the same size limit as
+    /// [`Source::read`]), for files too large to hold whole (a Nucleus
+    /// NDJSON, a Segments.ai release). By default the file is read whole.
+    fn read_with(
+        &self,
+        path: &str,
+        read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        read(&mut &self.read(path)?[..])
+    }
+
+    /// The first `max` bytes of one file (all of it when it is shorter).
+    fn read_prefix(&self, path: &str, max: usize) -> Result<Vec<u8>> {
+        let mut prefix = Vec::new();
+        let display = self.display(path);
+        self.read_with(path, &mut |reader| {
+            reader
+                .take(max as u64)
+                .read_to_end(&mut prefix)
+                .map(drop)
+                .map_err(|e| Error::io(ErrorKind::Input, &display, &e))
+        })?;
+        Ok(prefix)
+    }
+
+    /// How to name `path` in a message: `INPUT/path`.
+    fn display(&self, path: &str) -> String {
+        format!("{}/{}", self.name().trim_end_matches('/'), path)
+    }
+
+    /// Whether `path` is a file of this input.
+    fn contains(&self, path: &str) -> bool {
+        self.files()
+            .binary_search_by(|f| f.as_str().cmp(path))
+            .is_ok()
+    }
+
+    /// Reads these (small) files now, in one go, so that later reads of them
+    /// are cheap: a streamed archive fetches them in one pass; other sources
+    /// do nothing.
+    fn prefetch(&self, _paths: &[&str]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Announces the files a run will read, in about this order. A streamed
+    /// archive keeps these (and only these) when it has to read past them,
+    /// and says so, as a message for people, when the order will make it
+    /// decompress the archive several times; other sources ignore it.
+    fn plan_reads(&self, _paths: &[&str]) -> Option<String> {
+        None
+    }
+
+    /// The folder on disk that this input's relative paths start from, when
+    /// the input is on disk (a folder, or the folder of a single file given
+    /// as INPUT); `None` for archives. Formats whose files refer to other
+    /// files by path (Nucleus' `mask_url`) resolve paths that leave the input
+    /// against it.
+    fn local_dir(&self) -> Option<&Path> {
+        None
+    }
+
+    /// The file of the local disk that `path` (a file this input names) is,
+    /// when it lies outside what INPUT itself is: a file beside an
+    /// annotation file given as INPUT. `None` for files inside a folder or
+    /// archive INPUT (OUTPUT may never be there anyway).
+    fn outside_input(&self, _path: &str) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// Opens a folder, a `.zip` or a `.tar.gz` / `.tgz` as a [`Source`].
+pub fn open_source(path: &Path) -> Result<Arc<dyn Source>> {
+    let name = path.display().to_string();
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(&name, "no such file or folder"),
+        _ => Error::io(ErrorKind::Input, &name, &e),
+    })?;
+    if meta.is_dir() {
+        return Ok(Arc::new(FolderSource::open(path)?));
+    }
+    let lower = name.to_ascii_lowercase();
+    let mut magic = [0u8; 4];
+    let magic = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map(|_| magic)
+        .unwrap_or_default();
+    if magic[..2] == [0x1f, 0x8b] || lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        return Ok(Arc::new(TarGzSource::open(path)?));
+    }
+    if magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06" || lower.ends_with(".zip") {
+        return Ok(Arc::new(ZipSource::open(path)?));
+    }
+    if FILE_INPUT_EXTENSIONS.iter().any(|ext| lower.ends_with(ext)) {
+        return Ok(Arc::new(FileSource::open(path)?));
+    }
+    Err(Error::input(
+        name,
+        "is neither a folder, a .zip or .tar.gz archive, nor a .json / .ndjson / .jsonl file",
+    ))
+}
+
+/// Extensions of single files accepted as INPUT (annotation files that refer
+/// to their masks by path).
+const FILE_INPUT_EXTENSIONS: [&str; 3] = [".json", ".ndjson", ".jsonl"];
+
+/// Reads a file of the local disk that an input refers to by path (an
+/// absolute `mask_url`, say), with the same size cap as input files.
+pub fn read_local_file(path: &Path) -> Result<Vec<u8>> {
+    read_path(path, &path.display().to_string())
+}
+
+/// Reads the file at `path` within the size cap, named `display` in errors.
+fn read_path(path: &Path, display: &str) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(display, "no such file"),
+        _ => Error::io(ErrorKind::Input, display, &e),
+    })?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    read_capped(file, display, size)
+}
+
+/// Streams the file at `path` to `read` within the size cap.
+fn read_path_with(
+    path: &Path,
+    display: &str,
+    read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(display, "no such file"),
+        _ => Error::io(ErrorKind::Input, display, &e),
+    })?;
+    read(&mut CappedReader::new(
+        BufReader::with_capacity(1 << 16, file),
+        display,
+    ))
+}
+
+/// A reader that fails once more than [`MAX_FILE_BYTES`] have been read.
+pub(crate) struct CappedReader<R> {
+    inner: R,
+    left: u64,
+    display: String,
+}
+
+impl<R: Read> CappedReader<R> {
+    pub(crate) fn new(inner: R, display: &str) -> Self {
+        CappedReader {
+            inner,
+            left: MAX_FILE_BYTES,
+            display: display.to_string(),
+        }
+    }
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{}: file is larger than the {} MiB limit",
+                self.display,
+                MAX_FILE_BYTES >> 20
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
+/// A single annotation file given as INPUT (a Nucleus NDJSON, say). It is
+/// the one file listed; the files it refers to by relative path are read
+/// from its folder.
+pub struct FileSource {
+    dir: PathBuf,
+    name: String,
+    files: Vec<String>,
+}
+
+impl FileSource {
+    /// The file at `path`, which must exist and be a regular file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::input(&name, "the file name is not valid UTF-8"))?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(FileSource {
+            dir,
+            files: vec![file_name.to_string()],
+            name,
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let display = self.display(path);
+        if !stays_inside(path) {
+            return Err(Error::input(
+                display,
+                "is not a path inside the input's folder",
+            ));
+        }
+        read_path(&self.dir.join(path), &display)
+    }
+
+    fn read_with(
+        &self,
+        path: &str,
+        read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let display = self.display(path);
+        if !stays_inside(path) {
+            return Err(Error::input(
+                display,
+                "is not a path inside the input's folder",
+            ));
+        }
+        read_path_with(&self.dir.join(path), &display, read)
+    }
+
+    fn outside_input(&self, path: &str) -> Option<PathBuf> {
+        (path != self.files[0]).then(|| self.dir.join(path))
+    }
+
+    fn display(&self, path: &str) -> String {
+        if path == self.files[0] {
+            self.name.clone()
+        } else {
+            self.dir.join(path).display().to_string()
+        }
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    /// The file itself, or a file beside it (what relative paths in it name).
+    fn contains(&self, path: &str) -> bool {
+        path == self.files[0] || (stays_inside(path) && self.dir.join(path).is_file())
+    }
+}
+
+/// Whether a relative `/`-separated path stays inside the folder it starts
+/// from (not absolute, no `..`).
+fn stays_inside(path: &str) -> bool {
+    !Path::new(path).is_absolute() && !path.split('/').any(|part| part == "..")
+}
+
+/// A folder on disk.
+pub struct FolderSource {
+    root: PathBuf,
+    name: String,
+    files: Vec<String>,
+}
+
+impl FolderSource {
+    /// Lists every regular file under `root` (following symlinks, skipping
+    /// names that are not UTF-8).
+    pub fn open(root: &Path) -> Result<Self> {
+        let name = root.display().to_string();
+        let mut files = Vec::new();
+        for entry in walkdir::WalkDir::new(root).follow_links(true) {
+            let entry = entry.map_err(|e| {
+                let path = e
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(name.clone());
+                Error::input(path, format!("cannot list: {e}"))
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("walkdir stays under its root");
+            let parts: Option<Vec<&str>> =
+                rel.components().map(|c| c.as_os_str().to_str()).collect();
+            if let Some(parts) = parts {
+                files.push(parts.join("/"));
+            }
+        }
+        files.sort();
+        Ok(FolderSource {
+            root: root.to_path_buf(),
+            name,
+            files,
+        })
+    }
+}
+
+impl Source for FolderSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        read_path(&self.root.join(path), &self.display(path))
+    }
+
+    fn read_with(
+        &self,
+        path: &str,
+        read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        read_path_with(&self.root.join(path), &self.display(path), read)
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+}
+
+/// Reads `reader` to its end within [`MAX_FILE_BYTES`]; `size` (the
+/// expected length) sizes the buffer once.
+pub(crate) fn read_capped(reader: impl Read, display: &str, size: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(size.min(MAX_FILE_BYTES) as usize);
+    reader
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(ErrorKind::Input, display, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::input(
+            display,
+            format!("file is larger than the {} MiB limit", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Refuses an archive entry name (`kind`: "zip", "tar") that is absolute or
+/// climbs out with `..`.
+pub(crate) fn check_entry_name(kind: &str, entry: &str) -> std::result::Result<(), String> {
+    let absolute =
+        entry.starts_with('/') || entry.starts_with('\\') || entry.get(1..2) == Some(":");
+    if absolute {
+        return Err(format!(
+            "{kind} entry '{entry}' has an absolute path; refusing to read this archive"
+        ));
+    }
+    if entry.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!(
+            "{kind} entry '{entry}' contains '..' and points outside the archive; refusing to read this archive"
+        ));
+    }
+    Ok(())
+}
+
+/// An in-memory [`Source`], for tests and for callers that build datasets in code.
+#[derive(Default)]
+pub struct MemorySource {
+    name: String,
+    files: Vec<String>,
+    contents: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemorySource {
+    /// A source named `name` holding `files` (path → bytes).
+    pub fn new(name: impl Into<String>, files: BTreeMap<String, Vec<u8>>) -> Self {
+        MemorySource {
+            name: name.into(),
+            files: files.keys().cloned().collect(),
+            contents: files,
+        }
+    }
+}
+
+impl Source for MemorySource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        self.contents
+            .get(path)
+            .cloned()
+            .ok_or_else(|| Error::input(self.display(path), "no such file"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_that_escape_are_refused() {
+        assert!(check_entry_name("zip", "../x.png").is_err());
+        assert!(check_entry_name("zip", "a/../../x.png").is_err());
+        assert!(check_entry_name("zip", "/etc/passwd").is_err());
+        assert!(check_entry_name("zip", "C:/x").is_err());
+        assert!(check_entry_name("zip", "a/b..c/x.png").is_ok());
+    }
+}

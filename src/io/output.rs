@@ -1,0 +1,442 @@
+//! Output: the [`Sink`] format writers write into, and [`Output`], the
+//! real one, built at a hidden temporary sibling of OUTPUT and renamed into
+//! place only when complete; plus the checks that keep OUTPUT away from the
+//! input.
+
+use super::check_entry_name;
+use crate::error::{Error, ErrorKind, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Receives the files of a converted dataset, one at a time, in a deterministic order.
+pub trait Sink {
+    /// Adds one file at `path` (`/`-separated, relative).
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Adds one file at `path` whose content `fill` writes, piece by piece
+    /// (a manifest listing every item: never held whole in memory). By
+    /// default the pieces are gathered and written with [`Sink::write_file`].
+    fn write_stream(
+        &mut self,
+        path: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let mut bytes = Vec::new();
+        fill(&mut bytes).map_err(|e| Error::output(path, e.to_string()))?;
+        self.write_file(path, &bytes)
+    }
+
+    /// A folder for temporary files of this output (records waiting for the
+    /// end of the run), on the output's disk; `None`: keep them in memory.
+    fn scratch_dir(&self) -> Option<&Path> {
+        None
+    }
+
+    /// A writer many threads may call at once, when the order of writes
+    /// does not matter (a folder: each file is its own); the pipeline then
+    /// writes each item's files from the worker that made them. `None` (the
+    /// default, a zip): every file goes through [`Sink::write_file`], in order.
+    fn concurrent(&self) -> Option<Arc<dyn ConcurrentSink>> {
+        None
+    }
+}
+
+/// Writes files from many threads at once (see [`Sink::concurrent`]).
+pub trait ConcurrentSink: Send + Sync {
+    /// Adds one file at `path` (`/`-separated, relative).
+    fn write_file(&self, path: &str, bytes: &[u8]) -> Result<()>;
+}
+
+/// A folder being filled, from any thread.
+struct FolderSink {
+    root: PathBuf,
+    /// How OUTPUT is named in messages.
+    display: String,
+    /// Folders already made (so each is made once).
+    created_dirs: Mutex<HashSet<PathBuf>>,
+}
+
+impl FolderSink {
+    /// The full path of output file `path`, its folder made.
+    fn prepare(&self, path: &str, display: &str) -> Result<PathBuf> {
+        let full = self.root.join(path);
+        if let Some(dir) = full.parent() {
+            let made = self
+                .created_dirs
+                .lock()
+                .expect("no writer thread panicked")
+                .contains(dir);
+            if !made {
+                // create_dir_all tolerates another thread making the same folder.
+                fs::create_dir_all(dir).map_err(|e| Error::io(ErrorKind::Output, display, &e))?;
+                self.created_dirs
+                    .lock()
+                    .expect("no writer thread panicked")
+                    .insert(dir.to_path_buf());
+            }
+        }
+        Ok(full)
+    }
+}
+
+impl ConcurrentSink for FolderSink {
+    fn write_file(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let display = format!("{}/{path}", self.display);
+        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
+        let full = self.prepare(path, &display)?;
+        fs::write(&full, bytes).map_err(|e| Error::io(ErrorKind::Output, &display, &e))
+    }
+}
+
+/// A [`Sink`] that keeps everything in memory (tests, library callers).
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    /// path → bytes of every file written.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Sink for MemorySink {
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.files.insert(path.to_string(), bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// Where a conversion writes: a folder, or a `.zip` when OUTPUT ends in `.zip`.
+/// Everything goes to a hidden temporary sibling first; [`Output::publish`]
+/// renames it into place. Dropped unpublished, it removes the temporary.
+pub struct Output {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    display: String,
+    zip: Option<zip::ZipWriter<Discardable>>,
+    /// Set when the output is abandoned: the zip file stops being written.
+    discard: Arc<AtomicBool>,
+    /// The temporary folder, when OUTPUT is a folder.
+    folder: Option<Arc<FolderSink>>,
+    force: bool,
+    published: bool,
+}
+
+impl Output {
+    /// Prepares to write `output`. Refuses (usage error) an existing output
+    /// without `force`, an output that is, lies inside or contains `input`.
+    pub fn create(output: &Path, input: &Path, force: bool) -> Result<Output> {
+        Self::check(output, input, force)?;
+        let display = output.display().to_string();
+        let file_name = output
+            .file_name()
+            .ok_or_else(|| Error::usage(format!("{display} does not name a file or folder")))?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(ErrorKind::Output, parent.display().to_string(), &e))?;
+        let temp_path = parent.join(format!(".{file_name}.maskconv-tmp-{}", std::process::id()));
+        remove_any(&temp_path);
+        let discard = Arc::new(AtomicBool::new(false));
+        let mut folder = None;
+        let zip = if file_name.to_ascii_lowercase().ends_with(".zip") {
+            let file = File::create(&temp_path)
+                .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
+            Some(zip::ZipWriter::new(Discardable {
+                file: BufWriter::with_capacity(1 << 20, file),
+                discard: discard.clone(),
+                pos: 0,
+                len: 0,
+            }))
+        } else {
+            fs::create_dir(&temp_path)
+                .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
+            folder = Some(Arc::new(FolderSink {
+                root: temp_path.clone(),
+                display: display.clone(),
+                created_dirs: Mutex::new(HashSet::new()),
+            }));
+            None
+        };
+        Ok(Output {
+            final_path: output.to_path_buf(),
+            temp_path,
+            display,
+            zip,
+            discard,
+            folder,
+            force,
+            published: false,
+        })
+    }
+
+    /// The checks [`Output::create`] makes, without creating anything: lets a
+    /// caller refuse a bad OUTPUT before reading the input.
+    pub fn check(output: &Path, input: &Path, force: bool) -> Result<()> {
+        let lower = output.to_string_lossy().to_ascii_lowercase();
+        if [".tar.gz", ".tgz", ".tar"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        {
+            return Err(Error::usage(format!(
+                "{}: writing tar archives is not supported; give a folder or a .zip",
+                output.display()
+            )));
+        }
+        check_output_location(input, output)?;
+        if fs::symlink_metadata(output).is_ok() && !force {
+            return Err(Error::usage(format!(
+                "{} already exists; pass --force to replace it",
+                output.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Completes the output and renames it into place (replacing an existing
+    /// output only when `force` was given).
+    pub fn publish(mut self) -> Result<()> {
+        let out_err = |e: &dyn std::fmt::Display| Error::output(&self.display, e.to_string());
+        if let Some(zip) = self.zip.take() {
+            let mut writer = zip.finish().map_err(|e| out_err(&e))?;
+            writer.flush().map_err(|e| out_err(&e))?;
+        }
+        if fs::symlink_metadata(&self.final_path).is_ok() {
+            if !self.force {
+                return Err(Error::usage(format!(
+                    "{} appeared while converting; pass --force to replace it",
+                    self.display
+                )));
+            }
+            let old = self.temp_path.with_file_name(
+                self.temp_path
+                    .file_name()
+                    .expect("temp path has a name")
+                    .to_string_lossy()
+                    .replace(".maskconv-tmp-", ".maskconv-old-"),
+            );
+            fs::rename(&self.final_path, &old).map_err(|e| out_err(&e))?;
+            fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
+            remove_any(&old);
+        } else {
+            fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
+        }
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Sink for Output {
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        if let Some(zip) = &mut self.zip {
+            let display = format!("{}/{path}", self.display);
+            check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(0o644)
+                .large_file(bytes.len() as u64 >= u32::MAX as u64);
+            zip.start_file(path, options)
+                .and_then(|_| zip.write_all(bytes).map_err(Into::into))
+                .map_err(|e| Error::output(&display, e.to_string()))?;
+            return Ok(());
+        }
+        self.folder
+            .as_ref()
+            .expect("an output is a zip or a folder")
+            .write_file(path, bytes)
+    }
+
+    fn write_stream(
+        &mut self,
+        path: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let display = format!("{}/{path}", self.display);
+        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
+        let failed = |e: &dyn std::fmt::Display| Error::output(&display, e.to_string());
+        if let Some(zip) = &mut self.zip {
+            // The size is not known up front; written as `write_file` writes
+            // entries below 4 GiB (the sizes are filled in when it ends).
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(0o644)
+                .large_file(false);
+            zip.start_file(path, options).map_err(|e| failed(&e))?;
+            return fill(zip).map_err(|e| failed(&e));
+        }
+        let folder = self
+            .folder
+            .as_ref()
+            .expect("an output is a zip or a folder");
+        let full = folder.prepare(path, &display)?;
+        let file = File::create(&full).map_err(|e| failed(&e))?;
+        let mut writer = BufWriter::with_capacity(1 << 16, file);
+        fill(&mut writer)
+            .and_then(|()| writer.flush())
+            .map_err(|e| failed(&e))
+    }
+
+    fn concurrent(&self) -> Option<Arc<dyn ConcurrentSink>> {
+        self.folder
+            .clone()
+            .map(|folder| folder as Arc<dyn ConcurrentSink>)
+    }
+
+    fn scratch_dir(&self) -> Option<&Path> {
+        self.temp_path.parent()
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if !self.published {
+            // The zip writer finishes the archive when dropped: let it write
+            // into the void rather than into a file about to be removed.
+            self.discard.store(true, Ordering::Relaxed);
+            self.zip = None;
+            remove_any(&self.temp_path);
+        }
+    }
+}
+
+/// The zip output file, whose writes can be switched off when the output is
+/// abandoned (so that dropping the zip writer neither writes nor complains).
+/// Keeps its own position and length so that, once discarding, seeks and
+/// writes still behave like a file's.
+struct Discardable {
+    file: BufWriter<File>,
+    discard: Arc<AtomicBool>,
+    pos: u64,
+    len: u64,
+}
+
+impl Discardable {
+    fn discarding(&self) -> bool {
+        self.discard.load(Ordering::Relaxed)
+    }
+}
+
+impl Write for Discardable {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = if self.discarding() {
+            buf.len()
+        } else {
+            self.file.write(buf)?
+        };
+        self.pos += n as u64;
+        self.len = self.len.max(self.pos);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.discarding() {
+            Ok(())
+        } else {
+            self.file.flush()
+        }
+    }
+}
+
+impl Seek for Discardable {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = if self.discarding() {
+            match to {
+                SeekFrom::Start(p) => Some(p),
+                SeekFrom::End(d) => self.len.checked_add_signed(d),
+                SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            }
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start")
+            })?
+        } else {
+            self.file.seek(to)?
+        };
+        Ok(self.pos)
+    }
+}
+
+fn remove_any(path: &Path) {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let _ = fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
+}
+
+/// `path` made absolute with symlinks resolved, even when its last components
+/// do not exist yet.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Error::io(ErrorKind::Usage, path.display().to_string(), &e))?;
+    // Component by component, as the kernel walks it: `..` leaves the
+    // (already resolved) folder, and every existing prefix has its symlinks
+    // resolved, so `missing/../in/out` and `link/out` are seen for what they are.
+    let mut resolved = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            other => {
+                resolved.push(other);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// Refuses an OUTPUT that is or contains one of `folders`, which hold files
+/// the input reads outside itself (masks an annotation file names by path):
+/// replacing OUTPUT would destroy them.
+pub fn refuse_output_holding_input_files(
+    output: &Path,
+    folders: &std::collections::BTreeSet<PathBuf>,
+) -> Result<()> {
+    let output_abs = resolve(output)?;
+    for folder in folders {
+        if resolve(folder)?.starts_with(&output_abs) {
+            return Err(Error::usage(format!(
+                "OUTPUT {} holds {}, whose files the input reads (e.g. its masks); choose another OUTPUT",
+                output.display(),
+                folder.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_output_location(input: &Path, output: &Path) -> Result<()> {
+    let input_abs = resolve(input)?;
+    let output_abs = resolve(output)?;
+    let (i, o) = (input.display(), output.display());
+    if output_abs == input_abs {
+        return Err(Error::usage(format!(
+            "OUTPUT {o} is the INPUT itself; the input is never written"
+        )));
+    }
+    if output_abs.starts_with(&input_abs) {
+        return Err(Error::usage(format!(
+            "OUTPUT {o} is inside INPUT {i}; choose a place outside the input"
+        )));
+    }
+    if input_abs.starts_with(&output_abs) {
+        return Err(Error::usage(format!(
+            "OUTPUT {o} contains INPUT {i}; replacing it would destroy the input"
+        )));
+    }
+    Ok(())
+}
