@@ -184,9 +184,7 @@ impl Dataset {
         let mut reads: Vec<&str> = Vec::with_capacity(self.items.len() * 2);
         for item in &self.items {
             for file in item.mask.iter().flat_map(|m| &m.files) {
-                if let FileRef::Input(path) = file {
-                    reads.push(path);
-                }
+                reads.extend(file.input_path(self.source.files()));
             }
             if with_images && let Some(image) = &item.image {
                 reads.push(image);
@@ -209,9 +207,10 @@ impl Dataset {
             .iter()
             .flat_map(|i| i.mask.iter().flat_map(|m| &m.files))
         {
-            let path = match file {
-                FileRef::Local(path) => Some(path.clone()),
-                FileRef::Input(path) => self.source.outside_input(path),
+            let path = match (file, file.input_path(self.source.files())) {
+                (FileRef::Local(path), _) => Some(path.clone()),
+                (_, Some(path)) => self.source.outside_input(path),
+                (_, None) => None,
             };
             if let Some(folder) = path.as_deref().and_then(|p| p.parent())
                 && !folders.contains(folder)

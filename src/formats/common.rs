@@ -111,9 +111,10 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 
 /// The bytes of a mask file and how to name it in messages.
 pub fn read_mask_file(source: &dyn Source, file: &FileRef) -> Result<(Vec<u8>, String)> {
-    match file {
-        FileRef::Input(path) => Ok((source.read(path)?, source.display(path))),
-        FileRef::Local(path) => Ok((read_local_file(path)?, path.display().to_string())),
+    match (file, file.input_path(source.files())) {
+        (_, Some(path)) => Ok((source.read(path)?, source.display(path))),
+        (FileRef::Local(path), None) => Ok((read_local_file(path)?, path.display().to_string())),
+        _ => unreachable!("files of the input have a path in it"),
     }
 }
 

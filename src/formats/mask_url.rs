@@ -239,7 +239,8 @@ pub fn output_url(folder: Option<&str>, path: &str) -> String {
     }
 }
 
-/// [`resolve`] with the error naming the annotation file (`display`).
+/// [`resolve`] with the error naming the annotation file (`display`), and
+/// a file the input lists referred to by its index there.
 pub fn resolve_for(
     url: &str,
     base: &str,
@@ -247,7 +248,11 @@ pub fn resolve_for(
     roots: &[MaskRoot],
     display: impl FnOnce() -> String,
 ) -> Result<FileRef> {
-    resolve(url, base, source, roots).map_err(|what| Error::input(display(), what))
+    match resolve(url, base, source, roots) {
+        Ok(FileRef::Input(path)) => Ok(FileRef::in_input(source.files(), path)),
+        Ok(file) => Ok(file),
+        Err(what) => Err(Error::input(display(), what)),
+    }
 }
 
 #[cfg(test)]

@@ -16,11 +16,13 @@ mod output;
 mod spill;
 mod targz;
 mod zip;
+mod zip_out;
 
 pub use output::{ConcurrentSink, MemorySink, Output, Sink, refuse_output_holding_input_files};
 pub use spill::Spill;
 pub use targz::TarGzSource;
 pub use zip::ZipSource;
+pub use zip_out::ZipOut;
 
 /// The largest single file (uncompressed) the tool reads into memory.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;

@@ -3,13 +3,13 @@
 //! place only when complete; plus the checks that keep OUTPUT away from the
 //! input.
 
-use super::check_entry_name;
+use super::zip_out::ZipOut;
+use super::{Spill, check_entry_name};
 use crate::error::{Error, ErrorKind, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Receives the files of a converted dataset, one at a time, in a deterministic order.
@@ -113,9 +113,7 @@ pub struct Output {
     final_path: PathBuf,
     temp_path: PathBuf,
     display: String,
-    zip: Option<zip::ZipWriter<Discardable>>,
-    /// Set when the output is abandoned: the zip file stops being written.
-    discard: Arc<AtomicBool>,
+    zip: Option<ZipOut<BufWriter<File>>>,
     /// The temporary folder, when OUTPUT is a folder.
     folder: Option<Arc<FolderSink>>,
     force: bool,
@@ -141,17 +139,15 @@ impl Output {
             .map_err(|e| Error::io(ErrorKind::Output, parent.display().to_string(), &e))?;
         let temp_path = parent.join(format!(".{file_name}.maskconv-tmp-{}", std::process::id()));
         remove_any(&temp_path);
-        let discard = Arc::new(AtomicBool::new(false));
         let mut folder = None;
         let zip = if file_name.to_ascii_lowercase().ends_with(".zip") {
             let file = File::create(&temp_path)
                 .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
-            Some(zip::ZipWriter::new(Discardable {
-                file: BufWriter::with_capacity(1 << 20, file),
-                discard: discard.clone(),
-                pos: 0,
-                len: 0,
-            }))
+            let central = Spill::new(Some(&parent));
+            Some(ZipOut::new(
+                BufWriter::with_capacity(1 << 20, file),
+                central,
+            ))
         } else {
             fs::create_dir(&temp_path)
                 .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
@@ -167,7 +163,6 @@ impl Output {
             temp_path,
             display,
             zip,
-            discard,
             folder,
             force,
             published: false,
@@ -202,8 +197,7 @@ impl Output {
     pub fn publish(mut self) -> Result<()> {
         let out_err = |e: &dyn std::fmt::Display| Error::output(&self.display, e.to_string());
         if let Some(zip) = self.zip.take() {
-            let mut writer = zip.finish().map_err(|e| out_err(&e))?;
-            writer.flush().map_err(|e| out_err(&e))?;
+            zip.finish().map_err(|e| out_err(&e))?;
         }
         if fs::symlink_metadata(&self.final_path).is_ok() {
             if !self.force {
@@ -232,23 +226,14 @@ impl Output {
 
 impl Sink for Output {
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        if let Some(zip) = &mut self.zip {
-            let display = format!("{}/{path}", self.display);
-            check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
-            let options = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored)
-                .last_modified_time(zip::DateTime::default())
-                .unix_permissions(0o644)
-                .large_file(bytes.len() as u64 >= u32::MAX as u64);
-            zip.start_file(path, options)
-                .and_then(|_| zip.write_all(bytes).map_err(Into::into))
-                .map_err(|e| Error::output(&display, e.to_string()))?;
-            return Ok(());
+        let display = format!("{}/{path}", self.display);
+        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
+        match &mut self.zip {
+            Some(zip) => zip
+                .add(path, bytes)
+                .map_err(|e| Error::output(&display, e.to_string())),
+            None => self.folder().write_file(path, bytes),
         }
-        self.folder
-            .as_ref()
-            .expect("an output is a zip or a folder")
-            .write_file(path, bytes)
     }
 
     fn write_stream(
@@ -260,21 +245,9 @@ impl Sink for Output {
         check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
         let failed = |e: &dyn std::fmt::Display| Error::output(&display, e.to_string());
         if let Some(zip) = &mut self.zip {
-            // The size is not known up front; written as `write_file` writes
-            // entries below 4 GiB (the sizes are filled in when it ends).
-            let options = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored)
-                .last_modified_time(zip::DateTime::default())
-                .unix_permissions(0o644)
-                .large_file(false);
-            zip.start_file(path, options).map_err(|e| failed(&e))?;
-            return fill(zip).map_err(|e| failed(&e));
+            return zip.add_streamed(path, fill).map_err(|e| failed(&e));
         }
-        let folder = self
-            .folder
-            .as_ref()
-            .expect("an output is a zip or a folder");
-        let full = folder.prepare(path, &display)?;
+        let full = self.folder().prepare(path, &display)?;
         let file = File::create(&full).map_err(|e| failed(&e))?;
         let mut writer = BufWriter::with_capacity(1 << 16, file);
         fill(&mut writer)
@@ -293,71 +266,20 @@ impl Sink for Output {
     }
 }
 
+impl Output {
+    fn folder(&self) -> &FolderSink {
+        self.folder
+            .as_ref()
+            .expect("an output is a zip or a folder")
+    }
+}
+
 impl Drop for Output {
     fn drop(&mut self) {
         if !self.published {
-            // The zip writer finishes the archive when dropped: let it write
-            // into the void rather than into a file about to be removed.
-            self.discard.store(true, Ordering::Relaxed);
             self.zip = None;
             remove_any(&self.temp_path);
         }
-    }
-}
-
-/// The zip output file, whose writes can be switched off when the output is
-/// abandoned (so that dropping the zip writer neither writes nor complains).
-/// Keeps its own position and length so that, once discarding, seeks and
-/// writes still behave like a file's.
-struct Discardable {
-    file: BufWriter<File>,
-    discard: Arc<AtomicBool>,
-    pos: u64,
-    len: u64,
-}
-
-impl Discardable {
-    fn discarding(&self) -> bool {
-        self.discard.load(Ordering::Relaxed)
-    }
-}
-
-impl Write for Discardable {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = if self.discarding() {
-            buf.len()
-        } else {
-            self.file.write(buf)?
-        };
-        self.pos += n as u64;
-        self.len = self.len.max(self.pos);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.discarding() {
-            Ok(())
-        } else {
-            self.file.flush()
-        }
-    }
-}
-
-impl Seek for Discardable {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        self.pos = if self.discarding() {
-            match to {
-                SeekFrom::Start(p) => Some(p),
-                SeekFrom::End(d) => self.len.checked_add_signed(d),
-                SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            }
-            .ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start")
-            })?
-        } else {
-            self.file.seek(to)?
-        };
-        Ok(self.pos)
     }
 }
 

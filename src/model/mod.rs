@@ -198,11 +198,36 @@ impl Item {
 /// A file a mask is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileRef {
-    /// A file of the input: a `/`-separated path from the input's root.
+    /// A file the input lists: its index in the input's sorted file list
+    /// (no copy of its path per item).
+    Listed(u32),
+    /// A file of the input the input does not list (beside an annotation
+    /// file given as INPUT): a `/`-separated path from the input's root.
     Input(String),
     /// A file of the local disk outside the input (an annotation file names
     /// it by absolute path, `file://` URL, or through `--mask-root`).
     Local(std::path::PathBuf),
+}
+
+impl FileRef {
+    /// The input's file at `path`: by its index in `listed` (the input's
+    /// sorted file list) when it is there.
+    pub fn in_input(listed: &[String], path: String) -> FileRef {
+        match listed.binary_search_by(|f| f.as_str().cmp(&path)) {
+            Ok(index) => FileRef::Listed(index as u32),
+            Err(_) => FileRef::Input(path),
+        }
+    }
+
+    /// Its path in the input (`listed`: the input's file list); `None` for
+    /// a file of the local disk.
+    pub fn input_path<'a>(&'a self, listed: &'a [String]) -> Option<&'a str> {
+        match self {
+            FileRef::Listed(index) => Some(&listed[*index as usize]),
+            FileRef::Input(path) => Some(path),
+            FileRef::Local(_) => None,
+        }
+    }
 }
 
 /// The handle to one item's mask: the files it is decoded from and what the
@@ -354,7 +379,11 @@ impl Origin {
         let value = value.into();
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
-            None => self.0.push((key, value)),
+            None => {
+                // Most items have one or two origin values: no spare room.
+                self.0.reserve_exact(1);
+                self.0.push((key, value));
+            }
         }
     }
 }

@@ -118,9 +118,9 @@ fn mask_of(source: &dyn Source, root: &str, key: &str) -> Option<MaskRef> {
     if !source.contains(&class) && !has_object {
         return None;
     }
-    let mut files = vec![FileRef::Input(class)];
+    let mut files = vec![FileRef::in_input(source.files(), class)];
     if has_object {
-        files.push(FileRef::Input(object));
+        files.push(FileRef::in_input(source.files(), object));
     }
     Some(MaskRef::new(files))
 }
@@ -401,9 +401,10 @@ impl ItemDecoder for CvatDecoder {
         mask: &MaskRef,
         warnings: &mut Vec<Warning>,
     ) -> Result<LabelMap> {
-        let path_of = |file: &FileRef| match file {
-            FileRef::Input(path) => path.clone(),
-            FileRef::Local(path) => path.display().to_string(),
+        let path_of = |file: &FileRef| match (file, file.input_path(source.files())) {
+            (_, Some(path)) => path.to_string(),
+            (FileRef::Local(path), None) => path.display().to_string(),
+            _ => unreachable!("files of the input have a path in it"),
         };
         let class_path = path_of(&mask.files[0]);
         let object_path = mask.files.get(1).map(path_of);

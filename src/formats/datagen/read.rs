@@ -54,12 +54,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
             cameras.push(Camera { dir, mask: None });
             continue;
         }
-        let path = camera_path(key).expect("keys come from camera folder paths");
-        let mut candidates = vec![format!("{dir}/{METADATA}")];
-        if let Some(frame) = path.frame {
-            candidates.push(format!("{root}{}/{frame}/{METADATA}", path.datapoint));
-        }
-        candidates.push(format!("{root}{}/{METADATA}", path.datapoint));
+        let candidates = metadata_candidates(&root, key);
         let Some(found) = candidates.iter().find(|c| source.contains(c)) else {
             return Err(Error::input(
                 source.display(&mask),
@@ -92,16 +87,10 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     }
     source.prefetch(&small.iter().map(String::as_str).collect::<Vec<_>>())?;
 
-    let parsed: Vec<Result<Vec<Leaf>>> = metadata_paths
-        .par_iter()
-        .map(|path| metadata::parse(&source.read(path)?, &source.display(path)))
-        .collect();
-    let mut files = Vec::with_capacity(parsed.len());
-    for leaves in parsed {
-        files.push(leaves?);
-    }
-
-    let (catalog, tables, losses) = catalog_of(&files, &metadata_paths, &*source, &mut warnings)?;
+    drop(small);
+    let (catalog, colors, table_of_file, losses) =
+        catalog_of(&metadata_paths, &*source, &mut warnings)?;
+    drop((metadata_paths, metadata_index));
 
     let mut items = Vec::with_capacity(keys.len());
     for (key, camera) in keys.iter().zip(cameras) {
@@ -112,16 +101,13 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
             read_item_file(&*source, &item_file, &mut item)?;
         }
         item.mask = camera.mask.map(|(mask, metadata)| MaskRef {
-            recipe: metadata as u32,
-            ..MaskRef::new(vec![FileRef::Input(mask)])
+            recipe: table_of_file[metadata],
+            ..MaskRef::new(vec![FileRef::in_input(source.files(), mask)])
         });
         items.push(item);
     }
 
-    let decoder = DatagenDecoder {
-        metadata_paths,
-        tables,
-    };
+    let decoder = DatagenDecoder { colors };
     let dataset = Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))?;
     Ok(dataset.with_losses(losses))
 }
@@ -176,35 +162,89 @@ fn camera_folders(source: &dyn Source) -> Result<(String, Vec<String>)> {
     }
 }
 
-/// Colour key → class (0: background) of one metadata file.
+/// Colour key → class (0: background) of one metadata file, where it says
+/// something another file contradicts (rare).
 type ColorTable = HashMap<PixelKey, ClassId>;
 
-/// The union of every file's classes, in order of first appearance, and
-/// each file's colour table. A class with another colour than in an earlier
-/// file keeps its first colour (a loss); two leaves of one file sharing a
-/// colour read as the first (a warning).
-fn catalog_of(
-    files: &[Vec<Leaf>],
-    paths: &[String],
-    source: &dyn Source,
-    warnings: &mut Vec<Warning>,
-) -> Result<(Catalog, Vec<ColorTable>, Vec<Loss>)> {
-    let mut classes: Vec<Class> = Vec::new();
-    let mut class_of_name: HashMap<&str, (ClassId, usize)> = HashMap::new();
-    let mut conflicts: BTreeSet<(&str, [u16; 3])> = BTreeSet::new();
-    let mut losses = Vec::new();
-    let mut tables = Vec::with_capacity(files.len());
-    for (file, (leaves, path)) in files.iter().zip(paths).enumerate() {
+/// How many metadata files are parsed at once (in parallel) while the
+/// catalog is built: their parsed trees are dropped chunk by chunk.
+const PARSE_CHUNK: usize = 64;
+
+/// The colours of every metadata file, kept small however many files there
+/// are: one dataset-wide colour → class table, and per distinct file the set
+/// of its entries (a bit set), since files mostly agree with each other and
+/// differ only in which classes they list. A file that gives a colour
+/// another class keeps a table of its own.
+#[derive(Default)]
+struct Colors {
+    /// Colour key → (class, entry number) over every file that agrees.
+    all: HashMap<PixelKey, (ClassId, u32)>,
+    tables: Vec<FileColors>,
+}
+
+/// The colours one metadata file (or several identical ones) defines.
+enum FileColors {
+    /// These entries of the dataset-wide table (bit `n` = entry `n`).
+    Entries(Vec<u64>),
+    /// A table of its own, which contradicts the dataset-wide one.
+    Own(ColorTable),
+}
+
+impl Colors {
+    /// The class of colour `key` in table `table`, if that file defines it.
+    fn class_of(&self, table: u32, key: PixelKey) -> Option<ClassId> {
+        match &self.tables[table as usize] {
+            FileColors::Own(own) => own.get(&key).copied(),
+            FileColors::Entries(bits) => {
+                let &(class, entry) = self.all.get(&key)?;
+                let word = bits.get(entry as usize / 64)?;
+                (word >> (entry % 64) & 1 == 1).then_some(class)
+            }
+        }
+    }
+}
+
+/// Builds the union of every metadata file's classes, in order of first
+/// appearance, and their colours (see [`Colors`]). A class with another
+/// colour than in an earlier file keeps its first colour (a loss); two
+/// leaves of one file sharing a colour read as the first (a warning).
+#[derive(Default)]
+struct CatalogBuilder {
+    classes: Vec<Class>,
+    /// Class name → its id and the file that defined it first.
+    class_of_name: HashMap<String, (ClassId, usize)>,
+    conflicts: BTreeSet<(String, [u16; 3])>,
+    losses: Vec<Loss>,
+    colors: Colors,
+    /// Each distinct set of entries, with its index in `colors.tables`.
+    interned: HashMap<Vec<u64>, u32>,
+    /// The table of each file, by file index.
+    table_of_file: Vec<u32>,
+}
+
+impl CatalogBuilder {
+    /// Adds file `file` (at `paths[file]`) with these leaves.
+    fn add(
+        &mut self,
+        file: usize,
+        leaves: Vec<Leaf>,
+        paths: &[String],
+        source: &dyn Source,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let path = &paths[file];
         let mut table = ColorTable::with_capacity(leaves.len());
         for leaf in leaves {
             let class = if leaf.name == BACKGROUND {
                 0
-            } else if let Some(&(id, first_file)) = class_of_name.get(leaf.name.as_str()) {
-                let first = classes[id as usize - 1]
+            } else if let Some(&(id, first_file)) = self.class_of_name.get(leaf.name.as_str()) {
+                let first = self.classes[id as usize - 1]
                     .color
                     .expect("datagen classes have colours");
-                if first != Color::Rgb16(leaf.color) && conflicts.insert((&leaf.name, leaf.color)) {
-                    losses.push(Loss::new(
+                if first != Color::Rgb16(leaf.color)
+                    && self.conflicts.insert((leaf.name.clone(), leaf.color))
+                {
+                    self.losses.push(Loss::new(
                         LossCode::ClassColourConflict,
                         format!(
                             "{}: class '{}' has colour {} here but {first} in {}; its pixels are read by name, and the class keeps its first colour",
@@ -217,11 +257,11 @@ fn catalog_of(
                 }
                 id
             } else {
-                classes.push(
+                self.classes.push(
                     Class::new(&leaf.name, ClassKind::Stuff).with_color(Color::Rgb16(leaf.color)),
                 );
-                let id = classes.len() as ClassId;
-                class_of_name.insert(&leaf.name, (id, file));
+                let id = self.classes.len() as ClassId;
+                self.class_of_name.insert(leaf.name.clone(), (id, file));
                 id
             };
             let key = pixel_key_of_rgb16(leaf.color);
@@ -229,7 +269,7 @@ fn catalog_of(
                 let other_name = if other == 0 {
                     BACKGROUND
                 } else {
-                    &classes[other as usize - 1].name
+                    &self.classes[other as usize - 1].name
                 };
                 warnings.push(Warning::new(
                     "duplicate-colour",
@@ -244,10 +284,83 @@ fn catalog_of(
             }
             table.insert(key, class);
         }
-        tables.push(table);
+        let index = self.intern(table);
+        self.table_of_file.push(index);
     }
-    let catalog = Catalog::new(classes).map_err(|what| Error::input(source.name(), what))?;
-    Ok((catalog, tables, losses))
+
+    /// The index of `table` among the distinct ones.
+    fn intern(&mut self, table: ColorTable) -> u32 {
+        let all = &mut self.colors.all;
+        let agrees = table
+            .iter()
+            .all(|(key, class)| all.get(key).is_none_or(|(c, _)| c == class));
+        if !agrees {
+            self.colors.tables.push(FileColors::Own(table));
+            return self.colors.tables.len() as u32 - 1;
+        }
+        let mut bits: Vec<u64> = Vec::new();
+        for (key, &class) in &table {
+            let next = all.len() as u32;
+            let (_, entry) = *all.entry(*key).or_insert((class, next));
+            let word = entry as usize / 64;
+            if bits.len() <= word {
+                bits.resize(word + 1, 0);
+            }
+            bits[word] |= 1 << (entry % 64);
+        }
+        let next = self.colors.tables.len() as u32;
+        let index = *self.interned.entry(bits.clone()).or_insert(next);
+        if index == next {
+            self.colors.tables.push(FileColors::Entries(bits));
+        }
+        index
+    }
+}
+
+/// Parses every metadata file (a chunk at a time, in parallel) into the
+/// catalog, the colours, and each file's colour table.
+fn catalog_of(
+    paths: &[String],
+    source: &dyn Source,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Catalog, Colors, Vec<u32>, Vec<Loss>)> {
+    let mut builder = CatalogBuilder::default();
+    for (chunk_index, chunk) in paths.chunks(PARSE_CHUNK).enumerate() {
+        let parsed: Vec<Result<Vec<Leaf>>> = chunk
+            .par_iter()
+            .map(|path| metadata::parse(&source.read(path)?, &source.display(path)))
+            .collect();
+        for (offset, leaves) in parsed.into_iter().enumerate() {
+            builder.add(
+                chunk_index * PARSE_CHUNK + offset,
+                leaves?,
+                paths,
+                source,
+                warnings,
+            );
+        }
+    }
+    let catalog =
+        Catalog::new(builder.classes).map_err(|what| Error::input(source.name(), what))?;
+    Ok((
+        catalog,
+        builder.colors,
+        builder.table_of_file,
+        builder.losses,
+    ))
+}
+
+/// Where the metadata file of the camera folder `root + key` may be: the
+/// camera folder, then the frame folder, then the datapoint folder, as
+/// Datagen's SDK looks.
+fn metadata_candidates(root: &str, key: &str) -> Vec<String> {
+    let path = camera_path(key).expect("keys come from camera folder paths");
+    let mut candidates = vec![format!("{root}{key}/{METADATA}")];
+    if let Some(frame) = path.frame {
+        candidates.push(format!("{root}{}/{frame}/{METADATA}", path.datapoint));
+    }
+    candidates.push(format!("{root}{}/{METADATA}", path.datapoint));
+    candidates
 }
 
 /// The camera's visible-spectrum image: the first image `environment.json`
@@ -316,11 +429,10 @@ fn read_item_file(source: &dyn Source, path: &str, item: &mut Item) -> Result<()
     Ok(())
 }
 
-/// Decodes one camera's 16-bit mask with its metadata file's colour table
-/// (the mask's recipe is the metadata file's index).
+/// Decodes one camera's 16-bit mask with its metadata file's colours (the
+/// mask's recipe is their table's index).
 struct DatagenDecoder {
-    metadata_paths: Vec<String>,
-    tables: Vec<ColorTable>,
+    colors: Colors,
 }
 
 /// The size `camera_metadata.json` in `camera_dir` claims, if it has one:
@@ -352,7 +464,7 @@ impl ItemDecoder for DatagenDecoder {
         mask: &MaskRef,
         _warnings: &mut Vec<Warning>,
     ) -> Result<LabelMap> {
-        let [FileRef::Input(path)] = mask.files.as_slice() else {
+        let Some(path) = mask.files[0].input_path(source.files()) else {
             unreachable!("a Datagen mask is one file of the input")
         };
         let display = source.display(path);
@@ -386,20 +498,24 @@ impl ItemDecoder for DatagenDecoder {
                 ),
             ));
         }
-        let metadata = mask.recipe as usize;
-        let table = &self.tables[metadata];
+        let table = mask.recipe;
         let mut segments: Vec<Segment> = Vec::new();
         let mut segment_of: HashMap<ClassId, u32> = HashMap::new();
-        let labelled = label_pixels(&mut rows, None, |key, _| match table.get(&key) {
-            Some(0) => Some(0),
-            Some(&class) => Some(*segment_of.entry(class).or_insert_with(|| {
-                segments.push(Segment::new(class, None));
-                segments.len() as u32
-            })),
-            None => None,
+        let labelled = label_pixels(&mut rows, None, |key, _| {
+            match self.colors.class_of(table, key) {
+                Some(0) => Some(0),
+                Some(class) => Some(*segment_of.entry(class).or_insert_with(|| {
+                    segments.push(Segment::new(class, None));
+                    segments.len() as u32
+                })),
+                None => None,
+            }
         })?;
         if let Some((&(key, _), &pixels)) = labelled.unresolved.first_key_value() {
             let [r, g, b] = rgb16_of_pixel_key(key);
+            let (root, key) = split_mask_path(path).expect("masks are in camera folders");
+            let candidates = metadata_candidates(root, key);
+            let metadata = candidates.iter().find(|c| source.contains(c));
             let more = match labelled.unresolved.len() {
                 1 => String::new(),
                 n => format!(" (and {} more unknown colours)", n - 1),
@@ -409,7 +525,7 @@ impl ItemDecoder for DatagenDecoder {
                 format!(
                     "colour ({r},{g},{b}) on {pixels} pixel{} is not in {}; every pixel must equal a metadata leaf's colour exactly{more}",
                     if pixels == 1 { "" } else { "s" },
-                    source.display(&self.metadata_paths[metadata])
+                    source.display(metadata.expect("the metadata file was found when opening"))
                 ),
             ));
         }

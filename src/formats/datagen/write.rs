@@ -313,21 +313,25 @@ impl Writer for DatagenWriter<'_> {
         // Classes no written item shows are listed in every datapoint (as
         // Datagen lists occluded parts), so the class list survives.
         let mut unshown: BTreeSet<ClassId> = (1..=self.catalog.len() as ClassId).collect();
-        let mut by_datapoint: BTreeMap<String, BTreeSet<ClassId>> = BTreeMap::new();
+        // Per datapoint folder, the classes its cameras show, as a bit set.
+        let words = self.catalog.len() / 64 + 1;
+        let mut by_datapoint: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for record in written.records() {
             let (item, record) =
                 record.map_err(|e| Error::output("the records of written items", e.to_string()))?;
-            let classes = by_datapoint
+            let shown = by_datapoint
                 .entry(self.placement(item).datapoint_dir)
-                .or_default();
+                .or_insert_with(|| vec![0; words]);
             for class in record.classes {
-                classes.insert(class);
+                shown[class as usize / 64] |= 1 << (class % 64);
                 unshown.remove(&class);
             }
         }
-        for (datapoint, classes) in by_datapoint {
+        for (datapoint, shown) in by_datapoint {
             let mut tree = Tree::default();
-            for &class in classes.union(&unshown) {
+            let listed = (1..=self.catalog.len() as ClassId)
+                .filter(|&c| shown[c as usize / 64] >> (c % 64) & 1 == 1 || unshown.contains(&c));
+            for class in listed {
                 tree.insert(self.name(class), self.palette[class as usize]);
             }
             tree.insert(BACKGROUND, [0, 0, 0]);

@@ -1,0 +1,168 @@
+//! The generated corpora: CVAT masks of wavy stuff bands and overlapping
+//! thing instances, the same shapes as Datagen datapoints, and the
+//! many-small-items corpus.
+
+use maskconv::codec::{Compression, PngLayout, encode_png};
+use maskconv::formats::colors::voc_color;
+use maskconv::formats::datagen::DATAGEN_COLORS;
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Side of the large corpus' masks.
+pub const SIZE: u32 = 1024;
+pub const STUFF: [(&str, [u8; 3]); 4] = [
+    ("sky", [70, 130, 180]),
+    ("building", [70, 70, 70]),
+    ("vegetation", [107, 142, 35]),
+    ("road", [128, 64, 128]),
+];
+pub const THINGS: [(&str, [u8; 3]); 16] = [
+    ("person", [220, 20, 60]),
+    ("rider", [255, 0, 0]),
+    ("car", [0, 0, 142]),
+    ("truck", [0, 0, 70]),
+    ("bus", [0, 60, 100]),
+    ("train", [0, 80, 100]),
+    ("motorcycle", [0, 0, 230]),
+    ("bicycle", [119, 11, 32]),
+    ("pole", [153, 153, 153]),
+    ("traffic light", [250, 170, 30]),
+    ("traffic sign", [220, 220, 0]),
+    ("dog", [190, 153, 153]),
+    ("cat", [180, 165, 180]),
+    ("bird", [150, 100, 100]),
+    ("bench", [150, 120, 90]),
+    ("hydrant", [152, 251, 152]),
+];
+
+/// A small deterministic PRNG (xorshift64*).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Class and object masks (RGB8) of corpus item `index`.
+pub fn paint_item(index: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut rng =
+        Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let n = (SIZE * SIZE) as usize;
+    let mut class = vec![0u8; n * 3];
+    let mut object = vec![0u8; n * 3];
+    let phase = rng.below(1000) as f32 / 100.0;
+    let mut set = |x: usize, y: usize, rgb: [u8; 3], obj: u8| {
+        let p = (y * SIZE as usize + x) * 3;
+        class[p..p + 3].copy_from_slice(&rgb);
+        object[p..p + 3].copy_from_slice(&voc_color(obj));
+    };
+    // Stuff: four wavy horizontal bands, each its own object, as CVAT numbers them.
+    for y in 0..SIZE as usize {
+        for x in 0..SIZE as usize {
+            let wave = (x as f32 / 60.0 + phase).sin() * 25.0;
+            let band = ((y as f32 + wave) / (SIZE as f32 / 4.0)).clamp(0.0, 3.0) as usize;
+            set(x, y, STUFF[band].1, band as u8 + 1);
+        }
+    }
+    // An unlabeled rectangle.
+    let (x0, y0) = (rng.below(800) as usize, rng.below(800) as usize);
+    for y in y0..y0 + 120 {
+        for x in x0..x0 + 180 {
+            set(x, y, [0, 0, 0], 0);
+        }
+    }
+    // Thing instances: ellipses painted in order, later ones on top.
+    let count = 8 + rng.below(23) as usize;
+    for k in 0..count {
+        let rgb = THINGS[rng.below(THINGS.len() as u64) as usize].1;
+        let (cx, cy) = (rng.below(SIZE as u64) as f32, rng.below(SIZE as u64) as f32);
+        let (rx, ry) = (20.0 + rng.below(130) as f32, 20.0 + rng.below(130) as f32);
+        let ys = (cy - ry).max(0.0) as usize..((cy + ry) as usize).min(SIZE as usize);
+        for y in ys {
+            let dy = (y as f32 - cy) / ry;
+            let half = rx * (1.0 - dy * dy).max(0.0).sqrt();
+            let xs = (cx - half).max(0.0) as usize..((cx + half) as usize).min(SIZE as usize);
+            for x in xs {
+                set(x, y, rgb, 5 + k as u8);
+            }
+        }
+    }
+    (class, object)
+}
+
+pub fn generate_corpus(dir: &Path, items: usize) {
+    let marker = dir.join(format!(".complete-{items}-sub-filter"));
+    if marker.exists() {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("ImageSets/Segmentation")).unwrap();
+    std::fs::create_dir_all(dir.join("SegmentationClass")).unwrap();
+    std::fs::create_dir_all(dir.join("SegmentationObject")).unwrap();
+    let mut labelmap = String::from("# label:color_rgb:parts:actions\nbackground:0,0,0::\n");
+    for (name, [r, g, b]) in STUFF.iter().chain(THINGS.iter()) {
+        labelmap.push_str(&format!("{name}:{r},{g},{b}::\n"));
+    }
+    std::fs::write(dir.join("labelmap.txt"), labelmap).unwrap();
+    let list: String = (0..items).map(|i| format!("frame_{i:06}\n")).collect();
+    std::fs::write(dir.join("ImageSets/Segmentation/default.txt"), list).unwrap();
+    (0..items).into_par_iter().for_each(|i| {
+        let (class, object) = paint_item(i);
+        for (folder, data) in [("SegmentationClass", class), ("SegmentationObject", object)] {
+            let png = encode_png(SIZE, SIZE, PngLayout::Rgb8, &data, Compression::Fast);
+            std::fs::write(dir.join(folder).join(format!("frame_{i:06}.png")), png).unwrap();
+        }
+    });
+    std::fs::write(marker, "").unwrap();
+}
+
+/// The Datagen corpus: corpus item `i`'s class mask as a 16-bit RGB mask in
+/// `datapoint_{i+1:05}/camera/`, the 20 classes in 20 of Datagen's colours.
+pub fn generate_datagen_corpus(dir: &Path, items: usize) {
+    let marker = dir.join(format!(".complete-{items}"));
+    if marker.exists() {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    // Corpus colour → Datagen colour, class by class.
+    let classes: Vec<([u8; 3], [u16; 3])> = STUFF
+        .iter()
+        .chain(THINGS.iter())
+        .zip(DATAGEN_COLORS)
+        .map(|((_, narrow), (_, wide))| (*narrow, *wide))
+        .collect();
+    let mut metadata = String::from("{\n   \"version\": \"1.0.0\"");
+    for (name, [r, g, b]) in &DATAGEN_COLORS[..classes.len()] {
+        metadata.push_str(&format!(",\n   \"{name}\": [{r}, {g}, {b}]"));
+    }
+    metadata.push_str(",\n   \"background\": [0, 0, 0]\n}");
+    (0..items).into_par_iter().for_each(|i| {
+        let (class, _) = paint_item(i);
+        let mut wide = Vec::with_capacity(class.len() * 2);
+        for rgb in class.chunks_exact(3) {
+            let colour = classes
+                .iter()
+                .find(|(narrow, _)| narrow == rgb)
+                .map_or([0u16; 3], |(_, wide)| *wide);
+            for v in colour {
+                wide.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        let datapoint = dir.join(format!("datapoint_{:05}", i + 1));
+        std::fs::create_dir_all(datapoint.join("camera")).unwrap();
+        std::fs::write(
+            datapoint.join("semantic_segmentation_metadata.json"),
+            &metadata,
+        )
+        .unwrap();
+        let png = encode_png(SIZE, SIZE, PngLayout::Rgb16, &wide, Compression::Balanced);
+        std::fs::write(datapoint.join("camera/semantic_segmentation.png"), png).unwrap();
+    });
+    std::fs::write(marker, "").unwrap();
+}
