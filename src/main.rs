@@ -171,21 +171,10 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
         );
         json_line(&json)?;
     }
-    stderr_lines(report.losses.render("loss"));
-    stderr_lines(report.warnings.render("warning"));
-    for skipped in &report.skipped {
-        eprintln!("skipped: {}", skipped.error);
-    }
-    if !args.common.quiet {
-        let skipped = match report.skipped.len() {
-            0 => String::new(),
-            n => format!(", {n} skipped"),
-        };
-        eprintln!(
-            "converted {input} ({}) to {output} ({}): {} of {} items written{skipped} in {seconds:.2} s",
-            report.from, report.to, report.written, report.items,
-        );
-    }
+    let quiet = args.common.quiet;
+    stderr_lines(render::convert_text(
+        &report, &input, &output, seconds, quiet,
+    ));
     Ok(exit)
 }
 
@@ -232,18 +221,12 @@ fn validate(args: ReadArgs, options: &FormatOptions) -> Outcome {
     if args.common.json {
         json_line(&render::validation_json(Some(dataset.format), &validation))?;
     } else {
-        stderr_lines(validation.warnings.render("warning"));
-        for problem in &validation.problems {
-            eprintln!("problem: {}", problem.error);
-        }
-        if !args.common.quiet {
-            eprintln!(
-                "{}: {} items, {} problems",
-                args.input.display(),
-                validation.items,
-                validation.problems.len()
-            );
-        }
+        let input = args.input.display().to_string();
+        stderr_lines(render::validation_text(
+            &input,
+            &validation,
+            args.common.quiet,
+        ));
     }
     Ok(Exit::from(&validation))
 }

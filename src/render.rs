@@ -265,3 +265,53 @@ pub fn formats_json() -> Value {
         .collect();
     Value::Array(formats)
 }
+
+/// What `convert` tells people on stderr: the losses, the warnings, the
+/// skipped items, and (unless `quiet`) a summary line.
+pub fn convert_text(
+    report: &ConvertReport,
+    input: &str,
+    output: &str,
+    seconds: f64,
+    quiet: bool,
+) -> Vec<String> {
+    let mut lines = report.losses.render("loss");
+    lines.extend(report.warnings.render("warning"));
+    lines.extend(
+        report
+            .skipped
+            .iter()
+            .map(|s| format!("skipped: {}", s.error)),
+    );
+    if !quiet {
+        let skipped = match report.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
+        lines.push(format!(
+            "converted {input} ({}) to {output} ({}): {} of {} items written{skipped} in {seconds:.2} s",
+            report.from, report.to, report.written, report.items,
+        ));
+    }
+    lines
+}
+
+/// What `validate` tells people on stderr: the warnings, every problem, and
+/// (unless `quiet`) a summary line.
+pub fn validation_text(input: &str, validation: &Validation, quiet: bool) -> Vec<String> {
+    let mut lines = validation.warnings.render("warning");
+    lines.extend(
+        validation
+            .problems
+            .iter()
+            .map(|p| format!("problem: {}", p.error)),
+    );
+    if !quiet {
+        lines.push(format!(
+            "{input}: {} items, {} problems",
+            validation.items,
+            validation.problems.len()
+        ));
+    }
+    lines
+}

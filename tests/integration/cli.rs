@@ -416,3 +416,54 @@ fn formats_lists_cvat_with_what_it_holds() {
         "{text}"
     );
 }
+
+#[test]
+fn the_readme_has_a_formats_row_for_every_registered_format() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for format in maskconv::formats::REGISTRY {
+        let row = format!("| `{}`", format.info().name);
+        assert!(
+            readme.lines().any(|l| l.starts_with(&row)),
+            "README's formats table has no row for {}",
+            format.info().name
+        );
+    }
+}
+
+#[test]
+fn help_and_formats_list_every_option_the_formats_declare() {
+    let help = String::from_utf8(maskconv(&["convert", "--help"]).stdout).unwrap();
+    let listed = String::from_utf8(maskconv(&["formats"]).stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&maskconv(&["formats", "--json"]).stdout).unwrap();
+    for format in maskconv::formats::REGISTRY {
+        let info = format.info();
+        let entry = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == info.name)
+            .unwrap();
+        for spec in info.options {
+            assert!(
+                help.contains(&format!("--{}", spec.name)),
+                "--{} in help",
+                spec.name
+            );
+            let line = listed
+                .lines()
+                .find(|l| l.starts_with(&format!("{}:", info.name)))
+                .unwrap();
+            assert!(line.contains(&spec.usage()), "{line}");
+            assert!(
+                entry["options"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o["name"] == spec.name),
+                "{entry}"
+            );
+        }
+    }
+}

@@ -5,4 +5,5 @@
 mod cli;
 mod common;
 mod formats;
+mod golden;
 mod matrix;

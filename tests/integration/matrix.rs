@@ -5,9 +5,10 @@
 //! losses" table for that target, so the table cannot drift from the code.
 
 use crate::common::open_dataset;
-use crate::common::{CanonicalItem, TempDir, canonical, memory_dataset, partition};
+use crate::common::{CanonicalItem, TempDir, canonical, memory_dataset, partition, read_tree, s};
 use maskconv::convert::{ConvertOptions, ConvertReport, convert};
 use maskconv::formats::api::Dataset;
+use maskconv::formats::options::Direction;
 use maskconv::formats::{self, REGISTRY};
 use maskconv::losses::LossCode;
 use maskconv::model::{Class, ClassKind, Color, Item, LabelMap, Segment};
@@ -385,6 +386,65 @@ fn the_readme_loss_table_lists_exactly_the_loss_codes() {
         listed, codes,
         "README 'Known losses' codes against LossCode::ALL"
     );
+}
+
+/// Every reader × writer pair (and every writer flag, such as Nucleus
+/// `--semantic`) writes the same bytes at `-j 1` and `-j 2`, into a zip
+/// and into a folder: the determinism check, once for every format.
+#[test]
+fn every_conversion_writes_the_same_bytes_at_one_and_two_threads() {
+    let tmp = TempDir::new("matrix-threads");
+    let model = synthetic();
+    let mut pairs = 0;
+    for from in formats() {
+        let source = tmp.join(&format!("source-{from}"));
+        let mut out = maskconv::io::Output::create(&source, &tmp.join("nowhere"), false).unwrap();
+        let target = formats::find(from).unwrap();
+        maskconv::convert::convert_dataset(&model, target, &mut out, &keep_going()).unwrap();
+        out.publish().unwrap();
+        for to in formats() {
+            let info = formats::find(to).unwrap().info();
+            let flags = info
+                .options
+                .iter()
+                .filter(|o| o.value.is_none() && o.direction == Direction::Write)
+                .map(|o| format!("--{}", o.name));
+            for flag in std::iter::once(None).chain(flags.map(Some)) {
+                for ext in [".zip", ""] {
+                    let written: Vec<Vec<u8>> = ["1", "2"]
+                        .iter()
+                        .map(|j| {
+                            let out = tmp.join(&format!("{from}-{to}-{j}{ext}"));
+                            let mut args = vec!["-j", j, "--keep-going", "--force"];
+                            args.extend(flag.as_deref());
+                            let output = crate::common::maskconv(
+                                &[
+                                    &["convert", s(&source), s(&out), "--to", to, "-q"][..],
+                                    &args,
+                                ]
+                                .concat(),
+                            );
+                            assert!(
+                                matches!(output.status.code(), Some(0 | 3)),
+                                "{}",
+                                crate::common::describe(&output)
+                            );
+                            match ext {
+                                "" => serde_json::to_vec(&read_tree(&out)).unwrap(),
+                                _ => std::fs::read(&out).unwrap(),
+                            }
+                        })
+                        .collect();
+                    assert!(
+                        written[0] == written[1],
+                        "{from} → {to} {flag:?} {ext}: -j 1 and -j 2 differ"
+                    );
+                    pairs += 1;
+                }
+            }
+        }
+    }
+    assert!(pairs >= 2 * 16, "{pairs}");
 }
 
 /// Writes the synthetic dataset in every format under `$MASKCONV_SYNTHETIC/<format>`,

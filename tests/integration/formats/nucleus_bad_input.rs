@@ -4,7 +4,7 @@ use super::nucleus::*;
 use crate::common::open_dataset;
 use crate::common::{
     TempDir, assert_fails, canonical, codes, convert, describe, fixture, maskconv, memory_dataset,
-    raw_png, read_tree, s, varied_dataset,
+    raw_png, read_tree, s,
 };
 use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::convert::{ConvertOptions, convert_dataset};
@@ -200,21 +200,6 @@ fn a_mask_root_without_a_directory_is_a_usage_error() {
     let out = maskconv(&["inspect", s(&fixture(SDK)), "--mask-root", "s3://bucket/"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PREFIX=DIR"));
-}
-
-#[test]
-fn output_bytes_do_not_depend_on_the_thread_count() {
-    let tmp = TempDir::new("nucleus-threads");
-    let cvat = tmp.join("cvat");
-    varied_dataset(&cvat, 16);
-    for mode in [&[][..], &["--semantic"][..]] {
-        let (one, two) = (tmp.join("one"), tmp.join("two"));
-        let _ = std::fs::remove_dir_all(&one);
-        let _ = std::fs::remove_dir_all(&two);
-        convert(&cvat, &one, "nucleus", &[&["-j", "1"], mode].concat());
-        convert(&cvat, &two, "nucleus", &[&["-j", "2"], mode].concat());
-        assert_eq!(read_tree(&one), read_tree(&two), "{mode:?}");
-    }
 }
 
 #[test]
