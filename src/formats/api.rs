@@ -191,7 +191,7 @@ impl Dataset {
             }
         }
         self.source
-            .plan_reads(&reads)
+            .announce_reads(&reads)
             .map(|message| Warning::new("archive-order", message))
             .into_iter()
             .collect()

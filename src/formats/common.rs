@@ -178,12 +178,11 @@ impl FirstObject {
     }
 }
 
-/// Scans the start of a JSON text (a file's first bytes, BOM allowed) for
-/// its first object's keys, without parsing the values: detection looks at
-/// a file's first megabyte, however large the file is. `None` when the text
-/// does not start like an object or an array of objects.
+/// Scans the start of a JSON text (a file's first bytes, without a byte
+/// order mark) for its first object's keys, without parsing the values:
+/// detection looks at a file's first megabyte, however large the file is.
+/// `None` when the text does not start like an object or an array of objects.
 pub fn first_object(text: &[u8]) -> Option<FirstObject> {
-    let text = strip_bom(text);
     let mut at = skip_space(text, 0);
     let mut first = FirstObject::default();
     if text.get(at) == Some(&b'[') {

@@ -75,13 +75,21 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
             each,
             failure,
         } = self;
+        let mut streamed = false;
         while let Some(key) = map.next_key::<String>()? {
             let value = match path.split_first() {
-                Some((first, rest)) if *first == key => map.next_value_seed(Node {
-                    path: rest,
-                    each: &mut *each,
-                    failure: &mut *failure,
-                })?,
+                // A second value under the streamed key would mix two arrays.
+                Some((first, _)) if *first == key && streamed => {
+                    return Err(de::Error::custom(format!("key '{key}' appears twice")));
+                }
+                Some((first, rest)) if *first == key => {
+                    streamed = true;
+                    map.next_value_seed(Node {
+                        path: rest,
+                        each: &mut *each,
+                        failure: &mut *failure,
+                    })?
+                }
                 _ => map.next_value::<Value>()?,
             };
             object.insert(key, value);
@@ -168,5 +176,9 @@ mod tests {
         assert!(matches!(broken, Err(StreamError::Syntax(_))));
         let trailing = stream_array(&b"{} {}"[..], &["x"], &mut |_, _| Ok::<(), ()>(()));
         assert!(matches!(trailing, Err(StreamError::Syntax(_))));
+        let twice = stream_array(&br#"{"x": [1], "x": [2]}"#[..], &["x"], &mut |_, _| {
+            Ok::<(), ()>(())
+        });
+        assert!(matches!(twice, Err(StreamError::Syntax(_))));
     }
 }

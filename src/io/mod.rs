@@ -84,7 +84,7 @@ pub trait Source: Send + Sync {
     /// archive keeps these (and only these) when it has to read past them,
     /// and says so, as a message for people, when the order will make it
     /// decompress the archive several times; other sources ignore it.
-    fn plan_reads(&self, _paths: &[&str]) -> Option<String> {
+    fn announce_reads(&self, _paths: &[&str]) -> Option<String> {
         None
     }
 

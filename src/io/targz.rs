@@ -5,11 +5,11 @@
 //! files, such as metadata JSONs, in memory), then as often as the reads need.
 //! A background thread decompresses ahead of the reads and hands over only
 //! the files somebody will read (those asked for, and those announced with
-//! [`Source::plan_reads`]); announced files it passes on the way to the one
+//! [`Source::announce_reads`]); announced files it passes on the way to the one
 //! asked for are kept, within a byte budget, for the read that comes later.
 //! Reads in archive order therefore cost one more pass; reads far out of
 //! archive order restart the stream from the beginning (correct, only
-//! slower), which [`Source::plan_reads`] predicts and reports.
+//! slower), which [`Source::announce_reads`] predicts and reports.
 
 use super::{MAX_FILE_BYTES, Source, check_entry_name};
 use crate::error::{Error, ErrorKind, Result};
@@ -438,7 +438,7 @@ impl Source for TarGzSource {
         Ok(())
     }
 
-    fn plan_reads(&self, paths: &[&str]) -> Option<String> {
+    fn announce_reads(&self, paths: &[&str]) -> Option<String> {
         let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
         // Files over the size limit are refused when read: never fetched.
         let order: Vec<usize> = paths
@@ -515,7 +515,7 @@ mod tests {
         );
         let paths: Vec<String> = backward.iter().map(|i| format!("f{i:03}")).collect();
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-        assert_eq!(source.plan_reads(&paths), None);
+        assert_eq!(source.announce_reads(&paths), None);
         for (i, path) in backward.iter().zip(&paths) {
             assert_eq!(source.read(path).unwrap(), vec![*i as u8; 1000], "{path}");
         }
@@ -523,7 +523,7 @@ mod tests {
 
         // A file nobody announced, asked for after the running pass skipped it.
         let sparse = TarGzSource::open(&archive(&dir, 20, 1000)).unwrap();
-        assert_eq!(sparse.plan_reads(&["f005", "f019"]), None);
+        assert_eq!(sparse.announce_reads(&["f005", "f019"]), None);
         assert_eq!(sparse.read("f005").unwrap(), vec![5u8; 1000]);
         // Let the background pass run past f010 (and hand over f019).
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -534,7 +534,7 @@ mod tests {
         // as predicted, and every read still gets its own bytes.
         let mut small = TarGzSource::open(&archive(&dir, 20, 1000)).unwrap();
         small.stash_budget = 5000;
-        let message = small.plan_reads(&paths).expect("several passes");
+        let message = small.announce_reads(&paths).expect("several passes");
         assert!(message.contains("decompressed 4 times"), "{message}");
         // Back and forth: the pass after a restart runs past files still
         // held from the pass before.

@@ -120,7 +120,7 @@ fn keep_going() -> ConvertOptions<'static> {
 
 /// What the comparison needs of what a format holds.
 #[derive(Debug, Clone, Copy)]
-struct Holds {
+struct Held {
     instances: bool,
     subsets: bool,
     /// Items without mask are written.
@@ -130,9 +130,9 @@ struct Holds {
 }
 
 /// What a format can hold, and what both of two can.
-fn holds(format: &str) -> Holds {
+fn holds(format: &str) -> Held {
     let c = formats::find(format).unwrap().info().capabilities;
-    Holds {
+    Held {
         instances: c.instances,
         subsets: c.subsets,
         items_without_mask: c.items_without_mask,
@@ -140,8 +140,8 @@ fn holds(format: &str) -> Holds {
     }
 }
 
-fn both(a: Holds, b: Holds) -> Holds {
-    Holds {
+fn both(a: Held, b: Held) -> Held {
+    Held {
         instances: a.instances && b.instances,
         subsets: a.subsets && b.subsets,
         items_without_mask: a.items_without_mask && b.items_without_mask,
@@ -151,7 +151,7 @@ fn both(a: Holds, b: Holds) -> Holds {
 
 /// `item` as a format that holds `h` keeps it: classes per pixel always,
 /// the instance partition only with instances, the subset only with subsets.
-fn as_held(item: &CanonicalItem, h: Holds) -> CanonicalItem {
+fn as_held(item: &CanonicalItem, h: Held) -> CanonicalItem {
     let mut kept = if h.instances {
         partition(item)
     } else {
@@ -172,7 +172,7 @@ fn as_held(item: &CanonicalItem, h: Holds) -> CanonicalItem {
 fn assert_holds(
     before: &[CanonicalItem],
     after: &[CanonicalItem],
-    h: Holds,
+    h: Held,
     gone: &BTreeSet<String>,
     what: &str,
 ) {

@@ -22,13 +22,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// One camera folder of the dataset: one item.
-struct Camera {
-    /// Full path of the camera folder in the source (`root + key`).
-    dir: String,
-    /// The mask and the index of its metadata file; `None`: a camera
-    /// without segmentation (an item without mask).
-    mask: Option<(String, usize)>,
+/// The path of a file the input lists, borrowed from its file list.
+fn listed<'a>(source: &'a dyn Source, path: &str) -> Option<&'a str> {
+    let files = source.files();
+    let index = files.binary_search_by(|f| f.as_str().cmp(path)).ok()?;
+    Some(files[index].as_str())
 }
 
 /// Reads the metadata of the Datagen dataset in `source`.
@@ -36,26 +34,27 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let (root, keys) = camera_folders(&*source)?;
     let mut warnings = Vec::new();
 
-    // Each camera's metadata file: camera folder, then frame, then datapoint.
-    let mut metadata_paths: Vec<String> = Vec::new();
-    let mut metadata_index: HashMap<String, usize> = HashMap::new();
-    let mut cameras = Vec::with_capacity(keys.len());
+    // Each camera's mask and metadata file (camera folder, then frame, then
+    // datapoint); `None`: a camera without segmentation (an item without mask).
+    let files = source.files();
+    let mut metadata_paths: Vec<&str> = Vec::new();
+    let mut metadata_index: HashMap<&str, usize> = HashMap::new();
+    let mut masks: Vec<Option<(FileRef, usize)>> = Vec::with_capacity(keys.len());
     for key in &keys {
-        let dir = format!("{root}{key}");
-        let mask = format!("{dir}/{MASK_PNG}");
-        let exr = format!("{dir}/{MASK_EXR}");
+        let mask = format!("{root}{key}/{MASK_PNG}");
         if !source.contains(&mask) {
+            let exr = format!("{root}{key}/{MASK_EXR}");
             if source.contains(&exr) {
                 return Err(Error::input(
                     source.display(&exr),
                     "is Datagen's January-2022 EXR segmentation (float colours, flat metadata), an unsupported legacy version; current Datagen releases write 16-bit semantic_segmentation.png",
                 ));
             }
-            cameras.push(Camera { dir, mask: None });
+            masks.push(None);
             continue;
         }
         let candidates = metadata_candidates(&root, key);
-        let Some(found) = candidates.iter().find(|c| source.contains(c)) else {
+        let Some(found) = candidates.iter().find_map(|c| listed(&*source, c)) else {
             return Err(Error::input(
                 source.display(&mask),
                 format!(
@@ -65,44 +64,38 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
             ));
         };
         let next = metadata_paths.len();
-        let index = *metadata_index.entry(found.clone()).or_insert(next);
+        let index = *metadata_index.entry(found).or_insert(next);
         if index == next {
-            metadata_paths.push(found.clone());
+            metadata_paths.push(found);
         }
-        cameras.push(Camera {
-            dir,
-            mask: Some((mask, index)),
-        });
+        masks.push(Some((FileRef::in_input(files, mask), index)));
     }
 
     // The small files read next, fetched in one go (one pass over a .tar.gz).
-    let mut small: Vec<String> = metadata_paths.clone();
-    for camera in &cameras {
+    let mut small: Vec<&str> = metadata_paths.clone();
+    for key in &keys {
         for name in [ENVIRONMENT, ITEM_FILE, CAMERA_METADATA] {
-            let path = format!("{}/{name}", camera.dir);
-            if source.contains(&path) {
-                small.push(path);
-            }
+            small.extend(listed(&*source, &format!("{root}{key}/{name}")));
         }
     }
-    source.prefetch(&small.iter().map(String::as_str).collect::<Vec<_>>())?;
-
+    source.prefetch(&small)?;
     drop(small);
     let (catalog, colors, table_of_file, losses) =
         catalog_of(&metadata_paths, &*source, &mut warnings)?;
     drop((metadata_paths, metadata_index));
 
     let mut items = Vec::with_capacity(keys.len());
-    for (key, camera) in keys.iter().zip(cameras) {
-        let mut item = Item::new(key.as_str());
-        item.image = source_image(&*source, &camera.dir, &mut warnings)?;
-        let item_file = format!("{}/{ITEM_FILE}", camera.dir);
+    for (key, mask) in keys.into_iter().zip(masks) {
+        let dir = format!("{root}{key}");
+        let mut item = Item::new(key);
+        item.image = source_image(&*source, &dir, &mut warnings)?;
+        let item_file = format!("{dir}/{ITEM_FILE}");
         if source.contains(&item_file) {
             read_item_file(&*source, &item_file, &mut item)?;
         }
-        item.mask = camera.mask.map(|(mask, metadata)| MaskRef {
+        item.mask = mask.map(|(mask, metadata)| MaskRef {
             recipe: table_of_file[metadata],
-            ..MaskRef::new(vec![FileRef::in_input(source.files(), mask)])
+            ..MaskRef::new(vec![mask])
         });
         items.push(item);
     }
@@ -228,11 +221,11 @@ impl CatalogBuilder {
         &mut self,
         file: usize,
         leaves: Vec<Leaf>,
-        paths: &[String],
+        paths: &[&str],
         source: &dyn Source,
         warnings: &mut Vec<Warning>,
     ) {
-        let path = &paths[file];
+        let path = paths[file];
         let mut table = ColorTable::with_capacity(leaves.len());
         for leaf in leaves {
             let class = if leaf.name == BACKGROUND {
@@ -251,7 +244,7 @@ impl CatalogBuilder {
                             source.display(path),
                             leaf.name,
                             Color::Rgb16(leaf.color),
-                            source.display(&paths[first_file])
+                            source.display(paths[first_file])
                         ),
                     ));
                 }
@@ -320,7 +313,7 @@ impl CatalogBuilder {
 /// Parses every metadata file (a chunk at a time, in parallel) into the
 /// catalog, the colours, and each file's colour table.
 fn catalog_of(
-    paths: &[String],
+    paths: &[&str],
     source: &dyn Source,
     warnings: &mut Vec<Warning>,
 ) -> Result<(Catalog, Colors, Vec<u32>, Vec<Loss>)> {

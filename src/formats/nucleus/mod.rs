@@ -104,7 +104,7 @@ impl Format for Nucleus {
         candidate_files(source).iter().any(|path| {
             source
                 .read_prefix(path, PREFIX_BYTES)
-                .is_ok_and(|b| holds_annotations(path, &b))
+                .is_ok_and(|b| is_annotation_file(path, &b))
         })
     }
 
@@ -127,7 +127,7 @@ impl Format for Nucleus {
 /// Whether the file at `path` starting with `bytes` is a Nucleus annotation
 /// file: it starts like one, or it is an empty `annotations.ndjson` (a
 /// dataset whose items were all skipped).
-fn holds_annotations(path: &str, bytes: &[u8]) -> bool {
+fn is_annotation_file(path: &str, bytes: &[u8]) -> bool {
     let empty_ours = bytes.trim_ascii().is_empty() && path.rsplit('/').next() == Some(ANNOTATIONS);
     empty_ours || records::looks_like_nucleus(bytes)
 }

@@ -3,7 +3,7 @@
 //! decoding each index mask.
 
 use super::records::{self, Place, Record, SegmentRecord, Summary, is_background};
-use super::{INFO, INSTANCE_KEY, candidate_files, holds_annotations};
+use super::{INFO, INSTANCE_KEY, candidate_files, is_annotation_file};
 use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, ItemDecoder};
@@ -63,7 +63,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
     let path = annotation_file(
         &*source,
         &candidate_files(&*source),
-        holds_annotations,
+        is_annotation_file,
         "Nucleus annotation file: expected a .ndjson, .jsonl or .json file at the top whose objects have a mask_url",
     )?;
     let display = source.display(&path);

@@ -102,51 +102,39 @@ const OTHER_TYPES: [&str; 7] = [
 
 /// How the file lays its annotations out, seen from its first megabyte.
 enum Layout {
-    /// Nothing but whitespace.
-    Empty,
-    /// One annotation per line.
-    Lines,
     /// A JSON array of annotations.
     Array,
-    /// One JSON object: an annotation, or an export holding rows.
-    Object,
     /// An export too large to look at whole: its rows under this key.
     Rows(&'static str),
+    /// JSON values one after another: one annotation or export (the file),
+    /// or one annotation per line (NDJSON).
+    Values,
 }
 
 fn layout(prefix: &[u8], whole: bool) -> Layout {
-    let text = strip_bom(prefix);
-    if whole && text.trim_ascii().is_empty() {
-        return Layout::Empty;
-    }
-    let Some(first) = first_object(text) else {
-        return Layout::Object;
+    let Some(first) = first_object(prefix) else {
+        return Layout::Values;
     };
     if first.in_array {
         return Layout::Array;
     }
-    match first.end {
-        Some(end) if !whole || !text[end..].trim_ascii().is_empty() => Layout::Lines,
-        Some(_) => Layout::Object,
-        None if whole => Layout::Object,
-        None => {
-            let single = ["mask_url", "reference_id", "item"]
-                .iter()
-                .any(|k| first.has(k));
-            match ["exportedRows", "data"]
-                .into_iter()
-                .find(|k| first.has_array(k))
-            {
-                Some(key) if !single => Layout::Rows(key),
-                _ => Layout::Object,
-            }
-        }
+    let single = ["mask_url", "reference_id", "item"]
+        .iter()
+        .any(|k| first.has(k));
+    let rows = ["exportedRows", "data"]
+        .into_iter()
+        .find(|k| first.has_array(k));
+    match (first.end, rows) {
+        (None, Some(key)) if !whole && !single => Layout::Rows(key),
+        _ => Layout::Values,
     }
 }
 
 /// Reads the annotation file from `reader`, handing each record to `each`
 /// as soon as it is read, so the file is never held whole. A problem with
-/// the file is `fail(what)` (naming the place); `each`'s errors stop it.
+/// the file is `fail(what)` (naming the place). A record `each` refuses
+/// stops nothing: the file is read to its end, and a problem with the file
+/// itself, anywhere, is reported first (as when the file was read whole).
 pub(super) fn parse_stream(
     mut reader: impl Read,
     fail: &dyn Fn(String) -> Error,
@@ -154,10 +142,10 @@ pub(super) fn parse_stream(
 ) -> Result<Summary> {
     let mut prefix = Vec::new();
     (&mut reader)
-        .take(PREFIX_BYTES as u64)
+        .take(PREFIX_BYTES as u64 + 1)
         .read_to_end(&mut prefix)
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
-    let whole = prefix.len() < PREFIX_BYTES;
+    let whole = prefix.len() <= PREFIX_BYTES;
     if prefix.starts_with(b"\xef\xbb\xbf") {
         prefix.drain(..3);
     }
@@ -165,17 +153,18 @@ pub(super) fn parse_stream(
     let mut stream = BufReader::with_capacity(1 << 16, std::io::Cursor::new(prefix).chain(reader));
     let mut summary = Summary::default();
     let mut other: HashMap<String, usize> = HashMap::new();
+    let mut refused: Option<Error> = None;
     let mut add = |value: Value, place: Place| -> Result<()> {
         match record_of(value, place).map_err(fail)? {
             Element::Record(record, has_id) => {
                 summary.annotation_ids += usize::from(has_id);
-                each(record)
+                if refused.is_none() {
+                    refused = each(record).err();
+                }
             }
-            Element::Other(kind) => {
-                *other.entry(kind).or_default() += 1;
-                Ok(())
-            }
+            Element::Other(kind) => *other.entry(kind).or_default() += 1,
         }
+        Ok(())
     };
     let streamed = |key: &'static str,
                     path: &[&str],
@@ -186,46 +175,17 @@ pub(super) fn parse_stream(
             key => Place::Row(key, i as u32 + 1),
         };
         stream_array(stream, path, &mut |i, value| add(value, place(i))).map_err(|e| match e {
-            StreamError::Syntax(e) => fail(format!("not valid JSON: {e}")),
+            StreamError::Syntax(e) => fail(json_problem(&e)),
             StreamError::Element(e) => e,
         })
     };
     match layout {
-        Layout::Empty => {}
-        Layout::Array => {
-            streamed("", &[], &mut stream, &mut add)?;
-        }
-        Layout::Rows(key) => {
-            streamed(key, &[key], &mut stream, &mut add)?;
-        }
-        Layout::Lines => read_lines(&mut stream, fail, &mut add)?,
-        Layout::Object => {
-            let mut text = String::new();
-            stream
-                .read_to_string(&mut text)
-                .map_err(|e| fail(format!("is not UTF-8 text: {e}")))?;
-            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(mut object)) => match export_rows_key(&object) {
-                    // An export response: {"exportedRows": [...]} or a page {"data": [...], ...}.
-                    Some(key) => {
-                        let Some(Value::Array(rows)) = object.remove(key) else {
-                            unreachable!("export_rows_key checked it is a list")
-                        };
-                        for (i, value) in rows.into_iter().enumerate() {
-                            add(value, Place::Row(key, i as u32 + 1))?;
-                        }
-                    }
-                    None => add(Value::Object(object), Place::File)?,
-                },
-                Ok(_) => {
-                    return Err(fail(
-                        "holds neither annotation objects nor a list of them".into(),
-                    ));
-                }
-                Err(e) => return Err(fail(format!("not valid JSON: {e}"))),
-            }
-        }
+        Layout::Array => drop(streamed("", &[], &mut stream, &mut add)?),
+        Layout::Rows(key) => drop(streamed(key, &[key], &mut stream, &mut add)?),
+        Layout::Values => read_values(&mut stream, fail, &mut add)?,
+    }
+    if let Some(e) = refused {
+        return Err(e);
     }
     let mut other_types: Vec<(String, usize)> = other.into_iter().collect();
     other_types.sort();
@@ -233,14 +193,119 @@ pub(super) fn parse_stream(
     Ok(summary)
 }
 
-/// NDJSON: one annotation per non-blank line.
-fn read_lines(
+/// What is wrong with a file serde_json could not read: its JSON, or the
+/// reading itself (a file over the size limit, a corrupt archive entry).
+fn json_problem(e: &serde_json::Error) -> String {
+    match e.is_io() {
+        true => format!("cannot be read: {e}"),
+        false => format!("not valid JSON: {e}"),
+    }
+}
+
+/// Skips whitespace; returns how many line ends it passed and whether the
+/// file ended.
+fn skip_space(stream: &mut impl BufRead, fail: &dyn Fn(String) -> Error) -> Result<(u32, bool)> {
+    let mut newlines = 0;
+    loop {
+        let buffer = stream
+            .fill_buf()
+            .map_err(|e| fail(format!("cannot be read: {e}")))?;
+        if buffer.is_empty() {
+            return Ok((newlines, true));
+        }
+        let spaces = buffer
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        newlines += buffer[..spaces].iter().filter(|&&b| b == b'\n').count() as u32;
+        let more = spaces < buffer.len();
+        stream.consume(spaces);
+        if more {
+            return Ok((newlines, false));
+        }
+    }
+}
+
+/// JSON values one after another: nothing (an empty file); one value (an
+/// annotation, or an export holding rows); or one annotation per line.
+fn read_values(
     stream: &mut impl BufRead,
     fail: &dyn Fn(String) -> Error,
     add: &mut dyn FnMut(Value, Place) -> Result<()>,
 ) -> Result<()> {
+    let (before, empty) = skip_space(stream, fail)?;
+    if empty {
+        return Ok(());
+    }
+    let mut counted = LineCount {
+        inner: &mut *stream,
+        newlines: 0,
+    };
+    let first = {
+        let mut deserializer = serde_json::Deserializer::from_reader(&mut counted);
+        serde::Deserialize::deserialize(&mut deserializer).map_err(|e| fail(json_problem(&e)))?
+    };
+    let spanned = counted.newlines;
+    let (gap, end) = skip_space(stream, fail)?;
+    if end {
+        return match first {
+            Value::Object(mut object) => match export_rows_key(&object) {
+                // An export response: {"exportedRows": [...]} or a page {"data": [...], ...}.
+                Some(key) => {
+                    let Some(Value::Array(rows)) = object.remove(key) else {
+                        unreachable!("export_rows_key checked it is a list")
+                    };
+                    for (i, value) in rows.into_iter().enumerate() {
+                        add(value, Place::Row(key, i as u32 + 1))?;
+                    }
+                    Ok(())
+                }
+                None => add(Value::Object(object), Place::File),
+            },
+            _ => Err(fail(
+                "holds neither annotation objects nor a list of them".into(),
+            )),
+        };
+    }
+    // More values follow: NDJSON, one annotation per line.
+    let line = before + 1;
+    if spanned > 0 {
+        return Err(fail(format!(
+            "line {line}, column 1: not valid JSON: the file holds several JSON values, but not one per line (NDJSON)"
+        )));
+    }
+    if gap == 0 {
+        return Err(fail(format!(
+            "line {line}: not valid JSON: trailing characters after the annotation"
+        )));
+    }
+    add(first, Place::Line(line))?;
+    read_lines(stream, line + gap, fail, add)
+}
+
+/// A reader that counts the line ends read through it.
+struct LineCount<R> {
+    inner: R,
+    newlines: u32,
+}
+
+impl<R: Read> Read for LineCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u32;
+        Ok(n)
+    }
+}
+
+/// NDJSON from line `first` on: one annotation per non-blank line.
+fn read_lines(
+    stream: &mut impl BufRead,
+    first: u32,
+    fail: &dyn Fn(String) -> Error,
+    add: &mut dyn FnMut(Value, Place) -> Result<()>,
+) -> Result<()> {
     let mut line = Vec::new();
-    let mut number = 0u32;
+    let mut number = first - 1;
     loop {
         line.clear();
         let read = stream
@@ -252,9 +317,6 @@ fn read_lines(
         number += 1;
         let mut text = line.strip_suffix(b"\n").unwrap_or(&line);
         text = text.strip_suffix(b"\r").unwrap_or(text);
-        if number == 1 {
-            text = strip_bom(text);
-        }
         let text = std::str::from_utf8(text)
             .map_err(|e| fail(format!("line {number}: is not UTF-8 text: {e}")))?;
         if text.trim().is_empty() {
@@ -490,13 +552,16 @@ pub(super) fn is_background(label: &str) -> bool {
 /// Nucleus error), an export row (`item` + `segmentation`) or an export
 /// (`exportedRows`, or a `data` page). Looks at keys, not whole values.
 pub(super) fn looks_like_nucleus(bytes: &[u8]) -> bool {
-    let Some(first) = first_object(bytes) else {
+    let Some(first) = first_object(strip_bom(bytes)) else {
         return false;
     };
+    // `annotation_id` too: a file written with sorted keys has a long
+    // `annotations` list before `mask_url`.
     [
         "mask_url",
         "reference_id",
         "dataset_item_id",
+        "annotation_id",
         "exportedRows",
     ]
     .iter()
@@ -562,6 +627,63 @@ mod tests {
             let err = parse(bytes).unwrap_err();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
+    }
+
+    #[test]
+    fn layouts_are_told_apart_however_long_the_first_annotation_is() {
+        let line = |key: &str, pad: usize| {
+            format!(
+                r#"{{"mask_url": "m/{key}.png", "reference_id": "{key}", "metadata_note": "{}"}}"#,
+                "x".repeat(pad)
+            )
+        };
+        // NDJSON whose first line is longer than the megabyte looked at first.
+        let long = format!("{}\n{}\n", line("a", 2 << 20), line("b", 0));
+        let parsed = parse(long.as_bytes()).unwrap();
+        let places: Vec<String> = parsed.records.iter().map(|r| r.place.to_string()).collect();
+        assert_eq!(places, ["line 1", "line 2"]);
+        // One annotation padded with whitespace to exactly the megabyte, and beyond.
+        for size in [PREFIX_BYTES, PREFIX_BYTES + 7] {
+            let mut one = line("a", 10);
+            one.push_str(&" ".repeat(size - one.len()));
+            assert_eq!(parse(one.as_bytes()).unwrap().records[0].place, "the file");
+        }
+        // An export, pretty-printed and longer than the megabyte.
+        let rows: Vec<String> = (0..20_000)
+            .map(|i| format!(r#"  {{"item": {{"reference_id": "r{i}"}}, "segmentation": null}}"#))
+            .collect();
+        let export = format!("{{\n \"exportedRows\": [\n{}\n ]\n}}\n", rows.join(",\n"));
+        assert!(export.len() > PREFIX_BYTES);
+        let parsed = parse(export.as_bytes()).unwrap();
+        assert_eq!(parsed.records.len(), 20_000);
+        assert_eq!(parsed.records[1].place, "exportedRows row 2");
+        // Whitespace only, however much of it.
+        let blank = " \n".repeat(PREFIX_BYTES);
+        assert!(parse(blank.as_bytes()).unwrap().records.is_empty());
+        assert!(
+            parse("\u{feff}\u{feff}{}".as_bytes()).is_err(),
+            "one BOM at most"
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_reported_before_a_refused_record() {
+        let text = format!(
+            "{}\n{}\n{{\"mask_url\": ",
+            r#"{"mask_url": "a.png", "reference_id": "a"}"#,
+            r#"{"mask_url": "b.png", "reference_id": "b"}"#
+        );
+        let mut seen = 0;
+        let err = parse_stream(text.as_bytes(), &|w| Error::invalid_input(w), &mut |_| {
+            seen += 1;
+            Err(Error::invalid_input("refused"))
+        })
+        .unwrap_err();
+        assert!(
+            err.what.contains("line 3, column 13: not valid JSON"),
+            "{err}"
+        );
+        assert_eq!(seen, 1, "records after a refusal are read, not handed over");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! time), their annotations the masks' listed segments, its categories the
 //! catalog; each bitmap's object ids are decoded to those segments.
 
-use super::release::{self, Category, Label, Sample, Stop, sample_place};
+use super::release::{self, Category, Label, Sample, sample_place};
 use super::{DEFAULT_LABELSET, INFO, LABELSET, SERVICE, SUBSET_KEY};
 use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
@@ -107,20 +107,27 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
         Ok(())
     };
     let mut categories = Vec::new();
+    let mut refused = None;
     source.read_with(&path, &mut |reader| {
-        categories =
-            release::parse_stream(reader, labelset, &mut each).map_err(|stop| match stop {
-                Stop::Malformed(what) => Error::input(&display, what),
-                Stop::Refused(e) => e,
-            })?;
+        (categories, refused) = release::parse_stream(reader, labelset, &mut each)
+            .map_err(|what| Error::input(&display, what))?;
         Ok(())
     })?;
     let (catalog, class_of) =
         catalog_of(&categories).map_err(|what| Error::input(&display, what))?;
-    classify(&mut items, &category_ids, &class_of).map_err(|(index, what)| {
-        let place = sample_place(index);
-        Error::input(&display, format!("{place}.labels.{labelset}: {what}"))
-    })?;
+    // The first problem in sample order: a sample refused while reading, or
+    // an annotation of a category the release does not have.
+    let unknown = classify(&mut items, &category_ids, &class_of).err();
+    match (refused, unknown) {
+        (Some((at, e)), Some((index, _))) if at <= index => return Err(e),
+        (Some((_, e)), None) => return Err(e),
+        (_, Some((index, what))) => {
+            let place = sample_place(index);
+            let what = format!("{place}.labels.{labelset}: {what}");
+            return Err(Error::input(&display, what));
+        }
+        (None, None) => {}
+    }
 
     let mut warnings = Vec::new();
     if !without.is_empty() {

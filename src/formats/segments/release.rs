@@ -60,51 +60,49 @@ pub(super) fn sample_place(index: usize) -> String {
 /// object with a top-level `dataset` key (a broken `dataset` then gets a
 /// Segments.ai error).
 pub(super) fn looks_like_release(_path: &str, bytes: &[u8]) -> bool {
-    first_object(bytes).is_some_and(|first| !first.in_array && first.has("dataset"))
+    first_object(strip_bom(bytes)).is_some_and(|first| !first.in_array && first.has("dataset"))
 }
 
-/// Why reading a release stopped.
-pub(super) enum Stop<E> {
-    /// The release is malformed (in words, naming the place).
-    Malformed(String),
-    /// `each` refused a sample.
-    Refused(E),
-}
+/// A sample `each` refused: its index in `dataset.samples`, and why.
+pub(super) type Refusal<E> = (usize, E);
 
 /// Reads the release from `reader`, handing each sample (with its label in
-/// `labelset`) to `each` as it is read, and returns the categories. A
-/// problem with the release as a whole is reported before one with a
-/// sample, as if the file had been read whole first.
+/// `labelset`) to `each` as it is read, and returns the categories and the
+/// first sample `each` refused. A malformed release (in words, naming the
+/// place) is the error, whatever `each` said: the release as a whole first,
+/// then the first malformed sample, as if the file had been read whole.
 pub(super) fn parse_stream<E>(
     reader: impl Read,
     labelset: &str,
     each: &mut dyn FnMut(Sample) -> Result<(), E>,
-) -> Result<Vec<Category>, Stop<E>> {
+) -> Result<(Vec<Category>, Option<Refusal<E>>), String> {
     let mut bom_checked = BomSkip::new(reader);
-    let mut first_problem: Option<Stop<E>> = None;
+    let mut malformed: Option<String> = None;
+    let mut refused: Option<Refusal<E>> = None;
     let streamed = stream_array(
         &mut bom_checked,
         &["dataset", "samples"],
         &mut |i, value| {
-            if first_problem.is_none() {
-                let sample = sample_of(&value, labelset, i);
-                first_problem = match sample {
-                    Ok(sample) => each(sample).err().map(Stop::Refused),
-                    Err(what) => Some(Stop::Malformed(what)),
-                };
+            if malformed.is_none() {
+                match sample_of(&value, labelset, i) {
+                    Ok(sample) if refused.is_none() => refused = each(sample).err().map(|e| (i, e)),
+                    Ok(_) => {}
+                    Err(what) => malformed = Some(what),
+                }
             }
             Ok::<(), ()>(())
         },
     );
     let root = match streamed {
         Ok(root) => root,
-        Err(StreamError::Syntax(e)) => return Err(Stop::Malformed(format!("not valid JSON: {e}"))),
+        Err(StreamError::Syntax(e)) if e.is_io() => return Err(format!("cannot be read: {e}")),
+        Err(StreamError::Syntax(e)) => return Err(format!("not valid JSON: {e}")),
         Err(StreamError::Element(())) => unreachable!("samples are never refused while streaming"),
     };
-    let categories = categories_of(&root, labelset).map_err(Stop::Malformed)?;
-    match first_problem {
-        Some(problem) => Err(problem),
-        None => Ok(categories),
+    let categories = categories_of(&root, labelset)?;
+    match malformed {
+        Some(what) => Err(what),
+        None => Ok((categories, refused)),
     }
 }
 
@@ -127,8 +125,10 @@ impl<R: Read> BomSkip<R> {
 
 impl<R: Read> Read for BomSkip<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         if !self.checked {
-            self.checked = true;
             let mut head = [0u8; 3];
             let mut got = 0;
             while got < 3 {
@@ -137,6 +137,7 @@ impl<R: Read> Read for BomSkip<R> {
                     n => got += n,
                 }
             }
+            self.checked = true;
             self.start = strip_bom(&head[..got]).to_vec();
             self.start.reverse();
         }
@@ -362,13 +363,9 @@ mod tests {
 
     fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
         let mut samples = Vec::new();
-        let categories = parse_stream(bytes, labelset, &mut |s| {
+        let (categories, _) = parse_stream(bytes, labelset, &mut |s| {
             samples.push(s);
             Ok::<(), ()>(())
-        })
-        .map_err(|stop| match stop {
-            Stop::Malformed(what) => what,
-            Stop::Refused(()) => unreachable!(),
         })?;
         Ok(Release {
             categories,
