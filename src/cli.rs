@@ -179,11 +179,11 @@ fn argument(spec: &'static OptionSpec, formats: &[&str]) -> clap::Arg {
         Direction::Read => "reading",
         Direction::Write => "writing",
     };
-    let arg = clap::Arg::new(spec.name).long(spec.name).help(format!(
-        "{} [{verb} {}]",
-        spec.help,
-        formats.join(", ")
-    ));
+    let help = format!("{} [{verb} {}]", spec.help, formats.join(", "));
+    let mut arg = clap::Arg::new(spec.name).long(spec.name).help(help);
+    if let Some(check) = spec.check {
+        arg = arg.value_parser(move |value: &str| check(value).map(|()| value.to_string()));
+    }
     match (spec.value, spec.repeatable) {
         (None, _) => arg.action(clap::ArgAction::SetTrue),
         (Some(value), true) => arg.value_name(value).action(clap::ArgAction::Append),

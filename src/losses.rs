@@ -171,12 +171,20 @@ impl std::fmt::Debug for Keeps {
 pub struct SegmentLimit {
     /// The most segments with pixels one image holds.
     pub max: u32,
+    /// How many of them an image needs (see [`segments_with_pixels`]).
+    pub needs: fn(&LabelMap) -> usize,
     /// What one segment takes: "object numbers".
     pub unit: &'static str,
     /// What holds them: "a CVAT SegmentationObject PNG holds at most 255 per image".
     pub why: &'static str,
     /// Appended to the error: another way out ("; --semantic writes one value per class").
     pub hint: &'static str,
+}
+
+/// How many segments of `map` have pixels: what most formats need numbers
+/// for (segments without pixels can go unnumbered).
+pub fn segments_with_pixels(map: &LabelMap) -> usize {
+    map.pixel_counts()[1..].iter().filter(|&&n| n > 0).count()
 }
 
 /// What a written dataset of a format can hold — with the options given
@@ -328,7 +336,7 @@ pub fn for_item(
     if let Some(limit) = to.max_segments
         && segments.len() > limit.max as usize
     {
-        let shown = map.pixel_counts()[1..].iter().filter(|&&n| n > 0).count();
+        let shown = (limit.needs)(map);
         if shown > limit.max as usize {
             return ItemVerdict::Refuse(Loss::new(
                 LossCode::TooManySegments,
@@ -450,6 +458,7 @@ mod tests {
         let limit = Capabilities {
             max_segments: Some(SegmentLimit {
                 max: 1,
+                needs: segments_with_pixels,
                 unit: "ids",
                 why: "one",
                 hint: "",

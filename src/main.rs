@@ -1,6 +1,6 @@
 //! The `maskconv` binary: parse the command line, call the library, print
 //! the report, exit with the library's exit code. A closed stdout (`| head`)
-//! ends the program quietly.
+//! is no error: what is left to print there is dropped, the exit code stays.
 
 mod cli;
 
@@ -47,40 +47,28 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
-        Err(Failure::Closed) => ExitCode::SUCCESS,
-        Err(Failure::Error(err)) => {
+        Err(err) => {
             eprintln!("error: {err}");
             ExitCode::from(Exit::from(&err).code())
         }
     }
 }
 
-/// How a command failed: with an error to print, or because stdout closed.
-enum Failure {
-    Error(maskconv::Error),
-    Closed,
-}
+type Outcome = maskconv::Result<Exit>;
 
-impl From<maskconv::Error> for Failure {
-    fn from(err: maskconv::Error) -> Self {
-        Failure::Error(err)
-    }
-}
-
-type Outcome = Result<Exit, Failure>;
-
-/// Writes `text` to stdout; a reader that went away (a closed pipe) ends the
-/// program quietly, any other failure is an error.
-fn stdout(text: &str) -> Result<(), Failure> {
+/// Writes `text` to stdout. A reader that went away (a closed pipe) is no
+/// error: the text is dropped and the command ends with its own exit code.
+fn stdout(text: &str) -> maskconv::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::Closed),
-        Err(e) => Err(maskconv::Error::output("stdout", e.to_string()).into()),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(maskconv::Error::output("stdout", e.to_string()))
+        }
+        _ => Ok(()),
     }
 }
 
-fn json_line(value: &serde_json::Value) -> Result<(), Failure> {
+fn json_line(value: &serde_json::Value) -> maskconv::Result<()> {
     stdout(&format!("{value}\n"))
 }
 
@@ -156,7 +144,7 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
                     render::convert_json(&input, &output, None, Some(&message), code, seconds);
                 json_line(&json)?;
             }
-            return Err(err.into());
+            return Err(err);
         }
     };
     let exit = Exit::from(&report);
@@ -194,7 +182,7 @@ fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
             if args.common.json {
                 json_line(&render::failure_json(&err))?;
             }
-            return Err(err.into());
+            return Err(err);
         }
     };
     if args.common.json {
@@ -214,7 +202,7 @@ fn validate(args: ReadArgs, options: &FormatOptions) -> Outcome {
             if args.common.json && err.kind != maskconv::ErrorKind::Usage {
                 json_line(&render::validation_json(None, &Validation::unopened(&err)))?;
             }
-            return Err(err.into());
+            return Err(err);
         }
     };
     let validation = validate::validate(&dataset, bar.run());

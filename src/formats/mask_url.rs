@@ -23,6 +23,7 @@ pub static MASK_ROOT: OptionSpec = OptionSpec {
     help: "Read remote mask URLs starting with PREFIX from the local folder DIR (repeatable, longest prefix wins), e.g. s3://bucket/run1/=./masks",
     repeatable: true,
     direction: Direction::Read,
+    check: Some(|arg| MaskRoot::parse(arg).map(drop)),
 };
 
 /// `--url-prefix URL` (writing Nucleus, Segments.ai).
@@ -32,6 +33,7 @@ pub static URL_PREFIX: OptionSpec = OptionSpec {
     help: "Written mask and image URLs are URL + the file's path in OUTPUT, e.g. s3://bucket/run1/ where OUTPUT will be uploaded",
     repeatable: false,
     direction: Direction::Write,
+    check: None,
 };
 
 /// The `--mask-root` options given (a malformed one is a usage error).

@@ -27,7 +27,13 @@ pub struct OptionSpec {
     pub repeatable: bool,
     /// Reading or writing.
     pub direction: Direction,
+    /// Checks a value when the command line is parsed (a usage error names
+    /// what is wrong), for values whose form does not depend on the input.
+    pub check: Option<CheckValue>,
 }
+
+/// Checks an option's value; the error says what is wrong with it.
+pub type CheckValue = fn(&str) -> Result<(), String>;
 
 impl OptionSpec {
     /// `--name VALUE`, as the command line spells it.
@@ -130,6 +136,7 @@ mod tests {
         help: "",
         repeatable: false,
         direction: Direction::Write,
+        check: None,
     };
     static LIST: OptionSpec = OptionSpec {
         name: "list",
@@ -137,6 +144,7 @@ mod tests {
         help: "",
         repeatable: true,
         direction: Direction::Read,
+        check: None,
     };
 
     #[test]

@@ -467,3 +467,27 @@ fn help_and_formats_list_every_option_the_formats_declare() {
         }
     }
 }
+
+#[test]
+fn a_closed_stdout_keeps_the_exit_code_and_prints_no_panic() {
+    let closed = |args: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maskconv"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    let good = fixture("datagen/three_real_datapoints");
+    let (code, stderr) = closed(&["inspect", s(&good), "--per-item"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let bad = fixture("cvat/generated_import_cases/C_unknown_color");
+    let (code, stderr) = closed(&["validate", s(&bad), "--json"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -53,6 +53,7 @@ static INFO: FormatInfo = FormatInfo {
     capabilities: Capabilities {
         instances: true,
         max_segments: Some(SegmentLimit {
+            needs: write::object_numbers_needed,
             max: MAX_OBJECTS as u32,
             unit: "object numbers",
             why: "a CVAT SegmentationObject PNG holds at most 255 per image",

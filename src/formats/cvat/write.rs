@@ -204,6 +204,27 @@ impl Writer for CvatWriter<'_> {
     }
 }
 
+/// How many object numbers `map` needs: segments with pixels each need one,
+/// except that those keeping an instance number (when every instance fits
+/// 1..255) share it with the segments of other classes that have it (an
+/// object spanning classes).
+pub(super) fn object_numbers_needed(map: &LabelMap) -> usize {
+    let segments = map.segments();
+    let counts = map.pixel_counts();
+    let keep = segments
+        .iter()
+        .all(|s| s.instance.is_none_or(|k| (1..=255).contains(&k)));
+    let mut kept = [false; 256];
+    let mut numbered = 0;
+    for (segment, _) in segments.iter().zip(&counts[1..]).filter(|(_, n)| **n > 0) {
+        match (keep, segment.instance) {
+            (true, Some(k)) => kept[k as usize] = true,
+            _ => numbered += 1,
+        }
+    }
+    kept.iter().filter(|&&k| k).count() + numbered
+}
+
 impl CvatWriter<'_> {
     /// The object number of every segment id (index 0 = unlabeled = 0). Every
     /// segment gets one, stuff included, since CVAT's importer drops pixels

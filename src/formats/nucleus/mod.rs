@@ -47,7 +47,7 @@ use super::options::{Direction, FormatOptions, OptionSpec};
 use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
-use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit};
+use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit, segments_with_pixels};
 use std::sync::Arc;
 
 /// The Scale Nucleus segmentation format.
@@ -62,6 +62,7 @@ static INFO: FormatInfo = FormatInfo {
     capabilities: Capabilities {
         instances: true,
         max_segments: Some(SegmentLimit {
+            needs: segments_with_pixels,
             max: MAX_SEGMENTS as u32,
             unit: "mask values",
             why: "a Nucleus mask holds at most 255 (values 1..255; 0 is unlabeled)",
@@ -80,6 +81,7 @@ static SEMANTIC: OptionSpec = OptionSpec {
     help: "One mask value per class (its dataset-wide id), the same in every image; instances are merged",
     repeatable: false,
     direction: Direction::Write,
+    check: None,
 };
 
 /// The label Nucleus uses for unlabeled pixels.

@@ -48,7 +48,7 @@ use super::options::{Direction, FormatOptions, OptionSpec};
 use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
-use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit};
+use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit, segments_with_pixels};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -64,6 +64,7 @@ static INFO: FormatInfo = FormatInfo {
     capabilities: Capabilities {
         instances: true,
         max_segments: Some(SegmentLimit {
+            needs: segments_with_pixels,
             max: MAX_ID,
             unit: "object ids",
             why: "a Segments.ai bitmap holds 24-bit ones (at most 16777215)",
@@ -92,6 +93,7 @@ static LABELSET: OptionSpec = OptionSpec {
     help: "The label set of a Segments.ai release to read (default: ground-truth)",
     repeatable: false,
     direction: Direction::Read,
+    check: None,
 };
 
 /// Category keys the writer sets itself; class attributes by these names are dropped.

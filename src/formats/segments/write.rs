@@ -120,6 +120,23 @@ fn object_ids(segments: &[Segment]) -> Vec<u32> {
         .collect()
 }
 
+/// Object ids 1.. for the segments of `map` that have pixels, in segment
+/// order, 0 for the others (index 0 unused).
+fn ids_of_segments_with_pixels(map: &LabelMap) -> Vec<u32> {
+    let mut next = 0;
+    map.pixel_counts()
+        .iter()
+        .enumerate()
+        .map(|(id, &pixels)| match (id, pixels) {
+            (0, _) | (_, 0) => 0,
+            _ => {
+                next += 1;
+                next
+            }
+        })
+        .collect()
+}
+
 /// A deterministic UUID (version 8, RFC 9562) from `key`: 128-bit FNV-1a.
 fn uuid_of(key: &str) -> String {
     let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
@@ -162,7 +179,8 @@ impl Writer for SegmentsWriter {
         });
         let (image_url, extension) = match copied {
             Some(file) => {
-                let ext = file_extension(&file.path, ".png").to_string();
+                let source = item.image.as_deref().expect("a copied image has a source");
+                let ext = file_extension(source, ".png").to_string();
                 let url = self.url(&file.path);
                 files.push(file);
                 (url, ext)
@@ -178,11 +196,12 @@ impl Writer for SegmentsWriter {
             None => Value::Null,
             Some(map) => {
                 let segments = map.segments();
-                let ids = object_ids(segments);
-                debug_assert!(
-                    ids.iter().all(|&id| id <= MAX_ID),
-                    "planned losses keep ids in 24 bits"
-                );
+                let ids = match segments.len() > MAX_ID as usize {
+                    false => object_ids(segments),
+                    // Only the segments with pixels get ids (the planned
+                    // losses let at most MAX_ID of them through).
+                    true => ids_of_segments_with_pixels(map),
+                };
                 let palette: Vec<[u8; 4]> = ids
                     .iter()
                     .map(|&id| {
@@ -199,8 +218,11 @@ impl Writer for SegmentsWriter {
 
                 // Annotations in id order, as the reader orders segments: a
                 // release written twice is the same bytes.
-                let mut by_id: Vec<(&Segment, u32)> =
-                    segments.iter().zip(ids[1..].iter().copied()).collect();
+                let mut by_id: Vec<(&Segment, u32)> = segments
+                    .iter()
+                    .zip(ids[1..].iter().copied())
+                    .filter(|&(_, id)| id != 0)
+                    .collect();
                 by_id.sort_by_key(|&(_, id)| id);
                 let annotations: Vec<Value> = by_id
                     .into_iter()

@@ -405,3 +405,28 @@ fn class_attributes_other_than_parts_and_actions_are_a_named_loss_known_before_p
         ErrorKind::Loss
     );
 }
+
+/// 255 objects, one of them covering pixels of two classes: 256 segments
+/// with pixels, but the 255 object numbers a CVAT object mask holds.
+#[test]
+fn an_object_spanning_two_classes_shares_its_number_within_the_255() {
+    let classes = vec![
+        Class::new("car", ClassKind::Thing).with_color(Color::Rgb8([10, 20, 30])),
+        Class::new("roof", ClassKind::Thing).with_color(Color::Rgb8([40, 50, 60])),
+    ];
+    let mut segments: Vec<Segment> = (1..=255).map(|k| Segment::new(1, Some(k))).collect();
+    segments.push(Segment::new(2, Some(7)));
+    let ids: Vec<u32> = (1..=256).collect();
+    let map = LabelMap::new(16, 16, ids, segments).unwrap();
+    let dataset = memory_dataset(classes, vec![Item::new("crowd")], vec![Some(map)]);
+    let (sink, report) = write_memory(&dataset, &ConvertOptions::default()).unwrap();
+    assert!(report.skipped.is_empty());
+    let object = decode_rgb(&sink.files["SegmentationObject/crowd.png"]).2;
+    let colours: std::collections::BTreeSet<&[u8]> = object.chunks(3).collect();
+    assert_eq!(
+        colours.len(),
+        255,
+        "255 object numbers, object 7 on both classes"
+    );
+    assert_eq!(&object[6 * 3..7 * 3], &object[255 * 3..256 * 3]);
+}
