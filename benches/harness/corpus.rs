@@ -101,10 +101,22 @@ pub fn generate_corpus(dir: &Path, items: usize) {
     if marker.exists() {
         return;
     }
+    write_cvat(dir, items, SIZE, paint_item);
+    std::fs::write(marker, "").unwrap();
+}
+
+/// A CVAT dataset of `items` masks of `side` × `side` under `dir` (replacing
+/// what is there): the corpus classes, one subset, class and object masks
+/// from `paint`, written in parallel.
+pub fn write_cvat(dir: &Path, items: usize, side: u32, paint: fn(usize) -> (Vec<u8>, Vec<u8>)) {
     let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("ImageSets/Segmentation")).unwrap();
-    std::fs::create_dir_all(dir.join("SegmentationClass")).unwrap();
-    std::fs::create_dir_all(dir.join("SegmentationObject")).unwrap();
+    for folder in [
+        "ImageSets/Segmentation",
+        "SegmentationClass",
+        "SegmentationObject",
+    ] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
     let mut labelmap = String::from("# label:color_rgb:parts:actions\nbackground:0,0,0::\n");
     for (name, [r, g, b]) in STUFF.iter().chain(THINGS.iter()) {
         labelmap.push_str(&format!("{name}:{r},{g},{b}::\n"));
@@ -113,13 +125,12 @@ pub fn generate_corpus(dir: &Path, items: usize) {
     let list: String = (0..items).map(|i| format!("frame_{i:06}\n")).collect();
     std::fs::write(dir.join("ImageSets/Segmentation/default.txt"), list).unwrap();
     (0..items).into_par_iter().for_each(|i| {
-        let (class, object) = paint_item(i);
+        let (class, object) = paint(i);
         for (folder, data) in [("SegmentationClass", class), ("SegmentationObject", object)] {
-            let png = encode_png(SIZE, SIZE, PngLayout::Rgb8, &data, Compression::Fast);
+            let png = encode_png(side, side, PngLayout::Rgb8, &data, Compression::Fast);
             std::fs::write(dir.join(folder).join(format!("frame_{i:06}.png")), png).unwrap();
         }
     });
-    std::fs::write(marker, "").unwrap();
 }
 
 /// The Datagen corpus: corpus item `i`'s class mask as a 16-bit RGB mask in

@@ -6,9 +6,8 @@
 //! against the codec floor measured in the same run.
 
 use crate::Args;
-use crate::corpus::{Rng, STUFF, THINGS};
+use crate::corpus::{Rng, STUFF, THINGS, write_cvat};
 use crate::measure::{codec_time, machine, median, run_measured, sync};
-use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::formats::colors::voc_color;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -62,32 +61,10 @@ fn paint(index: usize) -> (Vec<u8>, Vec<u8>) {
 /// The CVAT corpus of `items` small items under `dir` (kept when complete).
 fn generate_cvat(dir: &Path, items: usize) {
     let marker = dir.join(".complete");
-    if marker.exists() {
-        return;
+    if !marker.exists() {
+        write_cvat(dir, items, SIDE, paint);
+        std::fs::write(marker, "").unwrap();
     }
-    let _ = std::fs::remove_dir_all(dir);
-    for folder in [
-        "ImageSets/Segmentation",
-        "SegmentationClass",
-        "SegmentationObject",
-    ] {
-        std::fs::create_dir_all(dir.join(folder)).unwrap();
-    }
-    let mut labelmap = String::from("# label:color_rgb:parts:actions\nbackground:0,0,0::\n");
-    for (name, [r, g, b]) in STUFF.iter().chain(THINGS.iter()) {
-        labelmap.push_str(&format!("{name}:{r},{g},{b}::\n"));
-    }
-    std::fs::write(dir.join("labelmap.txt"), labelmap).unwrap();
-    let list: String = (0..items).map(|i| format!("frame_{i:06}\n")).collect();
-    std::fs::write(dir.join("ImageSets/Segmentation/default.txt"), list).unwrap();
-    (0..items).into_par_iter().for_each(|i| {
-        let (class, object) = paint(i);
-        for (folder, data) in [("SegmentationClass", class), ("SegmentationObject", object)] {
-            let png = encode_png(SIDE, SIDE, PngLayout::Rgb8, &data, Compression::Fast);
-            std::fs::write(dir.join(folder).join(format!("frame_{i:06}.png")), png).unwrap();
-        }
-    });
-    std::fs::write(marker, "").unwrap();
 }
 
 /// The corpus of `items` items in every format: CVAT generated, the others

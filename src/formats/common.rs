@@ -49,6 +49,20 @@ pub fn top_files<'a>(source: &'a dyn Source, extensions: &[&str]) -> Vec<&'a str
         .collect()
 }
 
+/// Whether one of `candidates` starts like the annotation file (`holds`,
+/// given its path and first [`PREFIX_BYTES`]): detection, silent and cheap.
+pub fn holds_annotation_file(
+    source: &dyn Source,
+    candidates: &[&str],
+    holds: fn(&str, &[u8]) -> bool,
+) -> bool {
+    candidates.iter().any(|path| {
+        source
+            .read_prefix(path, PREFIX_BYTES)
+            .is_ok_and(|bytes| holds(path, &bytes))
+    })
+}
+
 /// The one file among `candidates` whose start `holds` (given its path and
 /// first [`PREFIX_BYTES`]) says is the annotation file. None is an error
 /// saying the input holds no `expected`; several is an error listing them.

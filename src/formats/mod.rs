@@ -194,7 +194,8 @@ mod tests {
                 None => seen.push(spec),
             }
         }
-        assert_eq!(find_option("mask-root").unwrap().name, "mask-root");
+        let first = seen.first().expect("some format declares an option");
+        assert!(std::ptr::eq(find_option(first.name).unwrap(), *first));
         assert_eq!(find_option("nope").unwrap_err().kind, ErrorKind::Usage);
     }
 }

@@ -41,7 +41,7 @@ mod records;
 mod write;
 
 use super::api::{Dataset, Format, FormatInfo, Writer};
-use super::common::{PREFIX_BYTES, top_files};
+use super::common::{holds_annotation_file, top_files};
 use super::mask_url::{MASK_ROOT, URL_PREFIX};
 use super::options::{Direction, FormatOptions, OptionSpec};
 use crate::codec::Compression;
@@ -103,11 +103,7 @@ impl Format for Nucleus {
     }
 
     fn detect(&self, source: &dyn Source) -> bool {
-        candidate_files(source).iter().any(|path| {
-            source
-                .read_prefix(path, PREFIX_BYTES)
-                .is_ok_and(|b| is_annotation_file(path, &b))
-        })
+        holds_annotation_file(source, &candidate_files(source), is_annotation_file)
     }
 
     fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {

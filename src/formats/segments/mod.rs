@@ -42,7 +42,7 @@ mod release;
 mod write;
 
 use super::api::{Dataset, Format, FormatInfo, Writer};
-use super::common::{PREFIX_BYTES, top_files};
+use super::common::{holds_annotation_file, top_files};
 use super::mask_url::{MASK_ROOT, URL_PREFIX};
 use super::options::{Direction, FormatOptions, OptionSpec};
 use crate::codec::Compression;
@@ -135,11 +135,8 @@ impl Format for Segments {
     }
 
     fn detect(&self, source: &dyn Source) -> bool {
-        top_files(source, &[".json"]).iter().any(|path| {
-            source
-                .read_prefix(path, PREFIX_BYTES)
-                .is_ok_and(|bytes| release::looks_like_release(path, &bytes))
-        })
+        let candidates = top_files(source, &[".json"]);
+        holds_annotation_file(source, &candidates, release::looks_like_release)
     }
 
     fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
