@@ -62,6 +62,7 @@ impl<W: Write + Seek> ZipOut<W> {
 
     /// Adds entry `name` holding `bytes`.
     pub fn add(&mut self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.claim(name)?;
         let entry = Entry {
             name,
             crc: crc32fast::hash(bytes),
@@ -82,6 +83,7 @@ impl<W: Write + Seek> ZipOut<W> {
         name: &str,
         fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
+        self.claim(name)?;
         let mut entry = Entry {
             name,
             crc: 0,
@@ -179,6 +181,16 @@ impl<W: Write + Seek> ZipOut<W> {
         Ok(self.out)
     }
 
+    /// Refuses a name that an earlier entry has.
+    fn claim(&mut self, name: &str) -> std::io::Result<()> {
+        match self.names.insert(name_hash(name.as_bytes())) {
+            true => Ok(()),
+            false => Err(std::io::Error::other(format!(
+                "{name} is written twice into the zip"
+            ))),
+        }
+    }
+
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.out.write_all(bytes)?;
         self.at += bytes.len() as u64;
@@ -187,12 +199,6 @@ impl<W: Write + Seek> ZipOut<W> {
 
     fn write_local_header(&mut self, entry: &Entry) -> std::io::Result<()> {
         let name = entry.name.as_bytes();
-        if entry.offset == self.at && !self.names.insert(name_hash(name)) {
-            return Err(std::io::Error::other(format!(
-                "{} is written twice into the zip",
-                entry.name
-            )));
-        }
         let name_len = u16::try_from(name.len())
             .map_err(|_| std::io::Error::other("a zip entry name is longer than 65535 bytes"))?;
         let large = entry.size >= U32_LIMIT;
