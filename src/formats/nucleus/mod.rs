@@ -38,6 +38,7 @@
 
 mod read;
 mod records;
+mod stream;
 mod write;
 
 use super::api::{Dataset, Format, FormatInfo, Writer};

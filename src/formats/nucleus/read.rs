@@ -2,7 +2,8 @@
 //! segments compactly, building the catalog from the labels on the way, and
 //! decoding each index mask.
 
-use super::records::{self, Place, Record, SegmentRecord, Summary, is_background};
+use super::records::{Place, Record, SegmentRecord, Summary, is_background};
+use super::stream;
 use super::{INFO, INSTANCE_KEY, candidate_files, is_annotation_file};
 use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
@@ -112,7 +113,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
     let mut summary = Summary::default();
     source.read_with(&path, &mut |reader| {
         let fail = |what: String| Error::input(&display, what);
-        summary = records::parse_stream(reader, &fail, &mut each)?;
+        summary = stream::parse_stream(reader, &fail, &mut each)?;
         Ok(())
     })?;
     number_instances(&mut items, &labels.things);
