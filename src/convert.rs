@@ -8,9 +8,9 @@
 
 use crate::codec::Compression;
 use crate::error::{Error, ErrorKind, Result};
+use crate::formats;
 use crate::formats::api::{Dataset, Encoded, Format, FormatInfo, Writer, Written};
 use crate::formats::options::{Direction, FormatOptions};
-use crate::formats::{self};
 use crate::io::{ConcurrentSink, Output, Sink, Spill, refuse_output_holding_input_files};
 use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
 use crate::open::{ignored_options, open_dataset};
@@ -169,7 +169,6 @@ struct Plan<'a> {
     /// Writing options the target does not use.
     ignored: Vec<Warning>,
     keep_going: bool,
-    strict: bool,
 }
 
 /// What becomes of one item, worked out on a worker.
@@ -196,7 +195,6 @@ impl<'a> Plan<'a> {
             planned,
             ignored: ignored_options(&options.options, Direction::Write, info),
             keep_going: options.keep_going,
-            strict: options.strict,
         })
     }
 
@@ -270,15 +268,11 @@ impl Tally<'_> {
                 }
                 self.written
                     .push(index, &encoded.record)
-                    .map_err(|e| Error::output("the records of written items", e.to_string()))
+                    .map_err(records_error)
             }
             Outcome::LeftOut(loss) => self.losses.push(loss),
-            Outcome::Refused(loss) if plan.keep_going && plan.strict => Err(Error::loss(format!(
-                "{} [loss '{}'; --strict forbids skipping it]",
-                loss.message,
-                loss.code.as_str()
-            ))),
             Outcome::Refused(loss) if plan.keep_going => {
+                self.losses.allow(&loss)?;
                 self.skip(key, loss.message, Some(loss.code));
                 Ok(())
             }
@@ -296,9 +290,7 @@ impl Tally<'_> {
 
     /// Lets the writer write what depends on the written items.
     fn finish(mut self, plan: &Plan, sink: &mut dyn Sink) -> Result<ConvertReport> {
-        self.written
-            .seal()
-            .map_err(|e| Error::output("the records of written items", e.to_string()))?;
+        self.written.seal().map_err(records_error)?;
         let mut found = Diagnostics::default();
         plan.writer.finish(&self.written, sink, &mut found)?;
         self.losses.extend(found.losses)?;
@@ -313,4 +305,9 @@ impl Tally<'_> {
             warnings: self.warnings,
         })
     }
+}
+
+/// The error for the records of written items that could not be kept or read.
+fn records_error(e: std::io::Error) -> Error {
+    Error::output("the records of written items", e.to_string())
 }

@@ -384,15 +384,22 @@ impl LossLog {
 
     /// Records `loss`; under `--strict` it is the run's failure instead.
     pub fn push(&mut self, loss: Loss) -> Result<()> {
-        if self.strict {
-            return Err(Error::loss(format!(
+        self.allow(&loss)?;
+        self.list.add(loss.code.as_str(), loss.message);
+        Ok(())
+    }
+
+    /// Whether `loss` may happen: under `--strict` it is the run's failure.
+    /// (A skipped item is listed as such, not recorded here.)
+    pub fn allow(&self, loss: &Loss) -> Result<()> {
+        match self.strict {
+            false => Ok(()),
+            true => Err(Error::loss(format!(
                 "{} [loss '{}'; --strict forbids losses]",
                 loss.message,
                 loss.code.as_str()
-            )));
+            ))),
         }
-        self.list.add(loss.code.as_str(), loss.message);
-        Ok(())
     }
 
     /// Records several losses (see [`LossLog::push`]).

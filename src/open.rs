@@ -2,9 +2,9 @@
 //! detected), and the reading options the format does not use.
 
 use crate::error::{Error, Result};
+use crate::formats;
 use crate::formats::api::{Dataset, FormatInfo};
 use crate::formats::options::{Direction, FormatOptions};
-use crate::formats::{self};
 use crate::io::open_source;
 use crate::report::Warning;
 use std::path::Path;

@@ -112,17 +112,14 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
 /// The item's masks: its class mask and, when there is one, its object
 /// mask; `None` when it has neither.
 fn mask_of(source: &dyn Source, root: &str, key: &str) -> Option<MaskRef> {
-    let class = format!("{root}{CLASS_DIR}{key}.png");
-    let object = format!("{root}{OBJECT_DIR}{key}.png");
-    let has_object = source.contains(&object);
-    if !source.contains(&class) && !has_object {
-        return None;
+    let listed = |path: String| FileRef::in_input(source.files(), path);
+    let class = listed(format!("{root}{CLASS_DIR}{key}.png"));
+    let object = listed(format!("{root}{OBJECT_DIR}{key}.png"));
+    match (class, object) {
+        (FileRef::Input(_), FileRef::Input(_)) => None,
+        (class, object @ FileRef::Listed(_)) => Some(MaskRef::new(vec![class, object])),
+        (class, _) => Some(MaskRef::new(vec![class])),
     }
-    let mut files = vec![FileRef::in_input(source.files(), class)];
-    if has_object {
-        files.push(FileRef::in_input(source.files(), object));
-    }
-    Some(MaskRef::new(files))
 }
 
 /// The one dataset root in `source`.

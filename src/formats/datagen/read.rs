@@ -41,8 +41,8 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let mut metadata_index: HashMap<&str, usize> = HashMap::new();
     let mut masks: Vec<Option<(FileRef, usize)>> = Vec::with_capacity(keys.len());
     for key in &keys {
-        let mask = format!("{root}{key}/{MASK_PNG}");
-        if !source.contains(&mask) {
+        let mask = FileRef::in_input(files, format!("{root}{key}/{MASK_PNG}"));
+        if !matches!(mask, FileRef::Listed(_)) {
             let exr = format!("{root}{key}/{MASK_EXR}");
             if source.contains(&exr) {
                 return Err(Error::input(
@@ -56,7 +56,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         let candidates = metadata_candidates(&root, key);
         let Some(found) = candidates.iter().find_map(|c| listed(&*source, c)) else {
             return Err(Error::input(
-                source.display(&mask),
+                source.display(mask.input_path(files).expect("a file of the input")),
                 format!(
                     "has no {METADATA} in its camera folder, frame folder or datapoint folder ({})",
                     candidates.join(", ")
@@ -68,7 +68,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         if index == next {
             metadata_paths.push(found);
         }
-        masks.push(Some((FileRef::in_input(files, mask), index)));
+        masks.push(Some((mask, index)));
     }
 
     // The small files read next, fetched in one go (one pass over a .tar.gz).
