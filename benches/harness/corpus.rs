@@ -49,51 +49,86 @@ impl Rng {
     }
 }
 
-/// Class and object masks (RGB8) of corpus item `index`.
-pub fn paint_item(index: usize) -> (Vec<u8>, Vec<u8>) {
-    let mut rng =
-        Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
-    let n = (SIZE * SIZE) as usize;
-    let mut class = vec![0u8; n * 3];
-    let mut object = vec![0u8; n * 3];
-    let phase = rng.below(1000) as f32 / 100.0;
-    let mut set = |x: usize, y: usize, rgb: [u8; 3], obj: u8| {
-        let p = (y * SIZE as usize + x) * 3;
-        class[p..p + 3].copy_from_slice(&rgb);
-        object[p..p + 3].copy_from_slice(&voc_color(obj));
-    };
-    // Stuff: four wavy horizontal bands, each its own object, as CVAT numbers them.
-    for y in 0..SIZE as usize {
-        for x in 0..SIZE as usize {
-            let wave = (x as f32 / 60.0 + phase).sin() * 25.0;
-            let band = ((y as f32 + wave) / (SIZE as f32 / 4.0)).clamp(0.0, 3.0) as usize;
-            set(x, y, STUFF[band].1, band as u8 + 1);
-        }
-    }
-    // An unlabeled rectangle.
-    let (x0, y0) = (rng.below(800) as usize, rng.below(800) as usize);
-    for y in y0..y0 + 120 {
-        for x in x0..x0 + 180 {
-            set(x, y, [0, 0, 0], 0);
-        }
-    }
-    // Thing instances: ellipses painted in order, later ones on top.
-    let count = 8 + rng.below(23) as usize;
-    for k in 0..count {
-        let rgb = THINGS[rng.below(THINGS.len() as u64) as usize].1;
-        let (cx, cy) = (rng.below(SIZE as u64) as f32, rng.below(SIZE as u64) as f32);
-        let (rx, ry) = (20.0 + rng.below(130) as f32, 20.0 + rng.below(130) as f32);
-        let ys = (cy - ry).max(0.0) as usize..((cy + ry) as usize).min(SIZE as usize);
-        for y in ys {
-            let dy = (y as f32 - cy) / ry;
-            let half = rx * (1.0 - dy * dy).max(0.0).sqrt();
-            let xs = (cx - half).max(0.0) as usize..((cx + half) as usize).min(SIZE as usize);
-            for x in xs {
-                set(x, y, rgb, 5 + k as u8);
+/// How a corpus draws its masks: four wavy stuff bands, an unlabeled
+/// rectangle, and thing ellipses painted in order (later ones on top), each
+/// drawn from the item's own random numbers.
+pub struct Scene {
+    /// Side of the square masks.
+    pub side: u32,
+    /// Seed of the item's random numbers (mixed with its index).
+    pub seed: (u64, u64),
+    /// Steps of the bands' phase, and how many steps make one (radian).
+    pub phase: (u64, f32),
+    /// The waves' period divisor and amplitude, in pixels.
+    pub wave: (f32, f32),
+    /// Where the unlabeled rectangle may start (below this), and its size.
+    pub rectangle: (u64, usize, usize),
+    /// Thing count: at least, plus up to (exclusive).
+    pub things: (usize, u64),
+    /// Ellipse radii: at least, plus up to (exclusive).
+    pub radius: (f32, u64),
+}
+
+/// The 1024² corpus.
+pub const LARGE: Scene = Scene {
+    side: SIZE,
+    seed: (0x9E37_79B9_7F4A_7C15, 0xD1B5_4A32_D192_ED03),
+    phase: (1000, 100.0),
+    wave: (60.0, 25.0),
+    rectangle: (800, 180, 120),
+    things: (8, 23),
+    radius: (20.0, 130),
+};
+
+impl Scene {
+    /// Class and object masks (RGB8) of item `index`.
+    pub fn paint(&self, index: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut rng = Rng(self.seed.0 ^ (index as u64 + 1).wrapping_mul(self.seed.1));
+        let side = self.side as usize;
+        let mut class = vec![0u8; side * side * 3];
+        let mut object = vec![0u8; side * side * 3];
+        let phase = rng.below(self.phase.0) as f32 / self.phase.1;
+        let mut set = |x: usize, y: usize, rgb: [u8; 3], obj: u8| {
+            let p = (y * side + x) * 3;
+            class[p..p + 3].copy_from_slice(&rgb);
+            object[p..p + 3].copy_from_slice(&voc_color(obj));
+        };
+        // Stuff: four wavy horizontal bands, each its own object, as CVAT numbers them.
+        for y in 0..side {
+            for x in 0..side {
+                let wave = (x as f32 / self.wave.0 + phase).sin() * self.wave.1;
+                let band = ((y as f32 + wave) / (side as f32 / 4.0)).clamp(0.0, 3.0) as usize;
+                set(x, y, STUFF[band].1, band as u8 + 1);
             }
         }
+        let (limit, w, h) = self.rectangle;
+        let (x0, y0) = (rng.below(limit) as usize, rng.below(limit) as usize);
+        for y in y0..y0 + h {
+            for x in x0..x0 + w {
+                set(x, y, [0, 0, 0], 0);
+            }
+        }
+        let count = self.things.0 + rng.below(self.things.1) as usize;
+        for k in 0..count {
+            let rgb = THINGS[rng.below(THINGS.len() as u64) as usize].1;
+            let (cx, cy) = (rng.below(side as u64) as f32, rng.below(side as u64) as f32);
+            let rx = self.radius.0 + rng.below(self.radius.1) as f32;
+            let ry = self.radius.0 + rng.below(self.radius.1) as f32;
+            for y in (cy - ry).max(0.0) as usize..((cy + ry) as usize).min(side) {
+                let dy = (y as f32 - cy) / ry;
+                let half = rx * (1.0 - dy * dy).max(0.0).sqrt();
+                for x in (cx - half).max(0.0) as usize..((cx + half) as usize).min(side) {
+                    set(x, y, rgb, 5 + k as u8);
+                }
+            }
+        }
+        (class, object)
     }
-    (class, object)
+}
+
+/// Class and object masks (RGB8) of large corpus item `index`.
+pub fn paint_item(index: usize) -> (Vec<u8>, Vec<u8>) {
+    LARGE.paint(index)
 }
 
 pub fn generate_corpus(dir: &Path, items: usize) {

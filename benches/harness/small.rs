@@ -6,9 +6,8 @@
 //! against the codec floor measured in the same run.
 
 use crate::Args;
-use crate::corpus::{Rng, STUFF, THINGS, write_cvat};
+use crate::corpus::{Scene, write_cvat};
 use crate::measure::{codec_time, machine, median, run_measured, sync};
-use maskconv::formats::colors::voc_color;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -17,45 +16,19 @@ const SIDE: u32 = 128;
 /// The formats every pair is taken from.
 const FORMATS: [&str; 4] = ["cvat", "datagen", "nucleus", "segments"];
 
-/// Class and object masks (RGB8) of small item `index`: four wavy stuff
-/// bands, an unlabeled rectangle, 2–6 thing ellipses.
+/// The small items: the large corpus' shapes at 128², 2–6 things.
+const SMALL: Scene = Scene {
+    side: SIDE,
+    seed: (0x51ED_270B_2A5F_1C3D, 0x9E37_79B9),
+    phase: (100, 10.0),
+    wave: (12.0, 4.0),
+    rectangle: (100, 28, 20),
+    things: (2, 5),
+    radius: (4.0, 18),
+};
+
 fn paint(index: usize) -> (Vec<u8>, Vec<u8>) {
-    let mut rng = Rng(0x51ED_270B_2A5F_1C3D ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9));
-    let side = SIDE as usize;
-    let mut class = vec![0u8; side * side * 3];
-    let mut object = vec![0u8; side * side * 3];
-    let mut set = |x: usize, y: usize, rgb: [u8; 3], obj: u8| {
-        let p = (y * side + x) * 3;
-        class[p..p + 3].copy_from_slice(&rgb);
-        object[p..p + 3].copy_from_slice(&voc_color(obj));
-    };
-    let phase = rng.below(100) as f32 / 10.0;
-    for y in 0..side {
-        for x in 0..side {
-            let wave = (x as f32 / 12.0 + phase).sin() * 4.0;
-            let band = ((y as f32 + wave) / (side as f32 / 4.0)).clamp(0.0, 3.0) as usize;
-            set(x, y, STUFF[band].1, band as u8 + 1);
-        }
-    }
-    let (x0, y0) = (rng.below(100) as usize, rng.below(100) as usize);
-    for y in y0..y0 + 20 {
-        for x in x0..x0 + 28 {
-            set(x, y, [0, 0, 0], 0);
-        }
-    }
-    for k in 0..2 + rng.below(5) as usize {
-        let rgb = THINGS[rng.below(THINGS.len() as u64) as usize].1;
-        let (cx, cy) = (rng.below(128) as f32, rng.below(128) as f32);
-        let (rx, ry) = (4.0 + rng.below(18) as f32, 4.0 + rng.below(18) as f32);
-        for y in (cy - ry).max(0.0) as usize..((cy + ry) as usize).min(side) {
-            let dy = (y as f32 - cy) / ry;
-            let half = rx * (1.0 - dy * dy).max(0.0).sqrt();
-            for x in (cx - half).max(0.0) as usize..((cx + half) as usize).min(side) {
-                set(x, y, rgb, 5 + k as u8);
-            }
-        }
-    }
-    (class, object)
+    SMALL.paint(index)
 }
 
 /// The CVAT corpus of `items` small items under `dir` (kept when complete).
