@@ -186,7 +186,9 @@ impl<'a> Plan<'a> {
         let info = target.info();
         refuse_unwritable(info)?;
         let mut planned = Diagnostics::default();
-        let writer = target.writer(dataset, &options.options, options.compression, &mut planned)?;
+        let writer = target
+            .writer(dataset, &options.options, options.compression, &mut planned)
+            .map_err(|e| e.in_format(info.name))?;
         Ok(Plan {
             dataset,
             caps: writer.capabilities(),

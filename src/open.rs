@@ -24,7 +24,9 @@ pub fn open_dataset(input: &Path, from: Option<&str>, options: &FormatOptions) -
             info.name
         )));
     }
-    let mut dataset = format.open(source, options)?;
+    let mut dataset = format
+        .open(source, options)
+        .map_err(|e| e.in_format(info.name))?;
     let unused = ignored_options(options, Direction::Read, info);
     dataset.warnings.extend(unused);
     Ok(dataset)

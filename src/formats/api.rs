@@ -52,11 +52,13 @@ pub trait Format: Sync {
 
     /// Reads the dataset's metadata (catalog, items and their mask
     /// handles). Masks are decoded later, item by item ([`Dataset::decode`]).
+    /// Its errors need not name the format: [`open_dataset`](crate::open::open_dataset) adds it.
     fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset>;
 
     /// A writer of `dataset` in this format, planned from its metadata
     /// (class colours, ids, names). Pushes the losses and warnings it can
-    /// already name; an error means nothing can be written.
+    /// already name; an error means nothing can be written (the conversion
+    /// adds the format's name to it).
     fn writer<'a>(
         &self,
         dataset: &'a Dataset,

@@ -97,7 +97,7 @@ impl Format for Cvat {
     }
 
     fn open(&self, source: Arc<dyn Source>, _options: &FormatOptions) -> Result<Dataset> {
-        read::open(source).map_err(|e| e.in_format(INFO.name))
+        read::open(source)
     }
 
     fn writer<'a>(
@@ -107,8 +107,7 @@ impl Format for Cvat {
         compression: Compression,
         out: &mut Diagnostics,
     ) -> Result<Box<dyn Writer + 'a>> {
-        let writer = write::CvatWriter::new(dataset, compression, out);
-        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
+        Ok(Box::new(write::CvatWriter::new(dataset, compression, out)?))
     }
 }
 

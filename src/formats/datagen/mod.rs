@@ -159,7 +159,7 @@ impl Format for Datagen {
     }
 
     fn open(&self, source: Arc<dyn Source>, _options: &FormatOptions) -> Result<Dataset> {
-        read::open(source).map_err(|e| e.in_format(INFO.name))
+        read::open(source)
     }
 
     fn writer<'a>(
@@ -169,8 +169,11 @@ impl Format for Datagen {
         compression: Compression,
         out: &mut Diagnostics,
     ) -> Result<Box<dyn Writer + 'a>> {
-        let writer = write::DatagenWriter::new(dataset, compression, out);
-        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
+        Ok(Box::new(write::DatagenWriter::new(
+            dataset,
+            compression,
+            out,
+        )?))
     }
 }
 

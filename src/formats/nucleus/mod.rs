@@ -108,7 +108,7 @@ impl Format for Nucleus {
     }
 
     fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
-        read::open(source, options).map_err(|e| e.in_format(INFO.name))
+        read::open(source, options)
     }
 
     fn writer<'a>(
@@ -118,8 +118,12 @@ impl Format for Nucleus {
         compression: Compression,
         out: &mut Diagnostics,
     ) -> Result<Box<dyn Writer + 'a>> {
-        let writer = write::NucleusWriter::new(dataset, options, compression, out);
-        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
+        Ok(Box::new(write::NucleusWriter::new(
+            dataset,
+            options,
+            compression,
+            out,
+        )?))
     }
 }
 

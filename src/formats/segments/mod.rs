@@ -140,7 +140,7 @@ impl Format for Segments {
     }
 
     fn open(&self, source: Arc<dyn Source>, options: &FormatOptions) -> Result<Dataset> {
-        read::open(source, options).map_err(|e| e.in_format(INFO.name))
+        read::open(source, options)
     }
 
     fn writer<'a>(
@@ -150,7 +150,11 @@ impl Format for Segments {
         compression: Compression,
         out: &mut Diagnostics,
     ) -> Result<Box<dyn Writer + 'a>> {
-        let writer = write::SegmentsWriter::new(dataset, options, compression, out);
-        Ok(Box::new(writer.map_err(|e| e.in_format(INFO.name))?))
+        Ok(Box::new(write::SegmentsWriter::new(
+            dataset,
+            options,
+            compression,
+            out,
+        )?))
     }
 }
