@@ -12,7 +12,7 @@ use crate::formats::colors::{distinct_rgb8, voc_color};
 use crate::formats::common::source_image_file;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{Catalog, Item, LabelMap};
+use crate::model::{Catalog, Item, LabelMap, Segment};
 use crate::remap::paint_row;
 use crate::report::Warning;
 use serde_json::Value;
@@ -211,9 +211,7 @@ impl Writer for CvatWriter<'_> {
 pub(super) fn object_numbers_needed(map: &LabelMap) -> usize {
     let segments = map.segments();
     let counts = map.pixel_counts();
-    let keep = segments
-        .iter()
-        .all(|s| s.instance.is_none_or(|k| (1..=255).contains(&k)));
+    let keep = keeps_instance_numbers(segments);
     let mut kept = [false; 256];
     let mut numbered = 0;
     for (segment, _) in segments.iter().zip(&counts[1..]).filter(|(_, n)| **n > 0) {
@@ -223,6 +221,14 @@ pub(super) fn object_numbers_needed(map: &LabelMap) -> usize {
         }
     }
     kept.iter().filter(|&&k| k).count() + numbered
+}
+
+/// Whether the instance numbers of `segments` are kept as object numbers:
+/// when every one fits 1..255.
+fn keeps_instance_numbers(segments: &[Segment]) -> bool {
+    segments
+        .iter()
+        .all(|s| s.instance.is_none_or(|k| (1..=255).contains(&k)))
 }
 
 impl CvatWriter<'_> {
@@ -257,9 +263,7 @@ impl CvatWriter<'_> {
         // Keep instance numbers when all of them fit a byte; give the other
         // segments the numbers left free, in segment order. When that needs
         // more than 255, only segments with pixels keep theirs.
-        let keep = segments
-            .iter()
-            .all(|s| s.instance.is_none_or(|k| (1..=255).contains(&k)));
+        let keep = keeps_instance_numbers(segments);
         let numbered = |reserve_absent: bool| -> Option<Vec<u8>> {
             let mut object_of = vec![0u8; segments.len() + 1];
             let mut taken = [false; 256];
