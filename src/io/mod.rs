@@ -66,11 +66,17 @@ pub trait Source: Send + Sync {
         format!("{}/{}", self.name().trim_end_matches('/'), path)
     }
 
+    /// `path` as the input's file list holds it (borrowed from the list),
+    /// when it is there.
+    fn listed(&self, path: &str) -> Option<&str> {
+        let files = self.files();
+        let index = files.binary_search_by(|f| f.as_str().cmp(path)).ok()?;
+        Some(files[index].as_str())
+    }
+
     /// Whether `path` is a file of this input.
     fn contains(&self, path: &str) -> bool {
-        self.files()
-            .binary_search_by(|f| f.as_str().cmp(path))
-            .is_ok()
+        self.listed(path).is_some()
     }
 
     /// Reads these (small) files now, in one go, so that later reads of them

@@ -22,13 +22,6 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// The path of a file the input lists, borrowed from its file list.
-fn listed<'a>(source: &'a dyn Source, path: &str) -> Option<&'a str> {
-    let files = source.files();
-    let index = files.binary_search_by(|f| f.as_str().cmp(path)).ok()?;
-    Some(files[index].as_str())
-}
-
 /// Reads the metadata of the Datagen dataset in `source`.
 pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let (root, keys) = camera_folders(&*source)?;
@@ -54,7 +47,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
             continue;
         }
         let candidates = metadata_candidates(&root, key);
-        let Some(found) = candidates.iter().find_map(|c| listed(&*source, c)) else {
+        let Some(found) = candidates.iter().find_map(|c| source.listed(c)) else {
             return Err(Error::input(
                 source.display(mask.input_path(files).expect("a file of the input")),
                 format!(
@@ -75,7 +68,7 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     let mut small: Vec<&str> = metadata_paths.clone();
     for key in &keys {
         for name in [ENVIRONMENT, ITEM_FILE, CAMERA_METADATA] {
-            small.extend(listed(&*source, &format!("{root}{key}/{name}")));
+            small.extend(source.listed(&format!("{root}{key}/{name}")));
         }
     }
     source.prefetch(&small)?;
