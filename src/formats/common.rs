@@ -2,7 +2,6 @@
 //! reading mask files, copying source images, and peeking at the start of
 //! a JSON file without parsing all of it.
 
-use super::api::OutputFile;
 use crate::error::{Error, Result};
 use crate::io::{Source, read_local_file};
 use crate::model::{FileRef, Item};
@@ -132,20 +131,15 @@ pub fn read_mask_file(source: &dyn Source, file: &FileRef) -> Result<(Vec<u8>, S
     }
 }
 
-/// The output file of an item's source image, when the writer was given its
-/// bytes: at `path(extension)`, the extension taken from the source image's
-/// name (`default` when it has none).
-pub fn source_image_file(
-    item: &Item,
-    image: Option<&[u8]>,
-    default: &str,
-    path: impl FnOnce(&str) -> String,
-) -> Option<OutputFile> {
-    let (bytes, source) = (image?, item.image.as_deref()?);
-    Some(OutputFile::new(
-        path(file_extension(source, default)),
-        bytes,
-    ))
+/// The bytes of an item's source image and its extension (taken from the
+/// source image's name, `default` when it has none), when the writer was
+/// given them.
+pub fn source_image<'a>(
+    item: &'a Item,
+    image: Option<&'a [u8]>,
+    default: &'a str,
+) -> Option<(&'a [u8], &'a str)> {
+    Some((image?, file_extension(item.image.as_deref()?, default)))
 }
 
 /// The error for an input holding several datasets of one format, at these

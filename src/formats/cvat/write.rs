@@ -9,7 +9,7 @@ use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Writer, Written};
 use crate::formats::colors::{distinct_rgb8, voc_color};
-use crate::formats::common::source_image_file;
+use crate::formats::common::source_image;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
 use crate::model::{Catalog, Item, LabelMap, Segment};
@@ -147,11 +147,10 @@ impl Writer for CvatWriter<'_> {
         image: Option<&[u8]>,
         _out: &mut Diagnostics,
     ) -> Result<Encoded> {
-        let mut files: Vec<OutputFile> = source_image_file(item, image, ".jpg", |ext| {
-            format!("{IMAGE_DIR}{}{ext}", item.key)
-        })
-        .into_iter()
-        .collect();
+        let mut files: Vec<OutputFile> = source_image(item, image, ".jpg")
+            .map(|(bytes, ext)| OutputFile::new(format!("{IMAGE_DIR}{}{ext}", item.key), bytes))
+            .into_iter()
+            .collect();
         let Some(map) = map else {
             return Ok(Encoded {
                 files,

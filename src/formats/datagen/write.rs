@@ -10,7 +10,7 @@ use super::{
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
-use crate::formats::common::file_extension;
+use crate::formats::common::source_image;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
@@ -250,9 +250,8 @@ impl Writer for DatagenWriter<'_> {
         let place = self.placement(item);
         let dir = &place.camera_dir;
         let mut files = Vec::new();
-        let image_name = match (image, &item.image) {
-            (Some(bytes), Some(source)) => {
-                let ext = file_extension(source, ".png");
+        let image_name = match source_image(item, image, ".png") {
+            Some((bytes, ext)) => {
                 let name = format!("visible_spectrum_01{}", ext.to_ascii_lowercase());
                 files.push(OutputFile::new(format!("{dir}/{name}"), bytes));
                 name

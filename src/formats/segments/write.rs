@@ -10,7 +10,7 @@ use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::Result;
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
 use crate::formats::colors::distinct_rgb8;
-use crate::formats::common::{file_extension, source_image_file};
+use crate::formats::common::{file_extension, source_image};
 use crate::formats::mask_url::{output_url, url_folder};
 use crate::formats::options::FormatOptions;
 use crate::io::Sink;
@@ -174,16 +174,12 @@ impl Writer for SegmentsWriter {
         _out: &mut Diagnostics,
     ) -> Result<Encoded> {
         let mut files = Vec::new();
-        let copied = source_image_file(item, image, ".png", |ext| {
-            format!("{IMAGE_DIR}{}{ext}", item.key)
-        });
-        let (image_url, extension) = match copied {
-            Some(file) => {
-                let source = item.image.as_deref().expect("a copied image has a source");
-                let ext = file_extension(source, ".png").to_string();
-                let url = self.url(&file.path);
-                files.push(file);
-                (url, ext)
+        let (image_url, extension) = match source_image(item, image, ".png") {
+            Some((bytes, ext)) => {
+                let path = format!("{IMAGE_DIR}{}{ext}", item.key);
+                let url = self.url(&path);
+                files.push(OutputFile::new(path, bytes));
+                (url, ext.to_string())
             }
             // No image in the input: the URL the source gave, if any (its
             // extension names the sample, as the SDK names cached images).
