@@ -213,6 +213,24 @@ impl LabelMap {
         }
         counts
     }
+
+    /// Numbers 1.. for the segments that have pixels, in segment order, 0
+    /// for the others (index = segment id; index 0, unlabeled, is 0): how a
+    /// writer numbers the segments when it cannot number them all.
+    pub fn number_segments_with_pixels(&self) -> Vec<u32> {
+        let mut next = 0;
+        self.pixel_counts()
+            .iter()
+            .enumerate()
+            .map(|(id, &pixels)| match (id, pixels) {
+                (0, _) | (_, 0) => 0,
+                _ => {
+                    next += 1;
+                    next
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -74,17 +74,9 @@ impl<'a> NucleusWriter<'a> {
         if segments.len() <= MAX_SEGMENTS {
             return (0..=segments.len()).map(|i| [i as u8]).collect();
         }
-        let mut next = 0u8;
-        map.pixel_counts()
-            .iter()
-            .enumerate()
-            .map(|(id, &pixels)| match (id, pixels) {
-                (0, _) | (_, 0) => [0],
-                _ => {
-                    next += 1;
-                    [next]
-                }
-            })
+        map.number_segments_with_pixels()
+            .into_iter()
+            .map(|n| [n as u8])
             .collect()
     }
 

@@ -120,23 +120,6 @@ fn object_ids(segments: &[Segment]) -> Vec<u32> {
         .collect()
 }
 
-/// Object ids 1.. for the segments of `map` that have pixels, in segment
-/// order, 0 for the others (index 0 unused).
-fn ids_of_segments_with_pixels(map: &LabelMap) -> Vec<u32> {
-    let mut next = 0;
-    map.pixel_counts()
-        .iter()
-        .enumerate()
-        .map(|(id, &pixels)| match (id, pixels) {
-            (0, _) | (_, 0) => 0,
-            _ => {
-                next += 1;
-                next
-            }
-        })
-        .collect()
-}
-
 /// A deterministic UUID (version 8, RFC 9562) from `key`: 128-bit FNV-1a.
 fn uuid_of(key: &str) -> String {
     let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
@@ -196,7 +179,7 @@ impl Writer for SegmentsWriter {
                     false => object_ids(segments),
                     // Only the segments with pixels get ids (the planned
                     // losses let at most MAX_ID of them through).
-                    true => ids_of_segments_with_pixels(map),
+                    true => map.number_segments_with_pixels(),
                 };
                 let palette: Vec<[u8; 4]> = ids
                     .iter()
