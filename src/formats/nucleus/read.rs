@@ -301,7 +301,6 @@ fn decode_mask(
         listed[entry.value as usize] = true;
     }
     let colour = info.channels >= 3;
-    let mut unlisted: BTreeSet<u8> = BTreeSet::new();
     let mut mixed: Option<[u8; 3]> = None;
     let labelled = label_pixels(&mut rows, None, |key, _| {
         let value = if colour {
@@ -315,11 +314,7 @@ fn decode_mask(
         } else {
             key as u8
         };
-        if !listed[usize::from(value)] {
-            unlisted.insert(value);
-            return None;
-        }
-        Some(id_of[usize::from(value)])
+        listed[usize::from(value)].then_some(id_of[usize::from(value)])
     })?;
     if let Some([r, g, b]) = mixed {
         return Err(Error::input(
@@ -335,7 +330,8 @@ fn decode_mask(
             format!("{display}: is RGB with three equal channels; read as an 8-bit grayscale mask"),
         ));
     }
-    if !unlisted.is_empty() {
+    // Mixed colours failed above: what is left unresolved is unlisted values.
+    if !labelled.unresolved.is_empty() {
         let counted: Vec<String> = labelled
             .unresolved
             .iter()
