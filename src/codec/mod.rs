@@ -52,6 +52,19 @@ impl ImageInfo {
         format!("{}-bit {layout}", self.bits)
     }
 
+    /// The file's own layout for messages: "palette", or like "4-bit
+    /// grayscale" (its bits per sample before decoding).
+    pub fn describe_file(&self) -> String {
+        match self.was_palette {
+            true => "palette".into(),
+            false => ImageInfo {
+                bits: self.file_bits,
+                ..*self
+            }
+            .describe(),
+        }
+    }
+
     /// Number of pixels.
     pub fn pixel_count(&self) -> usize {
         self.width as usize * self.height as usize

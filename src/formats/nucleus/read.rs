@@ -280,17 +280,11 @@ fn decode_mask(
     let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
     let info = *rows.info();
     if info.was_palette || info.file_bits != 8 || info.channels % 2 == 0 {
-        let layout = if info.was_palette {
-            "palette".to_string()
-        } else {
-            let mut described = info;
-            described.bits = info.file_bits;
-            described.describe()
-        };
         return Err(Error::input(
             display,
             format!(
-                "is a {layout} PNG; Nucleus masks are 8-bit grayscale, one segment index per pixel (8-bit RGB with three equal channels is read too)"
+                "is a {} PNG; Nucleus masks are 8-bit grayscale, one segment index per pixel (8-bit RGB with three equal channels is read too)",
+                info.describe_file()
             ),
         ));
     }

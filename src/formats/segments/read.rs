@@ -273,17 +273,11 @@ fn decode_bitmap(
         (false, 8, 3 | 4) => Encoding::Rgb,
         (false, 16, 1) => Encoding::Gray16,
         _ => {
-            let mut described = info;
-            described.bits = info.file_bits;
             return Err(Error::input(
                 display,
                 format!(
                     "is a {} PNG; Segments.ai bitmaps are 8-bit RGBA (object id = R + 256·G + 65536·B), or the SDK's 16-bit gray cache files",
-                    if info.was_palette {
-                        "palette".into()
-                    } else {
-                        described.describe()
-                    }
+                    info.describe_file()
                 ),
             ));
         }
