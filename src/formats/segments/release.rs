@@ -72,27 +72,28 @@ pub(super) type Refusal<E> = (usize, E);
 /// place) is the error, whatever `each` said: the release as a whole first,
 /// then the first malformed sample, as if the file had been read whole.
 pub(super) fn parse_stream<E>(
-    reader: impl Read,
+    mut reader: impl Read,
     labelset: &str,
     each: &mut dyn FnMut(Sample) -> Result<(), E>,
 ) -> Result<(Vec<Category>, Option<Refusal<E>>), String> {
-    let mut bom_checked = BomSkip::new(reader);
+    let mut head = Vec::with_capacity(3);
+    (&mut reader)
+        .take(3)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    let release = std::io::Cursor::new(strip_bom(&head).to_vec()).chain(reader);
     let mut malformed: Option<String> = None;
     let mut refused: Option<Refusal<E>> = None;
-    let streamed = stream_array(
-        &mut bom_checked,
-        &["dataset", "samples"],
-        &mut |i, value| {
-            if malformed.is_none() {
-                match sample_of(&value, labelset, i) {
-                    Ok(sample) if refused.is_none() => refused = each(sample).err().map(|e| (i, e)),
-                    Ok(_) => {}
-                    Err(what) => malformed = Some(what),
-                }
+    let streamed = stream_array(release, &["dataset", "samples"], &mut |i, value| {
+        if malformed.is_none() {
+            match sample_of(&value, labelset, i) {
+                Ok(sample) if refused.is_none() => refused = each(sample).err().map(|e| (i, e)),
+                Ok(_) => {}
+                Err(what) => malformed = Some(what),
             }
-            Ok::<(), ()>(())
-        },
-    );
+        }
+        Ok::<(), ()>(())
+    });
     let root = match streamed {
         Ok(root) => root,
         Err(StreamError::Syntax(e)) if e.is_io() => return Err(format!("cannot be read: {e}")),
@@ -103,49 +104,6 @@ pub(super) fn parse_stream<E>(
     match malformed {
         Some(what) => Err(what),
         None => Ok((categories, refused)),
-    }
-}
-
-/// A reader that drops a leading UTF-8 byte order mark.
-struct BomSkip<R> {
-    inner: R,
-    start: Vec<u8>,
-    checked: bool,
-}
-
-impl<R: Read> BomSkip<R> {
-    fn new(inner: R) -> Self {
-        BomSkip {
-            inner,
-            start: Vec::new(),
-            checked: false,
-        }
-    }
-}
-
-impl<R: Read> Read for BomSkip<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if !self.checked {
-            let mut head = [0u8; 3];
-            let mut got = 0;
-            while got < 3 {
-                match self.inner.read(&mut head[got..])? {
-                    0 => break,
-                    n => got += n,
-                }
-            }
-            self.checked = true;
-            self.start = strip_bom(&head[..got]).to_vec();
-            self.start.reverse();
-        }
-        if let Some(byte) = self.start.pop() {
-            buf[0] = byte;
-            return Ok(1);
-        }
-        self.inner.read(buf)
     }
 }
 
@@ -414,6 +372,22 @@ mod tests {
                 .samples
                 .iter()
                 .all(|s| s.label == Label::Without("null"))
+        );
+    }
+
+    #[test]
+    fn a_release_with_a_byte_order_mark_reads_as_without() {
+        let with_bom = [b"\xef\xbb\xbf".as_slice(), RELEASE.as_bytes()].concat();
+        assert!(looks_like_release("release.json", &with_bom));
+        let read = parse(&with_bom, "ground-truth").unwrap();
+        let plain = parse(RELEASE.as_bytes(), "ground-truth").unwrap();
+        assert_eq!(read.categories, plain.categories);
+        assert_eq!(read.samples, plain.samples);
+        // Shorter than a byte order mark: read as it is.
+        assert!(
+            parse(b"{}", "ground-truth")
+                .unwrap_err()
+                .contains("no 'dataset'")
         );
     }
 
