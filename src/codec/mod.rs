@@ -149,6 +149,8 @@ enum PngRowsInner<'a> {
         /// Bits per sample in the file when below 8 (raw palette indices to unpack).
         packed_bits: Option<u8>,
         unpacked: Vec<u8>,
+        /// Rows not yet returned; after the last one the rest of the file is checked.
+        rows_left: u32,
     },
     Whole {
         image: Image,
@@ -167,21 +169,30 @@ impl RowSource for PngRows<'_> {
                 reader,
                 packed_bits,
                 unpacked,
+                rows_left,
             } => {
-                let row = reader
-                    .next_row()
-                    .map_err(|e| decode_error(&self.display, &e))?
-                    .ok_or_else(|| {
-                        Error::input(&self.display, "PNG data ends early (truncated file?)")
-                    })?;
-                match packed_bits {
-                    None => Ok(row.data()),
-                    Some(bits) => {
-                        unpacked.clear();
-                        unpack_row(row.data(), self.info.width as usize, *bits, unpacked);
-                        Ok(unpacked)
-                    }
+                let display = &self.display;
+                let ended = || Error::input(display, "PNG data ends early (truncated file?)");
+                *rows_left -= 1;
+                let last = *rows_left == 0;
+                if !last && packed_bits.is_none() {
+                    let row = reader.next_row().map_err(|e| decode_error(display, &e))?;
+                    return row.map(|row| row.data()).ok_or_else(ended);
                 }
+                let row = reader.next_row().map_err(|e| decode_error(display, &e))?;
+                let row = row.ok_or_else(ended)?;
+                unpacked.clear();
+                match packed_bits {
+                    None => unpacked.extend_from_slice(row.data()),
+                    Some(bits) => unpack_row(row.data(), self.info.width as usize, *bits, unpacked),
+                }
+                if last {
+                    // The last row is out: read on to IEND, so that the last
+                    // IDAT's CRC and zlib's Adler-32 are checked (a flipped
+                    // pixel is an error, as in libpng).
+                    reader.finish().map_err(|e| decode_error(display, &e))?;
+                }
+                Ok(unpacked)
             }
             PngRowsInner::Whole { image, next } => {
                 *next += 1;
@@ -195,6 +206,8 @@ impl RowSource for PngRows<'_> {
 /// anything is allocated and sets the transformations.
 fn open_png<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<OpenedPng<'a>> {
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    // Verify zlib's Adler-32 too (CRCs are checked by default), as libpng does.
+    decoder.ignore_checksums(false);
     let header = decoder
         .read_header_info()
         .map_err(|e| decode_error(display, &e))?;
@@ -261,6 +274,7 @@ pub fn png_rows<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<
             reader: Box::new(reader),
             packed_bits,
             unpacked: Vec::new(),
+            rows_left: info.height,
         }
     };
     Ok(PngRows {
@@ -285,6 +299,7 @@ pub fn decode_png(bytes: &[u8], display: &str, palette: Palette) -> Result<Image
         .next_frame(&mut data)
         .map_err(|e| decode_error(display, &e))?;
     data.truncate(frame.buffer_size());
+    reader.finish().map_err(|e| decode_error(display, &e))?;
     if let Some(bits) = packed_bits {
         let mut unpacked = Vec::with_capacity(info.pixel_count());
         for row in data.chunks(frame.line_size).take(info.height as usize) {
@@ -313,9 +328,38 @@ fn decode_error(display: &str, err: &png::DecodingError) -> Error {
         png::DecodingError::LimitsExceeded => {
             "PNG needs more memory than the decoder limit allows".to_string()
         }
-        other => format!("not a valid PNG: {other}"),
+        other => format!("not a valid PNG: {}", plain_png_error(&other.to_string())),
     };
     Error::input(display, what)
+}
+
+/// The `png` crate's message in plain words: its chunk names without their
+/// `Debug` dump, and its zlib errors named.
+fn plain_png_error(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("ChunkType { type: ") {
+        plain.push_str(&rest[..at]);
+        let after = &rest[at + "ChunkType { type: ".len()..];
+        let name_end = after.find(',').unwrap_or(after.len());
+        plain.push_str(&after[..name_end]);
+        rest = after.find('}').map_or("", |end| &after[end + 1..]);
+    }
+    plain.push_str(rest);
+    if let Some(crc) = plain.strip_prefix("CRC error: ") {
+        let chunk = crc.rsplit("while decoding ").next().unwrap_or(crc);
+        return format!(
+            "the CRC of its {} does not match (corrupt file)",
+            chunk.trim_end_matches('.')
+        );
+    }
+    match plain.strip_prefix("Corrupt deflate stream. ") {
+        Some("WrongChecksum") => {
+            "its image data fails the zlib Adler-32 checksum (corrupt file)".into()
+        }
+        Some(kind) => format!("its compressed image data is corrupt ({kind})"),
+        None => plain,
+    }
 }
 
 mod encode;
@@ -356,6 +400,64 @@ mod tests {
             .find_map(|_| rows.next_row().err())
             .expect("a row fails");
         assert!(err.to_string().starts_with("cut.png: "), "{err}");
+    }
+
+    /// The offset of the first IDAT chunk's data and its length.
+    fn idat(png: &[u8]) -> (usize, usize) {
+        let mut at = 8;
+        loop {
+            let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+            if &png[at + 4..at + 8] == b"IDAT" {
+                return (at + 8, len);
+            }
+            at += 12 + len;
+        }
+    }
+
+    fn decode_all_rows(png: &[u8]) -> Result<Vec<u8>> {
+        let mut rows = png_rows(png, "m.png", Palette::Expand)?;
+        let mut all = Vec::new();
+        for _ in 0..rows.info().height {
+            all.extend_from_slice(rows.next_row()?);
+        }
+        Ok(all)
+    }
+
+    /// A pixel flipped in the last IDAT is refused, whether its CRC gives it
+    /// away or (with the CRC patched to match) only zlib's Adler-32 does.
+    #[test]
+    fn a_flipped_byte_in_the_image_data_is_an_error() {
+        let data = vec![7u8; 16 * 4];
+        let mut png = Vec::new();
+        let mut encoder = png::Encoder::new(&mut png, 16, 4);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_compression(png::Compression::NoCompression);
+        encoder.set_filter(png::Filter::NoFilter);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&data).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(decode_all_rows(&png).unwrap(), data);
+        let (start, len) = idat(&png);
+        let mut bad_crc = png.clone();
+        bad_crc[start + len] ^= 1;
+        let err = decode_all_rows(&bad_crc).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "m.png: not a valid PNG: the CRC of its IDAT chunk does not match (corrupt file)"
+        );
+        assert!(decode_png(&bad_crc, "m.png", Palette::Expand).is_err());
+        // The last stored row's last sample (before the 4-byte Adler-32),
+        // with the chunk's CRC made to match.
+        let mut flipped = png.clone();
+        flipped[start + len - 5] ^= 1;
+        let crc = crc32fast::hash(&flipped[start - 4..start + len]);
+        flipped[start + len..start + len + 4].copy_from_slice(&crc.to_be_bytes());
+        let err = decode_all_rows(&flipped).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "m.png: not a valid PNG: its image data fails the zlib Adler-32 checksum (corrupt file)"
+        );
+        assert!(decode_png(&flipped, "m.png", Palette::Expand).is_err());
     }
 
     #[test]

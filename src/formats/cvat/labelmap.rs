@@ -72,6 +72,7 @@ pub(super) fn parse_labelmap(bytes: &[u8], display: &str) -> Result<(Vec<Label>,
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Error::input(display, format!("is not valid UTF-8 ({e})")))?;
     let mut labels: Vec<Label> = Vec::new();
+    let mut names = std::collections::HashSet::new();
     let mut notes = Vec::new();
     for (number, raw) in py_lines(text).enumerate() {
         let at = |what: String| Error::input(display, format!("line {}: {what}", number + 1));
@@ -89,7 +90,7 @@ pub(super) fn parse_labelmap(bytes: &[u8], display: &str) -> Result<(Vec<Label>,
         if name.is_empty() {
             return Err(at("the label name is empty".into()));
         }
-        if labels.iter().any(|l| l.name == name) {
+        if !names.insert(name) {
             return Err(at(format!("label '{name}' is defined twice")));
         }
         let color = if color.is_empty() {
