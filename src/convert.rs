@@ -82,7 +82,8 @@ pub fn convert(
     let dataset = open_dataset(input, from, &options.options)?;
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
     let mut out = Output::create(output, input, options.force)?;
-    let report = convert_dataset(&dataset, target, &mut out, options)?;
+    let mut report = convert_dataset(&dataset, target, &mut out, options)?;
+    report.warnings.extend(out.warnings().iter().cloned());
     out.publish()?;
     Ok(report)
 }

@@ -89,13 +89,32 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// One line: control characters in a file name or message (a newline in
+    /// an item key, raw archive bytes) are written as escapes (`\n`, `\u{1b}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = Printable(&self.what);
         match (&self.path, self.format) {
-            (Some(path), Some(format)) => write!(f, "{path} ({format}): {}", self.what),
-            (Some(path), None) => write!(f, "{path}: {}", self.what),
-            (None, Some(format)) => write!(f, "{format}: {}", self.what),
-            (None, None) => f.write_str(&self.what),
+            (Some(path), Some(format)) => write!(f, "{} ({format}): {what}", Printable(path)),
+            (Some(path), None) => write!(f, "{}: {what}", Printable(path)),
+            (None, Some(format)) => write!(f, "{format}: {what}"),
+            (None, None) => write!(f, "{what}"),
         }
+    }
+}
+
+/// Text with its control characters escaped, for one-line messages.
+pub struct Printable<'a>(pub &'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -114,5 +133,11 @@ mod tests {
             "a.zip/SegmentationClass/x.png (cvat): unknown colour (1,2,3)"
         );
         assert_eq!(err.kind, ErrorKind::Input);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_so_an_error_is_one_line() {
+        let err = Error::input("a\nb.png", "bad byte \u{1b}[31m\r here");
+        assert_eq!(err.to_string(), r"a\nb.png: bad byte \u{1b}[31m\r here");
     }
 }

@@ -19,7 +19,8 @@
 //! Layout, from the bottom up: [`error`] (the error type), [`report`]
 //! (warnings as data), [`model`] (the shared model), [`losses`] (loss codes,
 //! capabilities, planning, `--strict`), [`codec`] (PNG), [`remap`] (pure
-//! pixel kernels), [`io`] (sources, sinks, atomic output), [`pyjson`] (JSON
+//! pixel kernels), [`io`] (sources, sinks, atomic output), [`interrupt`]
+//! (signals remove unpublished output), [`pyjson`] (JSON
 //! byte-identical to Python's `json.dumps`), [`formats`] (the registry and
 //! one module per format), [`pipeline`] (the ordered parallel scheduler),
 //! then one module per command — [`open`], [`convert`], [`inspect`],
@@ -34,6 +35,7 @@ pub mod error;
 pub mod exit;
 pub mod formats;
 pub mod inspect;
+pub mod interrupt;
 pub mod io;
 pub mod losses;
 pub mod model;

@@ -10,6 +10,7 @@ use maskconv::convert::{self, ConvertOptions};
 use maskconv::exit::Exit;
 use maskconv::formats::options::FormatOptions;
 use maskconv::inspect::{self, InspectOptions};
+use maskconv::interrupt::Interruption;
 use maskconv::open::open_dataset;
 use maskconv::pipeline::{MAX_THREADS, Progress, RunOptions};
 use maskconv::render;
@@ -19,7 +20,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let (cli, options) = cli::parse();
+    if let Err(e) = maskconv::interrupt::install(interruption_report(&cli.command, started)) {
+        eprint_line(&format!("warning: signals are not caught ({e})"));
+    }
     let common = match &cli.command {
         Command::Convert(args) => Some(&args.common),
         Command::Inspect(args) => Some(&args.read.common),
@@ -48,10 +53,64 @@ fn main() -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
-            eprintln!("error: {err}");
+            eprint_line(&format!("error: {err}"));
             ExitCode::from(Exit::from(&err).code())
         }
     }
+}
+
+/// What the process says when a signal ends it: the error line, and with
+/// `--json` the command's failure object.
+fn interruption_report(
+    command: &Command,
+    started: Instant,
+) -> impl Fn(Interruption) + Send + use<> {
+    let json = match command {
+        Command::Convert(args) => args.common.json,
+        Command::Inspect(args) => args.read.common.json,
+        Command::Validate(args) => args.common.json,
+        Command::Formats(_) => false,
+    };
+    let convert = match command {
+        Command::Convert(args) => Some((
+            args.input.display().to_string(),
+            args.output.display().to_string(),
+            args.common.from.clone(),
+            args.to.clone(),
+        )),
+        _ => None,
+    };
+    let validate = matches!(command, Command::Validate(_));
+    move |interruption: Interruption| {
+        let message = interruption.message();
+        eprint_line(&format!("error: {message}"));
+        if !json {
+            return;
+        }
+        let code = interruption.exit_code();
+        let value = match &convert {
+            Some((input, output, from, to)) => {
+                let seconds = started.elapsed().as_secs_f64();
+                let mut value =
+                    render::convert_json(input, output, None, Some(&message), code, seconds);
+                value["from"] = from.as_deref().into();
+                value["to"] = to.as_str().into();
+                value
+            }
+            None if validate => {
+                let failure = Validation::unopened(&maskconv::Error::invalid_input(message));
+                render::validation_json(None, &failure)
+            }
+            None => serde_json::json!({"error": message, "exit_code": code}),
+        };
+        let _ = json_line(&value);
+    }
+}
+
+/// Writes one line to stderr; a stderr that cannot be written is ignored
+/// (there is nowhere left to say so). Control characters are escaped.
+fn eprint_line(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{}", maskconv::error::Printable(line));
 }
 
 type Outcome = maskconv::Result<Exit>;
@@ -74,7 +133,7 @@ fn json_line(value: &serde_json::Value) -> maskconv::Result<()> {
 
 fn stderr_lines(lines: Vec<String>) {
     for line in lines {
-        eprintln!("{line}");
+        eprint_line(&line);
     }
 }
 
@@ -140,8 +199,10 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
             if args.common.json {
                 let code = Exit::from(&err).code().into();
                 let message = err.to_string();
-                let json =
+                let mut json =
                     render::convert_json(&input, &output, None, Some(&message), code, seconds);
+                json["from"] = from.into();
+                json["to"] = args.to.as_str().into();
                 json_line(&json)?;
             }
             return Err(err);

@@ -13,6 +13,7 @@ use std::path::Path;
 /// the format does not use are reported as warnings (`option-ignored`).
 pub fn open_dataset(input: &Path, from: Option<&str>, options: &FormatOptions) -> Result<Dataset> {
     let source = open_source(input)?;
+    let listing_warnings = source.warnings();
     let format = match from {
         Some(name) => formats::find(name)?,
         None => formats::detect(&*source)?,
@@ -28,6 +29,7 @@ pub fn open_dataset(input: &Path, from: Option<&str>, options: &FormatOptions) -
         .open(source, options)
         .map_err(|e| e.in_format(info.name))?;
     let unused = ignored_options(options, Direction::Read, info);
+    dataset.warnings.splice(0..0, listing_warnings);
     dataset.warnings.extend(unused);
     Ok(dataset)
 }

@@ -6,6 +6,7 @@
 //! [`read_local_file`], for files an annotation file names by path.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::report::Warning;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufReader, Read};
@@ -15,6 +16,7 @@ use std::sync::Arc;
 mod output;
 mod spill;
 mod targz;
+pub mod temporaries;
 mod zip;
 mod zip_out;
 
@@ -24,8 +26,13 @@ pub use targz::TarGzSource;
 pub use zip::ZipSource;
 pub use zip_out::ZipOut;
 
-/// The largest single file (uncompressed) the tool reads into memory.
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// The largest file read whole into memory (a mask, an image, a metadata
+/// file): part of each worker's memory budget (README "Safety").
+pub const MAX_WHOLE_FILE_BYTES: u64 = 64 << 20;
+
+/// The largest file read as a stream, a piece at a time (a Nucleus NDJSON,
+/// a Segments.ai release).
+pub const MAX_STREAM_BYTES: u64 = 1 << 30;
 
 /// A read-only dataset input: a set of files named by `/`-separated relative paths.
 pub trait Source: Send + Sync {
@@ -33,12 +40,12 @@ pub trait Source: Send + Sync {
     fn name(&self) -> &str;
     /// Every regular file, as a `/`-separated path relative to the input root, sorted.
     fn files(&self) -> &[String];
-    /// The whole content of one file.
+    /// The whole content of one file, at most [`MAX_WHOLE_FILE_BYTES`].
     fn read(&self, path: &str) -> Result<Vec<u8>>;
 
-    /// Streams one file to `read` (within the same size limit as
-    /// [`Source::read`]), for files too large to hold whole (a Nucleus
-    /// NDJSON, a Segments.ai release). By default the file is read whole.
+    /// Streams one file to `read` (at most [`MAX_STREAM_BYTES`]), for files
+    /// too large to hold whole (a Nucleus NDJSON, a Segments.ai release). By
+    /// default the file is read whole.
     fn read_with(
         &self,
         path: &str,
@@ -110,6 +117,12 @@ pub trait Source: Send + Sync {
     fn outside_input(&self, _path: &str) -> Option<PathBuf> {
         None
     }
+
+    /// What listing the input noticed and left out (links that leave a
+    /// folder INPUT, names that are not UTF-8), as warnings for the report.
+    fn warnings(&self) -> Vec<Warning> {
+        Vec::new()
+    }
 }
 
 /// Opens a folder, a `.zip` or a `.tar.gz` / `.tgz` as a [`Source`].
@@ -121,6 +134,15 @@ pub fn open_source(path: &Path) -> Result<Arc<dyn Source>> {
     })?;
     if meta.is_dir() {
         return Ok(Arc::new(FolderSource::open(path)?));
+    }
+    if !meta.is_file() {
+        return Err(Error::input(
+            name,
+            format!(
+                "is {}, not a regular file or folder",
+                kind_of(&meta.file_type())
+            ),
+        ));
     }
     let lower = name.to_ascii_lowercase();
     let mut magic = [0u8; 4];
@@ -153,33 +175,90 @@ pub fn read_local_file(path: &Path) -> Result<Vec<u8>> {
     read_path(path, &path.display().to_string())
 }
 
-/// Reads the file at `path` within the size cap, named `display` in errors.
-fn read_path(path: &Path, display: &str) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| match e.kind() {
+/// What a file that is not a regular file is, for messages ("a FIFO").
+fn kind_of(file_type: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        return "a folder";
+    }
+    if file_type.is_symlink() {
+        return "a symlink";
+    }
+    "not a regular file"
+}
+
+/// The size of the regular file at `path` (symlinks followed), or an error
+/// naming `display` for anything else: a missing file, a dangling link, a
+/// folder, a FIFO or a device (which would block or never end), or a file
+/// larger than `limit` (refused before any of it is read).
+fn regular_file_size(path: &Path, display: &str, limit: u64) -> Result<u64> {
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound if fs::symlink_metadata(path).is_ok() => {
+            Error::input(display, "is a symlink to a file that does not exist")
+        }
         std::io::ErrorKind::NotFound => Error::input(display, "no such file"),
         _ => Error::io(ErrorKind::Input, display, &e),
     })?;
-    let size = file.metadata().map_or(0, |m| m.len());
+    if !meta.is_file() {
+        let kind = kind_of(&meta.file_type());
+        return Err(Error::input(
+            display,
+            format!("is {kind}, not a regular file; only regular files are read"),
+        ));
+    }
+    if meta.len() > limit {
+        return Err(too_large(display, limit));
+    }
+    Ok(meta.len())
+}
+
+/// The error for a file over `limit` bytes.
+pub(crate) fn too_large(display: &str, limit: u64) -> Error {
+    let what = match limit {
+        MAX_WHOLE_FILE_BYTES => "files read whole (masks, images, metadata)",
+        _ => "annotation files",
+    };
+    Error::input(
+        display,
+        format!("is larger than {} MiB, the limit for {what}", limit >> 20),
+    )
+}
+
+/// Reads the regular file at `path` within [`MAX_WHOLE_FILE_BYTES`], named
+/// `display` in errors.
+fn read_path(path: &Path, display: &str) -> Result<Vec<u8>> {
+    let size = regular_file_size(path, display, MAX_WHOLE_FILE_BYTES)?;
+    let file = File::open(path).map_err(|e| Error::io(ErrorKind::Input, display, &e))?;
     read_capped(file, display, size)
 }
 
-/// Streams the file at `path` to `read` within the size cap.
+/// Streams the regular file at `path` to `read` within [`MAX_STREAM_BYTES`].
 fn read_path_with(
     path: &Path,
     display: &str,
     read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(display, "no such file"),
-        _ => Error::io(ErrorKind::Input, display, &e),
-    })?;
+    regular_file_size(path, display, MAX_STREAM_BYTES)?;
+    let file = File::open(path).map_err(|e| Error::io(ErrorKind::Input, display, &e))?;
     read(&mut CappedReader::new(
         BufReader::with_capacity(1 << 16, file),
         display,
     ))
 }
 
-/// A reader that fails once more than [`MAX_FILE_BYTES`] have been read.
+/// A reader that fails once more than [`MAX_STREAM_BYTES`] have been read.
 pub(crate) struct CappedReader<R> {
     inner: R,
     left: u64,
@@ -190,7 +269,7 @@ impl<R: Read> CappedReader<R> {
     pub(crate) fn new(inner: R, display: &str) -> Self {
         CappedReader {
             inner,
-            left: MAX_FILE_BYTES,
+            left: MAX_STREAM_BYTES,
             display: display.to_string(),
         }
     }
@@ -200,11 +279,7 @@ impl<R: Read> Read for CappedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
-            std::io::Error::other(format!(
-                "{}: file is larger than the {} MiB limit",
-                self.display,
-                MAX_FILE_BYTES >> 20
-            ))
+            std::io::Error::other(too_large(&self.display, MAX_STREAM_BYTES).to_string())
         })?;
         Ok(n)
     }
@@ -307,41 +382,103 @@ pub struct FolderSource {
     root: PathBuf,
     name: String,
     files: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 impl FolderSource {
-    /// Lists every regular file under `root` (following symlinks, skipping
-    /// names that are not UTF-8).
+    /// Lists every file under `root`. Links to files are listed (a link
+    /// that leads nowhere too: reading it is the error); links to folders
+    /// are followed only when they stay inside `root`. Names that are not
+    /// UTF-8 and links to folders outside are left out, with a warning.
+    /// FIFOs and devices are listed, and refused when read.
     pub fn open(root: &Path) -> Result<Self> {
         let name = root.display().to_string();
-        let mut files = Vec::new();
-        for entry in walkdir::WalkDir::new(root).follow_links(true) {
-            let entry = entry.map_err(|e| {
-                let path = e
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or(name.clone());
-                Error::input(path, format!("cannot list: {e}"))
-            })?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let rel = entry
-                .path()
-                .strip_prefix(root)
-                .expect("walkdir stays under its root");
-            let parts: Option<Vec<&str>> =
-                rel.components().map(|c| c.as_os_str().to_str()).collect();
-            if let Some(parts) = parts {
-                files.push(parts.join("/"));
-            }
-        }
+        let real_root = root
+            .canonicalize()
+            .map_err(|e| Error::io(ErrorKind::Input, &name, &e))?;
+        let mut listing = Listing {
+            files: Vec::new(),
+            warnings: Vec::new(),
+            folders: vec![real_root.clone()],
+            real_root,
+        };
+        listing.walk(root, "", &name)?;
+        let Listing {
+            mut files,
+            warnings,
+            ..
+        } = listing;
         files.sort();
         Ok(FolderSource {
             root: root.to_path_buf(),
             name,
             files,
+            warnings,
         })
+    }
+}
+
+/// What [`FolderSource::open`] gathers while walking the folder.
+struct Listing {
+    files: Vec<String>,
+    warnings: Vec<Warning>,
+    /// The real (symlink-free) paths of the folders being walked, innermost
+    /// last: a link back to one of them would loop.
+    folders: Vec<PathBuf>,
+    real_root: PathBuf,
+}
+
+impl Listing {
+    /// Lists folder `dir` (relative path `rel`, `""` or ending in `/`).
+    fn walk(&mut self, dir: &Path, rel: &str, display: &str) -> Result<()> {
+        let cannot = |e: &std::io::Error| {
+            Error::input(dir.display().to_string(), format!("cannot list: {e}"))
+        };
+        for entry in fs::read_dir(dir).map_err(|e| cannot(&e))? {
+            let entry = entry.map_err(|e| cannot(&e))?;
+            let path = entry.path();
+            let Some(file_name) = entry.file_name().to_str().map(str::to_string) else {
+                self.warnings.push(Warning::new(
+                    "file-name-not-utf8",
+                    format!("{}: the name is not UTF-8; left out", path.display()),
+                ));
+                continue;
+            };
+            let entry_rel = format!("{rel}{file_name}");
+            let file_type = entry.file_type().map_err(|e| cannot(&e))?;
+            let is_dir = match file_type.is_symlink() {
+                false => file_type.is_dir(),
+                true => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+            };
+            if !is_dir {
+                self.files.push(entry_rel);
+                continue;
+            }
+            if file_type.is_symlink() {
+                let real = path.canonicalize().map_err(|e| cannot(&e))?;
+                if !real.starts_with(&self.real_root) {
+                    self.warnings.push(Warning::new(
+                        "link-leaves-input",
+                        format!(
+                            "{display}/{entry_rel}: links to the folder {}, outside the input; not followed",
+                            real.display()
+                        ),
+                    ));
+                    continue;
+                }
+                if self.folders.contains(&real) {
+                    continue; // a loop
+                }
+                self.folders.push(real);
+            } else {
+                self.folders
+                    .push(self.folders.last().expect("the root").join(&file_name));
+            }
+            let walked = self.walk(&path, &format!("{entry_rel}/"), display);
+            self.folders.pop();
+            walked?;
+        }
+        Ok(())
     }
 }
 
@@ -369,21 +506,22 @@ impl Source for FolderSource {
     fn local_dir(&self) -> Option<&Path> {
         Some(&self.root)
     }
+
+    fn warnings(&self) -> Vec<Warning> {
+        self.warnings.clone()
+    }
 }
 
-/// Reads `reader` to its end within [`MAX_FILE_BYTES`]; `size` (the
-/// expected length) sizes the buffer once.
+/// Reads `reader` to its end within [`MAX_WHOLE_FILE_BYTES`] (whatever a
+/// header claimed); `size` (the expected length) sizes the buffer once.
 pub(crate) fn read_capped(reader: impl Read, display: &str, size: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(size.min(MAX_FILE_BYTES) as usize);
+    let mut bytes = Vec::with_capacity(size.min(MAX_WHOLE_FILE_BYTES) as usize);
     reader
-        .take(MAX_FILE_BYTES + 1)
+        .take(MAX_WHOLE_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(ErrorKind::Input, display, &e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Error::input(
-            display,
-            format!("file is larger than the {} MiB limit", MAX_FILE_BYTES >> 20),
-        ));
+    if bytes.len() as u64 > MAX_WHOLE_FILE_BYTES {
+        return Err(too_large(display, MAX_WHOLE_FILE_BYTES));
     }
     Ok(bytes)
 }

@@ -3,9 +3,11 @@
 //! place only when complete; plus the checks that keep OUTPUT away from the
 //! input.
 
+use super::temporaries::{self, Live, OLD_TAG, TMP_TAG, sibling_name};
 use super::zip_out::ZipOut;
 use super::{Spill, check_entry_name};
 use crate::error::{Error, ErrorKind, Result};
+use crate::report::Warning;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -71,8 +73,8 @@ impl FolderSink {
                 .expect("no writer thread panicked")
                 .contains(dir);
             if !made {
-                // create_dir_all tolerates another thread making the same folder.
-                fs::create_dir_all(dir).map_err(|e| Error::io(ErrorKind::Output, display, &e))?;
+                create_below(&self.root, dir)
+                    .map_err(|e| Error::io(ErrorKind::Output, display, &e))?;
                 self.created_dirs
                     .lock()
                     .expect("no writer thread panicked")
@@ -80,6 +82,22 @@ impl FolderSink {
             }
         }
         Ok(full)
+    }
+}
+
+/// Makes folder `dir` and those between it and `root`, but never `root`
+/// itself: once an interruption has removed the temporary, writes fail
+/// instead of making it again. Another thread making the same folder is fine.
+fn create_below(root: &Path, dir: &Path) -> std::io::Result<()> {
+    if dir == root || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| *p != root) {
+        create_below(root, parent)?;
+    }
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        done => done,
     }
 }
 
@@ -118,6 +136,12 @@ pub struct Output {
     folder: Option<Arc<FolderSink>>,
     force: bool,
     published: bool,
+    /// Its entry among the outputs being written (removed on interruption).
+    id: u64,
+    /// Parent folders of OUTPUT this run made (removed if it fails), outermost first.
+    made_parents: Vec<PathBuf>,
+    /// Temporaries of killed runs found and removed beside OUTPUT.
+    stale: Vec<Warning>,
 }
 
 impl Output {
@@ -135,38 +159,58 @@ impl Output {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        fs::create_dir_all(&parent)
-            .map_err(|e| Error::io(ErrorKind::Output, parent.display().to_string(), &e))?;
-        let temp_path = parent.join(format!(".{file_name}.maskconv-tmp-{}", std::process::id()));
+        let made_parents = missing_folders(&parent);
+        fs::create_dir_all(&parent).map_err(|e| {
+            temporaries::remove_all(Path::new(""), &made_parents);
+            Error::io(ErrorKind::Output, parent.display().to_string(), &e)
+        })?;
+        let stale = temporaries::remove_stale(&parent, &file_name);
+        let temp_path = parent.join(sibling_name(&file_name, TMP_TAG, std::process::id()));
         remove_any(&temp_path);
-        let mut folder = None;
-        let zip = if file_name.to_ascii_lowercase().ends_with(".zip") {
-            let file = File::create(&temp_path)
-                .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Registered before it exists, so that an interruption from here on removes it.
+        temporaries::live().push(Live {
+            id,
+            temp: temp_path.clone(),
+            made_parents: made_parents.clone(),
+        });
+        let mut output = Output {
+            final_path: output.to_path_buf(),
+            temp_path: temp_path.clone(),
+            display: display.clone(),
+            zip: None,
+            folder: None,
+            force,
+            published: false,
+            id,
+            made_parents,
+            stale,
+        };
+        // Errors name OUTPUT, not the hidden temporary.
+        let failed = |e: &std::io::Error| Error::io(ErrorKind::Output, &display, e);
+        if file_name.to_ascii_lowercase().ends_with(".zip") {
+            let file = File::create(&temp_path).map_err(|e| failed(&e))?;
             let central = Spill::new(Some(&parent));
-            Some(ZipOut::new(
+            output.zip = Some(ZipOut::new(
                 BufWriter::with_capacity(1 << 20, file),
                 central,
-            ))
+            ));
         } else {
-            fs::create_dir(&temp_path)
-                .map_err(|e| Error::io(ErrorKind::Output, temp_path.display().to_string(), &e))?;
-            folder = Some(Arc::new(FolderSink {
-                root: temp_path.clone(),
+            fs::create_dir(&temp_path).map_err(|e| failed(&e))?;
+            output.folder = Some(Arc::new(FolderSink {
+                root: temp_path,
                 display: display.clone(),
                 created_dirs: Mutex::new(HashSet::new()),
             }));
-            None
-        };
-        Ok(Output {
-            final_path: output.to_path_buf(),
-            temp_path,
-            display,
-            zip,
-            folder,
-            force,
-            published: false,
-        })
+        }
+        Ok(output)
+    }
+
+    /// What creating the output noticed: temporaries of killed runs that it
+    /// removed beside OUTPUT.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.stale
     }
 
     /// The checks [`Output::create`] makes, without creating anything: lets a
@@ -183,6 +227,16 @@ impl Output {
             )));
         }
         check_output_location(input, output)?;
+        if let Ok(meta) = fs::symlink_metadata(output) {
+            let kind = meta.file_type();
+            if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+                return Err(Error::usage(format!(
+                    "{} is {}; OUTPUT may only replace a file, a folder or a symlink",
+                    output.display(),
+                    super::kind_of(&kind)
+                )));
+            }
+        }
         if fs::symlink_metadata(output).is_ok() && !force {
             return Err(Error::usage(format!(
                 "{} already exists; pass --force to replace it",
@@ -199,6 +253,8 @@ impl Output {
         if let Some(zip) = self.zip.take() {
             zip.finish().map_err(|e| out_err(&e))?;
         }
+        // An interruption waits for the renames (and then finds nothing to remove).
+        let mut live = temporaries::live();
         if fs::symlink_metadata(&self.final_path).is_ok() {
             if !self.force {
                 return Err(Error::usage(format!(
@@ -206,13 +262,12 @@ impl Output {
                     self.display
                 )));
             }
-            let old = self.temp_path.with_file_name(
-                self.temp_path
-                    .file_name()
-                    .expect("temp path has a name")
-                    .to_string_lossy()
-                    .replace(".maskconv-tmp-", ".maskconv-old-"),
-            );
+            let file_name = self.final_path.file_name().expect("OUTPUT has a name");
+            let old = self.temp_path.with_file_name(sibling_name(
+                &file_name.to_string_lossy(),
+                OLD_TAG,
+                std::process::id(),
+            ));
             fs::rename(&self.final_path, &old).map_err(|e| out_err(&e))?;
             fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
             remove_any(&old);
@@ -220,6 +275,8 @@ impl Output {
             fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
         }
         self.published = true;
+        temporaries::note_published();
+        live.retain(|l| l.id != self.id);
         Ok(())
     }
 }
@@ -278,9 +335,22 @@ impl Drop for Output {
     fn drop(&mut self) {
         if !self.published {
             self.zip = None;
-            remove_any(&self.temp_path);
+            let mut live = temporaries::live();
+            temporaries::remove_all(&self.temp_path, &self.made_parents);
+            live.retain(|l| l.id != self.id);
         }
     }
+}
+
+/// The folders of `path` that do not exist yet, outermost first.
+fn missing_folders(path: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = path
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
 }
 
 fn remove_any(path: &Path) {

@@ -11,7 +11,7 @@
 //! archive order restart the stream from the beginning (correct, only
 //! slower), which [`Source::announce_reads`] predicts and reports.
 
-use super::{MAX_FILE_BYTES, Source, check_entry_name};
+use super::{MAX_WHOLE_FILE_BYTES, Source, check_entry_name, too_large};
 use crate::error::{Error, ErrorKind, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -48,6 +48,9 @@ pub struct TarGzSource {
     /// File path → its position among the archive's regular files (links
     /// share their target's position).
     position: HashMap<String, usize>,
+    /// Entries that are not regular files or resolvable links, with what
+    /// they are: listed, and refused when read.
+    special: HashMap<String, &'static str>,
     /// Name and size of each regular file, by position.
     entries: Vec<(String, u64)>,
     /// Contents held in memory, by position (small text files, prefetched files).
@@ -96,6 +99,7 @@ impl TarGzSource {
         let mut kept = HashMap::new();
         let mut kept_total = 0u64;
         let mut links: Vec<(String, String, bool)> = Vec::new();
+        let mut special: HashMap<String, &'static str> = HashMap::new();
         let mut archive = tar::Archive::new(open_gz(path, &name)?);
         let listing = archive
             .entries()
@@ -116,6 +120,10 @@ impl TarGzSource {
                 continue;
             }
             if !(kind.is_file() || kind.is_contiguous()) {
+                if kind.is_fifo() || kind.is_character_special() || kind.is_block_special() {
+                    let what = if kind.is_fifo() { "a FIFO" } else { "a device" };
+                    special.insert(entry_name, what);
+                }
                 continue;
             }
             if position.contains_key(&entry_name) {
@@ -168,7 +176,10 @@ impl TarGzSource {
                 break;
             }
         }
-        let mut files: Vec<String> = position.keys().cloned().collect();
+        for (link, _, _) in unresolved {
+            special.insert(link, "a link to nothing inside the archive");
+        }
+        let mut files: Vec<String> = position.keys().chain(special.keys()).cloned().collect();
         files.sort();
         let wanted = (0..entries.len()).map(|_| AtomicBool::new(false)).collect();
         Ok(TarGzSource {
@@ -176,12 +187,24 @@ impl TarGzSource {
             path: path.to_path_buf(),
             files,
             position,
+            special,
             entries,
             kept: RwLock::new(kept),
             wanted: Arc::new(wanted),
             stream: Mutex::new(Stream::default()),
             stash_budget: STASH_BYTES,
         })
+    }
+
+    /// The error for reading `path`, which is no regular file of the archive.
+    fn not_a_file(&self, path: &str, display: &str) -> Error {
+        match self.special.get(path) {
+            Some(kind) => Error::input(
+                display,
+                format!("is {kind} in the tar archive, not a regular file; it is not followed"),
+            ),
+            None => Error::input(display, "no such file in the archive"),
+        }
     }
 
     /// Starts a pass over the archive on a background thread.
@@ -225,11 +248,8 @@ impl TarGzSource {
     /// Reads the file at position `target` from the stream.
     fn read_streamed(&self, target: usize, display: &str) -> Result<Vec<u8>> {
         let size = self.entries[target].1;
-        if size > MAX_FILE_BYTES {
-            return Err(Error::input(
-                display,
-                format!("is larger than the {} MiB limit", MAX_FILE_BYTES >> 20),
-            ));
+        if size > MAX_WHOLE_FILE_BYTES {
+            return Err(too_large(display, MAX_WHOLE_FILE_BYTES));
         }
         let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(bytes) = stream.stash.remove(&target) {
@@ -407,13 +427,52 @@ impl Source for TarGzSource {
         let &target = self
             .position
             .get(path)
-            .ok_or_else(|| Error::input(&display, "no such file in the archive"))?;
+            .ok_or_else(|| self.not_a_file(path, &display))?;
         let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
         if let Some(bytes) = kept.get(&target) {
             return Ok(bytes.to_vec());
         }
         drop(kept);
         self.read_streamed(target, &display)
+    }
+
+    /// A file held in memory is read from there; any other is streamed by a
+    /// pass of its own up to it (an annotation file may be far larger than
+    /// a file read whole may be).
+    fn read_with(
+        &self,
+        path: &str,
+        read: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+    ) -> Result<()> {
+        let display = self.display(path);
+        let &target = self
+            .position
+            .get(path)
+            .ok_or_else(|| self.not_a_file(path, &display))?;
+        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(bytes) = kept.get(&target).cloned() {
+            drop(kept);
+            return read(&mut &bytes[..]);
+        }
+        drop(kept);
+        let mut archive = tar::Archive::new(open_gz(&self.path, &self.name)?);
+        let entries = archive.entries().map_err(|e| corrupt(&self.name, &e))?;
+        let mut at = 0usize;
+        for entry in entries {
+            let entry = entry.map_err(|e| corrupt(&self.name, &e))?;
+            let kind = entry.header().entry_type();
+            if !(kind.is_file() || kind.is_contiguous()) {
+                continue;
+            }
+            if at == target {
+                return read(&mut super::CappedReader::new(entry, &display));
+            }
+            at += 1;
+        }
+        Err(Error::input(
+            &display,
+            "was not found when reading the archive again (did it change?)",
+        ))
     }
 
     fn prefetch(&self, paths: &[&str]) -> Result<()> {
@@ -425,7 +484,7 @@ impl Source for TarGzSource {
             .collect();
         drop(kept);
         for &at in missing.keys() {
-            if self.entries[at].1 <= MAX_FILE_BYTES {
+            if self.entries[at].1 <= MAX_WHOLE_FILE_BYTES {
                 self.wanted[at].store(true, Ordering::Relaxed);
             }
         }
@@ -444,7 +503,7 @@ impl Source for TarGzSource {
         let order: Vec<usize> = paths
             .iter()
             .filter_map(|p| self.position.get(*p).copied())
-            .filter(|at| !kept.contains_key(at) && self.entries[*at].1 <= MAX_FILE_BYTES)
+            .filter(|at| !kept.contains_key(at) && self.entries[*at].1 <= MAX_WHOLE_FILE_BYTES)
             .collect();
         drop(kept);
         for &at in &order {

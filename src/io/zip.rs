@@ -1,6 +1,6 @@
 //! A `.zip` archive read in place, entries read concurrently.
 
-use super::{CappedReader, MAX_FILE_BYTES, Source, check_entry_name, read_capped};
+use super::{CappedReader, MAX_WHOLE_FILE_BYTES, Source, check_entry_name, read_capped, too_large};
 use crate::error::{Error, ErrorKind, Result};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -13,6 +13,9 @@ pub struct ZipSource {
     name: String,
     archive: zip::ZipArchive<SharedFile>,
     files: Vec<String>,
+    /// Entries that are not regular files (links, FIFOs, devices), with
+    /// what they are: listed, and refused when read.
+    special: std::collections::HashMap<String, &'static str>,
 }
 
 impl ZipSource {
@@ -26,6 +29,7 @@ impl ZipSource {
         )
         .map_err(|e| Error::input(&name, format!("not a readable zip archive: {e}")))?;
         let mut files = Vec::with_capacity(archive.len());
+        let mut special = std::collections::HashMap::new();
         for index in 0..archive.len() {
             let entry = archive
                 .by_index_data(index)
@@ -46,6 +50,9 @@ impl ZipSource {
                     ),
                 ));
             }
+            if let Some(kind) = entry.unix_mode().and_then(special_kind) {
+                special.insert(entry_name.clone(), kind);
+            }
             files.push(entry_name);
         }
         files.sort();
@@ -59,7 +66,37 @@ impl ZipSource {
             name,
             archive,
             files,
+            special,
         })
+    }
+
+    /// The entry `path`, unless it is a link, FIFO or device.
+    fn entry<'a>(
+        &self,
+        archive: &'a mut zip::ZipArchive<SharedFile>,
+        path: &str,
+        display: &str,
+    ) -> Result<zip::read::ZipFile<'a, SharedFile>> {
+        if let Some(kind) = self.special.get(path) {
+            return Err(Error::input(
+                display,
+                format!("is {kind} in the zip archive, not a regular file; it is not followed"),
+            ));
+        }
+        archive
+            .by_name(path)
+            .map_err(|e| Error::input(display, format!("cannot read zip entry: {e}")))
+    }
+}
+
+/// What an entry whose Unix mode is `mode` is, when not a regular file or folder.
+pub(crate) fn special_kind(mode: u32) -> Option<&'static str> {
+    match mode & 0o170000 {
+        0o120000 => Some("a symlink"),
+        0o010000 => Some("a FIFO"),
+        0o020000 | 0o060000 => Some("a device"),
+        0o140000 => Some("a socket"),
+        _ => None,
     }
 }
 
@@ -75,17 +112,9 @@ impl Source for ZipSource {
     fn read(&self, path: &str) -> Result<Vec<u8>> {
         let display = self.display(path);
         let mut archive = self.archive.clone();
-        let entry = archive
-            .by_name(path)
-            .map_err(|e| Error::input(&display, format!("cannot read zip entry: {e}")))?;
-        if entry.size() > MAX_FILE_BYTES {
-            return Err(Error::input(
-                &display,
-                format!(
-                    "entry is larger than the {} MiB limit",
-                    MAX_FILE_BYTES >> 20
-                ),
-            ));
+        let entry = self.entry(&mut archive, path, &display)?;
+        if entry.size() > MAX_WHOLE_FILE_BYTES {
+            return Err(too_large(&display, MAX_WHOLE_FILE_BYTES));
         }
         let size = entry.size();
         read_capped(entry, &display, size)
@@ -98,9 +127,7 @@ impl Source for ZipSource {
     ) -> Result<()> {
         let display = self.display(path);
         let mut archive = self.archive.clone();
-        let entry = archive
-            .by_name(path)
-            .map_err(|e| Error::input(&display, format!("cannot read zip entry: {e}")))?;
+        let entry = self.entry(&mut archive, path, &display)?;
         read(&mut CappedReader::new(entry, &display))
     }
 }
