@@ -83,6 +83,16 @@ pub fn convert(
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
     let mut out = Output::create(output, input, options.force)?;
     let mut report = convert_dataset(&dataset, target, &mut out, options)?;
+    if report.written == 0 && !report.skipped.is_empty() {
+        // Nothing to publish: a run that wrote nothing failed.
+        let first = &report.skipped[0];
+        return Err(Error::invalid_input(format!(
+            "every item failed, so nothing was written ({} skipped; the first, '{}': {})",
+            report.skipped.len(),
+            first.key,
+            first.error
+        )));
+    }
     report.warnings.extend(out.warnings().iter().cloned());
     out.publish()?;
     Ok(report)
@@ -113,6 +123,15 @@ pub fn convert_dataset(
         skipped: Vec::new(),
     };
     tally.warnings.extend(dataset.warnings.iter().cloned());
+    if dataset.items.is_empty() {
+        tally.warnings.push(Warning::new(
+            "empty-dataset",
+            format!(
+                "{}: holds no items; the output is an empty dataset",
+                dataset.source().name()
+            ),
+        ));
+    }
     tally.warnings.extend(plan.ignored.iter().cloned());
     tally.losses.extend(dataset.losses.iter().cloned())?;
     tally.losses.extend(losses::before_pixels(

@@ -4,7 +4,7 @@
 //! caches the last value and consults its table only when the value changes.
 
 use crate::codec::{ImageInfo, RowSource};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Run, RunsBuilder};
 use std::collections::{BTreeMap, HashMap};
 
@@ -195,12 +195,33 @@ pub fn label_pixels<F: FnMut(PixelKey, PixelKey) -> Option<u32>>(
             }
             x += len;
         }
+        if ids.run_count() > MAX_RUNS || known.len() > MAX_DISTINCT_VALUES {
+            let what = match known.len() > MAX_DISTINCT_VALUES {
+                true => format!("more than {MAX_DISTINCT_VALUES} distinct pixel values"),
+                false => format!("more than {MAX_RUNS} runs of equal pixels"),
+            };
+            return Err(Error::input(
+                a.name(),
+                format!(
+                    "the mask has {what}; refusing it as too fragmented to be a mask (the limit keeps memory bounded)"
+                ),
+            ));
+        }
     }
     Ok(Labelled {
         runs: ids,
         unresolved,
     })
 }
+
+/// The most runs of equal pixels one mask may have (32 MiB of runs): a mask
+/// fragmented beyond this (noise, or a tiny file that inflates to an
+/// alternating pattern) is refused, keeping memory within the budget.
+pub const MAX_RUNS: usize = 1 << 22;
+
+/// The most distinct pixel values (pairs of values, for two masks) one mask
+/// may have; real masks have one per class or object.
+pub const MAX_DISTINCT_VALUES: usize = 1 << 17;
 
 /// No pixel has this key pair (keys use at most 48 bits).
 const NO_PAIR: (PixelKey, PixelKey) = (u64::MAX, u64::MAX);

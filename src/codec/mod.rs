@@ -93,10 +93,17 @@ impl Image {
     }
 }
 
+/// The most memory one whole-image decode may take (an interlaced PNG,
+/// whose rows cannot be had one at a time), with the file's own bytes: part
+/// of each worker's memory budget (README "Safety").
+pub const MAX_WHOLE_DECODE_BYTES: u64 = 64 << 20;
+
 /// Something that yields an image's rows top to bottom, decoded.
 pub trait RowSource {
     /// Size and layout of the rows.
     fn info(&self) -> &ImageInfo;
+    /// The image as messages name it (its file).
+    fn name(&self) -> &str;
     /// The next row; an error if the data ends early or is corrupt.
     fn next_row(&mut self) -> Result<&[u8]>;
 }
@@ -119,6 +126,10 @@ impl RowSource for ImageRows<'_> {
         &self.image.info
     }
 
+    fn name(&self) -> &str {
+        "image"
+    }
+
     fn next_row(&mut self) -> Result<&[u8]> {
         self.next += 1;
         Ok(self.image.row(self.next - 1))
@@ -126,7 +137,9 @@ impl RowSource for ImageRows<'_> {
 }
 
 /// A PNG decoded one row at a time, so a mask never needs a whole-image
-/// buffer (interlaced files, rare for masks, are decoded whole).
+/// buffer (interlaced files, rare for masks, are decoded whole when the
+/// first row is asked for, within [`MAX_WHOLE_DECODE_BYTES`]: the header
+/// can be checked against a format's rules first).
 pub struct PngRows<'a> {
     info: ImageInfo,
     display: String,
@@ -152,6 +165,11 @@ enum PngRowsInner<'a> {
         /// Rows not yet returned; after the last one the rest of the file is checked.
         rows_left: u32,
     },
+    /// An interlaced PNG, not decoded yet.
+    Interlaced {
+        bytes: &'a [u8],
+        palette: Palette,
+    },
     Whole {
         image: Image,
         next: usize,
@@ -163,7 +181,32 @@ impl RowSource for PngRows<'_> {
         &self.info
     }
 
+    fn name(&self) -> &str {
+        &self.display
+    }
+
     fn next_row(&mut self) -> Result<&[u8]> {
+        if let PngRowsInner::Interlaced { bytes, palette } = self.inner {
+            let needed = bytes.len() as u64
+                + (self.info.pixel_count() * self.info.channels) as u64
+                    * u64::from(self.info.bits / 8);
+            if needed > MAX_WHOLE_DECODE_BYTES {
+                return Err(Error::input(
+                    &self.display,
+                    format!(
+                        "is an interlaced PNG of {}x{}, which is decoded whole, in {} MiB: more than the {} MiB a decode may take; save it non-interlaced",
+                        self.info.width,
+                        self.info.height,
+                        needed.div_ceil(1 << 20),
+                        MAX_WHOLE_DECODE_BYTES >> 20
+                    ),
+                ));
+            }
+            self.inner = PngRowsInner::Whole {
+                image: decode_png(bytes, &self.display, palette)?,
+                next: 0,
+            };
+        }
         match &mut self.inner {
             PngRowsInner::Stream {
                 reader,
@@ -198,6 +241,7 @@ impl RowSource for PngRows<'_> {
                 *next += 1;
                 Ok(image.row(*next - 1))
             }
+            PngRowsInner::Interlaced { .. } => unreachable!("decoded above"),
         }
     }
 }
@@ -265,10 +309,7 @@ pub fn png_rows<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<
         packed_bits,
     } = open_png(bytes, display, palette)?;
     let inner = if reader.info().interlaced {
-        PngRowsInner::Whole {
-            image: decode_png(bytes, display, palette)?,
-            next: 0,
-        }
+        PngRowsInner::Interlaced { bytes, palette }
     } else {
         PngRowsInner::Stream {
             reader: Box::new(reader),

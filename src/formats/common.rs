@@ -79,7 +79,11 @@ pub fn annotation_file(
     }
     match found.len() {
         1 => Ok(found.pop().expect("one file")),
-        0 => Err(Error::input(source.name(), format!("holds no {expected}"))),
+        0 => Err(match candidates {
+            [one] => not_json(source, one, &format!("so the input holds no {expected}")),
+            _ => None,
+        }
+        .unwrap_or_else(|| Error::input(source.name(), format!("holds no {expected}")))),
         _ => Err(Error::input(
             source.name(),
             format!(
@@ -91,6 +95,57 @@ pub fn annotation_file(
                     .join(", ")
             ),
         )),
+    }
+}
+
+/// The error for `path`, a `.json`, `.ndjson` or `.jsonl` file, when its
+/// first [`PREFIX_BYTES`] are not valid JSON (for NDJSON: its first line),
+/// with the line and column and `then` after it; `None` when they parse (or
+/// are only cut short by the prefix).
+pub fn not_json(source: &dyn Source, path: &str, then: &str) -> Option<Error> {
+    let bytes = source.read_prefix(path, PREFIX_BYTES).ok()?;
+    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let lower = path.to_ascii_lowercase();
+    let problem = if text.iter().all(u8::is_ascii_whitespace) {
+        "is empty".to_string()
+    } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        let (number, line) = text
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .find(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))?;
+        let complete = number + line.len() < text.len() || bytes.len() < PREFIX_BYTES;
+        match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+            Err(e) if complete => format!(
+                "is not valid NDJSON: {} at line {} column {}",
+                json_error_kind(&e),
+                number + 1,
+                e.column()
+            ),
+            _ => return None,
+        }
+    } else {
+        match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
+            Err(e) if !(e.is_eof() && bytes.len() == PREFIX_BYTES) => format!(
+                "is not valid JSON: {} at line {} column {}",
+                json_error_kind(&e),
+                e.line(),
+                e.column()
+            ),
+            _ => return None,
+        }
+    };
+    Some(Error::input(
+        source.display(path),
+        format!("{problem}; {then}"),
+    ))
+}
+
+/// What a JSON error is, without serde's position suffix.
+fn json_error_kind(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 

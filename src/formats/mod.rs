@@ -70,13 +70,32 @@ pub fn detect_among(
         .collect();
     match candidates.as_slice() {
         [one] => Ok(*one),
-        [] => Err(Error::input(
-            source.name(),
-            format!(
-                "not recognised as any dataset format ({}); pass --from FORMAT",
-                names()
-            ),
-        )),
+        [] => {
+            // One annotation-like file at the top that does not parse: its
+            // own error is the useful one.
+            let is_json = |f: &&String| {
+                let lower = f.to_ascii_lowercase();
+                !f.contains('/')
+                    && [".json", ".ndjson", ".jsonl"]
+                        .iter()
+                        .any(|e| lower.ends_with(e))
+            };
+            let top: Vec<&String> = source.files().iter().filter(is_json).collect();
+            let then = "so the input is not recognised as any dataset format";
+            let problem = match top.as_slice() {
+                [one] => common::not_json(source, one, then),
+                _ => None,
+            };
+            Err(problem.unwrap_or_else(|| {
+                Error::input(
+                    source.name(),
+                    format!(
+                        "not recognised as any dataset format ({}); pass --from FORMAT",
+                        names()
+                    ),
+                )
+            }))
+        }
         many => Err(Error::usage(format!(
             "{} looks like several formats: {}; pass --from to choose one",
             source.name(),

@@ -101,6 +101,11 @@ impl RunsBuilder {
         }
     }
 
+    /// Runs so far.
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
     /// Complete rows so far.
     pub fn rows(&self) -> usize {
         self.row_starts.len() - 1

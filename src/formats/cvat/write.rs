@@ -290,6 +290,22 @@ impl CvatWriter<'_> {
     }
 }
 
+/// Whether Python's `str.splitlines` breaks a line at `c`.
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r'
+            | '\x0b'
+            | '\x0c'
+            | '\x1c'
+            | '\x1d'
+            | '\x1e'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
 /// Item keys must survive a line of a subset file (CVAT strips lines and
 /// skips `#` comments); subset names must be file names, and names with `_`
 /// are written but warned about, since CVAT's importer skips such files.
@@ -297,6 +313,12 @@ fn check_items(items: &[Item], warnings: &mut Vec<Warning>) -> Result<()> {
     let mut underscored: BTreeSet<&str> = BTreeSet::new();
     for item in items {
         let key = &item.key;
+        if let Some(c) = key.chars().find(|&c| c.is_control() || is_line_break(c)) {
+            return Err(Error::invalid_input(format!(
+                "item '{key}' cannot be listed in {SUBSET_DIR}*.txt: its key holds {}, which would split or garble the line; rename the item",
+                c.escape_default()
+            )));
+        }
         if key.starts_with('#') || key.starts_with(is_py_space) || key.ends_with(is_py_space) {
             return Err(Error::invalid_input(format!(
                 "item '{key}' cannot be listed in {SUBSET_DIR}*.txt: CVAT strips whitespace around each line and skips lines starting with '#'; rename the item"

@@ -309,6 +309,13 @@ impl Writer for DatagenWriter<'_> {
     }
 
     fn finish(&self, written: &Written, sink: &mut dyn Sink, _out: &mut Diagnostics) -> Result<()> {
+        if written.is_empty() {
+            // An empty folder: Datagen's SDK (and maskconv) cannot read it,
+            // and the classes, kept in each datapoint, would vanish.
+            return Err(Error::invalid_input(
+                "no item to write: a Datagen dataset without datapoints cannot be read, and its classes live in each datapoint's metadata",
+            ));
+        }
         // Classes no written item shows are listed in every datapoint (as
         // Datagen lists occluded parts), so the class list survives.
         let mut unshown: BTreeSet<ClassId> = (1..=self.catalog.len() as ClassId).collect();

@@ -208,7 +208,7 @@ fn source_images_are_copied_along() {
 }
 
 #[test]
-fn more_than_255_segments_fail_the_run_or_are_skipped_with_keep_going() {
+fn more_than_255_segments_fail_the_run_also_with_keep_going_when_no_item_is_left() {
     // CVAT's own wrapped export: 255 objects plus one pixel with no object number.
     let tmp = TempDir::new("many");
     let input = fixture("cvat/generated_many_instances");
@@ -221,15 +221,20 @@ fn more_than_255_segments_fail_the_run_or_are_skipped_with_keep_going() {
         "{stderr}"
     );
     assert!(!out.exists());
+    // Its one item skipped, nothing is left to write: a failure, not an
+    // empty dataset published as a partial success.
     let skipped = convert_to_cvat(&input, &out, &["--keep-going", "--json"]);
-    assert_eq!(skipped.status.code(), Some(3), "{}", describe(&skipped));
+    assert_eq!(skipped.status.code(), Some(1), "{}", describe(&skipped));
     let report: serde_json::Value = serde_json::from_slice(&skipped.stdout).unwrap();
-    assert_eq!(report["status"], "partial");
-    assert_eq!(report["skipped"][0]["key"], "many");
-    assert_eq!(
-        std::fs::read_to_string(out.join("ImageSets/Segmentation/default.txt")).unwrap(),
-        ""
+    assert_eq!(report["status"], "failed");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("every item failed")
+            && error.contains("'many'")
+            && error.contains("256 object numbers"),
+        "{error}"
     );
+    assert!(!out.exists());
 }
 
 fn item(key: &str) -> Item {
