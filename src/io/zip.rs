@@ -28,6 +28,16 @@ impl ZipSource {
             SharedFile::new(file).map_err(|e| Error::io(ErrorKind::Input, &name, &e))?,
         )
         .map_err(|e| Error::input(&name, format!("not a readable zip archive: {e}")))?;
+        // The zip crate keeps one entry per name: more records in the
+        // central directory than entries means a name repeats.
+        if let Some(records) = central_directory_records(archive.clone().into_inner())
+            && records != archive.len() as u64
+        {
+            return Err(Error::input(
+                &name,
+                "the zip archive has two entries with the same name",
+            ));
+        }
         let mut files = Vec::with_capacity(archive.len());
         let mut special = std::collections::HashMap::new();
         for index in 0..archive.len() {
@@ -130,6 +140,36 @@ impl Source for ZipSource {
         let entry = self.entry(&mut archive, path, &display)?;
         read(&mut CappedReader::new(entry, &display))
     }
+}
+
+/// How many records the central directory of the zip in `file` has, as its
+/// end record says (the ZIP64 one when the classic one overflows); `None`
+/// if that cannot be read (the zip crate then reports the archive).
+fn central_directory_records(mut file: SharedFile) -> Option<u64> {
+    let len = file.len;
+    let tail_len = len.min(22 + 65535);
+    let mut tail = vec![0u8; tail_len as usize];
+    file.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    file.read_exact(&mut tail).ok()?;
+    let end = tail.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    let record = tail.get(end..end + 22)?;
+    let total = u16::from_le_bytes([record[10], record[11]]);
+    if total != u16::MAX {
+        return Some(u64::from(total));
+    }
+    // ZIP64: the locator just before the end record gives the ZIP64 end record.
+    let locator = tail.get(end.checked_sub(20)?..end)?;
+    if &locator[..4] != b"PK\x06\x07" {
+        return None;
+    }
+    let offset = u64::from_le_bytes(locator[8..16].try_into().ok()?);
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    file.read_exact(&mut record).ok()?;
+    if &record[..4] != b"PK\x06\x06" {
+        return None;
+    }
+    Some(u64::from_le_bytes(record[32..40].try_into().ok()?))
 }
 
 /// A file handle with its own position, cheap to clone, read with positional

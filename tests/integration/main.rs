@@ -2,6 +2,7 @@
 //! file): the command line, the round-trip matrix, and each format's own
 //! tests. Shared helpers are in `common`.
 
+mod bad_input;
 mod cli;
 mod common;
 mod formats;

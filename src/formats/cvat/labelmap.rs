@@ -243,6 +243,19 @@ mod tests {
         assert!(parse_labelmap(b"a:1,2,3: :", "x").is_err());
     }
 
+    /// 200 000 labels: the duplicate-name check is linear (it was quadratic:
+    /// 10⁵ lines took 22 s).
+    #[test]
+    fn a_labelmap_of_200000_labels_is_read_whole() {
+        let text: String = (0..200_000)
+            .map(|i| format!("label{i}:{},{},{}::\n", i % 256, i / 256 % 256, i / 65536))
+            .collect();
+        let (labels, _) = parse_labelmap(text.as_bytes(), "lm.txt").unwrap();
+        assert_eq!(labels.len(), 200_000);
+        assert_eq!(labels[199_999].name, "label199999");
+        assert_eq!(labels[199_999].color, Some([63, 13, 3]));
+    }
+
     #[test]
     fn python_int_rules_for_colour_components() {
         assert_eq!(parse_py_int(" 187 "), Some(187));
