@@ -127,13 +127,40 @@ impl From<CompressionArg> for maskconv::codec::Compression {
 
 /// Parses the command line: the common flags, and the format options given.
 pub fn parse() -> (Cli, FormatOptions) {
-    let matches = command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = command()
+        .try_get_matches()
+        .unwrap_or_else(|e| usage_error(e));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(e));
     let options = match matches.subcommand() {
         Some((_, sub)) => format_options(sub),
         None => FormatOptions::new(),
     };
     (cli, options)
+}
+
+/// Exits on a command-line error (exit 2, clap's message on stderr); with
+/// `--json` among the arguments, the failure object is printed on stdout
+/// first, as for every other failure.
+fn usage_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !matches!(error.kind(), DisplayHelp | DisplayVersion) && args.iter().any(|a| a == "--json") {
+        let text = error.render().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let value = match args.first().map(String::as_str) {
+            Some("convert") => {
+                let mut value = maskconv::render::convert_json("", "", None, Some(message), 2, 0.0);
+                value["input"] = serde_json::Value::Null;
+                value["output"] = serde_json::Value::Null;
+                value
+            }
+            _ => serde_json::json!({"error": message, "exit_code": 2}),
+        };
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{value}");
+    }
+    error.exit()
 }
 
 /// The whole command line: the derived one, plus every format option.

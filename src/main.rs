@@ -218,7 +218,11 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
             exit.code().into(),
             seconds,
         );
-        json_line(&json)?;
+        json_line(&json).map_err(|e| {
+            e.in_context(format!(
+                "{output} was published; only this report could not be written"
+            ))
+        })?;
     }
     let quiet = args.common.quiet;
     stderr_lines(render::convert_text(

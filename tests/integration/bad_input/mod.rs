@@ -8,8 +8,10 @@
 
 mod build;
 mod inputs;
+mod listing;
 mod masks;
 mod signals;
+mod stdout;
 
 use crate::common::TempDir;
 use std::collections::BTreeMap;
