@@ -105,6 +105,9 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         },
         class_of_color,
         class_of_label,
+        class_names: std::iter::once(String::new())
+            .chain(catalog.iter().map(|(_, class)| class.name.clone()))
+            .collect(),
     };
     Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))
 }
@@ -304,6 +307,8 @@ struct CvatDecoder {
     class_of_color: HashMap<PixelKey, ClassId>,
     /// Class of each labelmap line (what an 8-bit gray value means); 0 = background.
     class_of_label: Vec<ClassId>,
+    /// Class names by class id (for messages; index 0 unused).
+    class_names: Vec<String>,
 }
 
 /// A pixel value the labelmap or the VOC colormap does not explain.
@@ -504,9 +509,36 @@ impl ItemDecoder for CvatDecoder {
             &objects_over_background,
             &object_display,
         ));
-        LabelMap::from_runs(class_info.width, class_info.height, labelled.runs, segments)
-            .map_err(|what| Error::input(class_display, what))
+        let has_objects = object_info.is_some();
+        let map = LabelMap::from_runs(class_info.width, class_info.height, labelled.runs, segments)
+            .map_err(|what| Error::input(class_display, what))?;
+        if has_objects {
+            warnings.extend(objectless_note(&map, &self.class_names, &object_display));
+        }
+        Ok(map)
     }
+}
+
+/// Class pixels that lie in no object (labelme writes its `__ignore__` area
+/// so): kept as their class, where CVAT's importer drops them.
+fn objectless_note(map: &LabelMap, class_names: &[String], display: &str) -> Option<Warning> {
+    let counts = map.pixel_counts();
+    let objectless: Vec<String> = map
+        .segments()
+        .iter()
+        .zip(&counts[1..])
+        .filter(|(s, n)| s.instance.is_none() && **n > 0)
+        .map(|(s, n)| format!("'{}' ({n} px)", class_names[s.class as usize]))
+        .collect();
+    (!objectless.is_empty()).then(|| {
+        Warning::new(
+            "class-without-object",
+            format!(
+                "{display}: pixels of {} lie in no object; they keep their class (CVAT's importer drops them)",
+                objectless.join(", ")
+            ),
+        )
+    })
 }
 
 /// Where this reading differs from CVAT's importer: objects over background,

@@ -29,6 +29,9 @@ pub(super) struct CvatWriter<'a> {
     shadowed_by: Vec<Option<String>>,
     /// `labelmap.txt`.
     labelmap: String,
+    /// The dataset is CVAT's own: class pixels its object masks left in no
+    /// object stay in none (CVAT's importer drops them; no object is made up).
+    from_cvat: bool,
 }
 
 /// Why a class name cannot be written to `labelmap.txt`, if it cannot.
@@ -127,6 +130,7 @@ impl<'a> CvatWriter<'a> {
             palette,
             shadowed_by,
             labelmap,
+            from_cvat: dataset.format.name == super::INFO.name,
         })
     }
 }
@@ -233,7 +237,8 @@ fn keeps_instance_numbers(segments: &[Segment]) -> bool {
 impl CvatWriter<'_> {
     /// The object number of every segment id (index 0 = unlabeled = 0). Every
     /// segment gets one, stuff included, since CVAT's importer drops pixels
-    /// without one. Instance numbers are kept when all fit 1..255; the other
+    /// without one (except, in a CVAT dataset's own items, the class pixels
+    /// its object mask left in no object). Instance numbers are kept when all fit 1..255; the other
     /// segments take the numbers left free (the numbers of segments without
     /// pixels are reused when needed: the planned losses let at most 255
     /// segments with pixels through). Fails when a class CVAT would misread
@@ -263,6 +268,10 @@ impl CvatWriter<'_> {
         // segments the numbers left free, in segment order. When that needs
         // more than 255, only segments with pixels keep theirs.
         let keep = keeps_instance_numbers(segments);
+        // Read from CVAT with an object mask: its class pixels in no object
+        // are written in none again.
+        let objectless_stays =
+            self.from_cvat && item.mask.as_ref().is_some_and(|m| m.files.len() == 2);
         let numbered = |reserve_absent: bool| -> Option<Vec<u8>> {
             let mut object_of = vec![0u8; segments.len() + 1];
             let mut taken = [false; 256];
@@ -277,7 +286,8 @@ impl CvatWriter<'_> {
             }
             let mut free = (1..=255u8).filter(|&k| !taken[k as usize]);
             for (i, segment) in segments.iter().enumerate() {
-                if !(keep && segment.instance.is_some()) && present(i) {
+                let objectless = objectless_stays && segment.instance.is_none();
+                if !(objectless || keep && segment.instance.is_some()) && present(i) {
                     object_of[i + 1] = free.next()?;
                 }
             }

@@ -368,7 +368,17 @@ fn source_image(
                     .and_then(Value::as_str);
                 if let Some(name) = named {
                     let path = format!("{dir}/{name}");
-                    return Ok(source.contains(&path).then_some(path));
+                    if !source.contains(&path) {
+                        warnings.push(Warning::new(
+                            "image-missing",
+                            format!(
+                                "{}: names the image '{name}', which is not in the camera folder; the item has no image",
+                                source.display(&environment)
+                            ),
+                        ));
+                        return Ok(None);
+                    }
+                    return Ok(Some(path));
                 }
             }
             Err(e) => warnings.push(Warning::new(

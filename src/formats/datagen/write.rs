@@ -11,12 +11,12 @@ use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
 use crate::formats::common::source_image;
-use crate::io::Sink;
+use crate::io::{Sink, Source};
 use crate::losses::{Capabilities, Diagnostics};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
 use crate::remap::{paint_row_marking, rgb16_bytes};
 use crate::report::Warning;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Where one item goes.
@@ -38,6 +38,18 @@ pub(super) struct DatagenWriter<'a> {
     palette: Vec<[u16; 3]>,
     /// The datapoint number of each item whose key is not a Datagen camera path.
     foreign: HashMap<&'a str, u64>,
+    /// The input, when it is a Datagen dataset: its cameras' `environment.json`
+    /// (image role and name, lighting fields) are carried over.
+    datagen_source: Option<&'a dyn Source>,
+}
+
+/// What a Datagen input's camera `environment.json` says of the image copied.
+struct SourceEnvironment {
+    version: Value,
+    /// Its first environment (the image the item has), every field.
+    first: serde_json::Map<String, Value>,
+    /// How many more environments (images not copied) it lists.
+    others: usize,
 }
 
 /// Why class `name` cannot be a metadata leaf, if it cannot. `names` is
@@ -204,6 +216,7 @@ impl<'a> DatagenWriter<'a> {
             compression,
             palette: assign_colors(catalog, &mut out.warnings),
             foreign: foreign_numbers(&dataset.items),
+            datagen_source: (dataset.format.name == INFO.name).then(|| dataset.source()),
         })
     }
 
@@ -235,6 +248,27 @@ impl<'a> DatagenWriter<'a> {
     }
 }
 
+impl DatagenWriter<'_> {
+    /// The input camera's `environment.json`, when the input is Datagen and
+    /// the item's image is one it names.
+    fn source_environment(&self, item: &Item) -> Option<SourceEnvironment> {
+        let source = self.datagen_source?;
+        let (dir, name) = item.image.as_deref()?.rsplit_once('/')?;
+        let bytes = source.read(&format!("{dir}/{ENVIRONMENT}")).ok()?;
+        let json: Value = serde_json::from_slice(&bytes).ok()?;
+        let environments = json.get("environments")?.as_array()?;
+        let first = environments.first()?.as_object()?;
+        (first.get("image_name")?.as_str()? == name).then(|| SourceEnvironment {
+            version: json
+                .get("version")
+                .cloned()
+                .unwrap_or_else(|| "1.0.0".into()),
+            first: first.clone(),
+            others: environments.len() - 1,
+        })
+    }
+}
+
 impl Writer for DatagenWriter<'_> {
     fn capabilities(&self) -> Capabilities {
         INFO.capabilities
@@ -245,20 +279,45 @@ impl Writer for DatagenWriter<'_> {
         item: &Item,
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
-        _out: &mut Diagnostics,
+        out: &mut Diagnostics,
     ) -> Result<Encoded> {
         let place = self.placement(item);
         let dir = &place.camera_dir;
         let mut files = Vec::new();
+        let kept = self.source_environment(item);
         let image_name = match source_image(item, image, ".png") {
+            // From Datagen: the image keeps its name (and so its role:
+            // `infrared_spectrum.png` stays infrared).
             Some((bytes, ext)) => {
-                let name = format!("visible_spectrum_01{}", ext.to_ascii_lowercase());
+                let name = match (&kept, item.image.as_deref()) {
+                    (Some(_), Some(path)) => path.rsplit('/').next().unwrap_or(path).to_string(),
+                    _ => format!("visible_spectrum_01{}", ext.to_ascii_lowercase()),
+                };
                 files.push(OutputFile::new(format!("{dir}/{name}"), bytes));
                 name
             }
             _ => "visible_spectrum_01.png".to_string(),
         };
-        let environment = json!({"version": "1.0.0", "environments": [{"image_name": image_name}]});
+        let environment = match kept {
+            Some(SourceEnvironment {
+                version,
+                mut first,
+                others,
+            }) => {
+                if others > 0 {
+                    out.warnings.push(Warning::new(
+                        "images-left-out",
+                        format!(
+                            "item '{}': its {ENVIRONMENT} names {others} more image(s); only '{image_name}' is copied",
+                            item.key
+                        ),
+                    ));
+                }
+                first.insert("image_name".into(), image_name.into());
+                json!({"version": version, "environments": [first]})
+            }
+            None => json!({"version": "1.0.0", "environments": [{"image_name": image_name}]}),
+        };
         files.push(OutputFile::new(
             format!("{dir}/{ENVIRONMENT}"),
             serde_json::to_string_pretty(&environment).expect("JSON to memory"),

@@ -98,7 +98,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
         let mut item = Item::new(record.key.clone());
         if let Some(url) = record.mask_url.as_deref() {
             let file = resolve_for(url, base, &*source, &roots, || {
-                format!("{display} {}", record.place)
+                record.place.in_file(&display)
             })?;
             let listed = listed_segments(&record, &mut labels, &display, &mut renumbered);
             item.mask = Some(MaskRef {
@@ -197,8 +197,8 @@ fn listed_segments(
             renumbered.push(Warning::new(
                 "instance-renumbered",
                 format!(
-                    "{display} {}: segments of '{}' repeat an instance number in their metadata; they are numbered in index order instead",
-                    record.place,
+                    "{}: segments of '{}' repeat an instance number in their metadata; they are numbered in index order instead",
+                    record.place.in_file(display),
                     labels.names[class as usize - 1]
                 ),
             ));
@@ -262,7 +262,7 @@ impl ItemDecoder for NucleusDecoder {
         mask: &MaskRef,
         warnings: &mut Vec<Warning>,
     ) -> Result<LabelMap> {
-        let place = format!("{} {}", self.display, self.place.numbered(mask.recipe));
+        let place = self.place.numbered(mask.recipe).in_file(&self.display);
         decode_mask(source, mask, &place, warnings)
             .map_err(|e| e.in_context(format_args!("the mask of {place}")))
     }

@@ -47,6 +47,17 @@ impl Place {
     }
 }
 
+impl Place {
+    /// The file's name with this place in it: `a.ndjson line 3`, or just
+    /// `a.json` for the whole file.
+    pub fn in_file(self, display: &str) -> String {
+        match self {
+            Place::File => display.to_string(),
+            place => format!("{display} {place}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -435,3 +435,52 @@ fn an_object_spanning_two_classes_shares_its_number_within_the_255() {
     );
     assert_eq!(&object[6 * 3..7 * 3], &object[255 * 3..256 * 3]);
 }
+
+/// labelme writes its `__ignore__` area as class pixels in no object: kept
+/// (with a warning, since CVAT's importer drops them), and written back to
+/// CVAT in no object, not as a new one.
+#[test]
+fn class_pixels_in_no_object_are_warned_about_and_stay_objectless_cvat_to_cvat() {
+    use maskconv::codec::{Compression, PngLayout, encode_png};
+    let tmp = TempDir::new("objectless");
+    let input = tmp.join("in");
+    std::fs::create_dir_all(input.join("SegmentationClass")).unwrap();
+    std::fs::create_dir_all(input.join("SegmentationObject")).unwrap();
+    std::fs::create_dir_all(input.join("ImageSets/Segmentation")).unwrap();
+    std::fs::write(
+        input.join("labelmap.txt"),
+        "background:0,0,0::\ncar:10,20,30::\n__ignore__:200,200,200::\n",
+    )
+    .unwrap();
+    std::fs::write(input.join("ImageSets/Segmentation/default.txt"), "a\n").unwrap();
+    // Left half a car (object 1), right half ignored (no object).
+    let (w, h) = (4u32, 2u32);
+    let class: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            if i % w < 2 {
+                [10, 20, 30]
+            } else {
+                [200, 200, 200]
+            }
+        })
+        .collect();
+    let first_object = maskconv::formats::colors::voc_color(1);
+    let object: Vec<u8> = (0..w * h)
+        .flat_map(|i| if i % w < 2 { first_object } else { [0, 0, 0] })
+        .collect();
+    let png = |data: &[u8]| encode_png(w, h, PngLayout::Rgb8, data, Compression::Fast);
+    std::fs::write(input.join("SegmentationClass/a.png"), png(&class)).unwrap();
+    std::fs::write(input.join("SegmentationObject/a.png"), png(&object)).unwrap();
+    let out = tmp.join("out");
+    let report = crate::common::convert(&input, &out, "cvat", &[]);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("class-without-object") && warnings.contains("'__ignore__' (4 px)"),
+        "{warnings}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("SegmentationObject/a.png")).unwrap(),
+        png(&object),
+        "the ignored half is in no object again"
+    );
+}

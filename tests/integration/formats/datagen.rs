@@ -547,3 +547,48 @@ pub(super) fn same_class_with_two_colours_is_a_loss_and_strict_refuses_it() {
         "datapoint_00002/semantic_segmentation_metadata.json",
     );
 }
+
+/// A camera whose image is infrared, with lighting fields in its
+/// environment.json: datagen → datagen keeps the image's name (its role)
+/// and every field; an image environment.json names but lacks is warned about.
+#[test]
+fn datagen_to_datagen_keeps_the_image_name_and_environment_fields() {
+    let tmp = TempDir::new("environment");
+    let input = tmp.join("in");
+    let camera = input.join("datapoint_00001/camera");
+    std::fs::create_dir_all(&camera).unwrap();
+    let mask = "semantic_segmentation.png";
+    std::fs::copy(
+        fixture(REAL).join("datapoint_00001/camera").join(mask),
+        camera.join(mask),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture(REAL).join("datapoint_00001/semantic_segmentation_metadata.json"),
+        input.join("datapoint_00001/semantic_segmentation_metadata.json"),
+    )
+    .unwrap();
+    std::fs::write(camera.join("infrared_spectrum.png"), b"infrared bytes").unwrap();
+    let environment = r#"{"version": "1.0.0", "environments": [{"image_name": "infrared_spectrum.png", "environment": "indoor", "time_of_day": "night", "background": "studio"}]}"#;
+    std::fs::write(camera.join("environment.json"), environment).unwrap();
+    let out = tmp.join("out");
+    convert(&input, &out, "datagen", &[]);
+    let written = out.join("datapoint_00001/camera");
+    assert_eq!(
+        std::fs::read(written.join("infrared_spectrum.png")).unwrap(),
+        b"infrared bytes"
+    );
+    assert!(!written.join("visible_spectrum_01.png").exists());
+    let kept: Value =
+        serde_json::from_slice(&std::fs::read(written.join("environment.json")).unwrap()).unwrap();
+    let expected: Value = serde_json::from_str(environment).unwrap();
+    assert_eq!(kept, expected);
+
+    // environment.json names an image that is not there.
+    std::fs::remove_file(camera.join("infrared_spectrum.png")).unwrap();
+    let report = convert(&input, &tmp.join("out2"), "cvat", &[]);
+    assert!(
+        codes(&report["warnings"]).contains(&"image-missing"),
+        "{report}"
+    );
+}
