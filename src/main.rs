@@ -147,11 +147,12 @@ impl Bar {
             true => ProgressDrawTarget::stderr(),
             false => ProgressDrawTarget::hidden(),
         };
+        // A spinner while the dataset is opened (a large labelmap or
+        // NDJSON takes a while), then the bar.
         let bar = ProgressBar::with_draw_target(None, target);
-        let style = ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
-        );
-        bar.set_style(style.expect("valid template"));
+        let spinner = ProgressStyle::with_template("{spinner} opening the input, {elapsed}");
+        bar.set_style(spinner.expect("valid template"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Bar(bar)
     }
 
@@ -163,8 +164,20 @@ impl Bar {
     }
 }
 
+impl Drop for Bar {
+    /// An opening that failed leaves no spinner on the screen.
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 impl Progress for Bar {
     fn start(&self, total: u64) {
+        self.0.disable_steady_tick();
+        let style = ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
+        );
+        self.0.set_style(style.expect("valid template"));
         self.0.set_length(total);
     }
     fn advance(&self) {

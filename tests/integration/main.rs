@@ -6,5 +6,6 @@ mod bad_input;
 mod cli;
 mod common;
 mod formats;
+mod fuzz_regressions;
 mod golden;
 mod matrix;
