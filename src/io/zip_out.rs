@@ -394,9 +394,18 @@ mod tests {
         let ours = by_us(Cursor::new(Vec::new()), &entries, false).into_inner();
         assert!(ours == theirs, "{} bytes vs {}", ours.len(), theirs.len());
         assert_eq!(
-            zip::ZipArchive::new(Cursor::new(ours)).unwrap().len(),
+            zip::ZipArchive::new(Cursor::new(ours.clone()))
+                .unwrap()
+                .len(),
             70_000
         );
+        // Read back by ZipSource, which counts the ZIP64 end record's entries
+        // to find repeated names: none here.
+        let path = std::env::temp_dir().join(format!("maskconv-zip64-{}.zip", std::process::id()));
+        std::fs::write(&path, ours).unwrap();
+        let listed = crate::io::ZipSource::open(&path).map(|s| crate::io::Source::files(&s).len());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(listed.unwrap(), 70_000);
     }
 
     /// A writer that keeps only the bytes of small writes (headers) with
