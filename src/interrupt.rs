@@ -44,7 +44,7 @@ impl Interruption {
 /// outputs being written are removed, `report` is called (to say so, on
 /// stderr and in a `--json` object), and the process exits with
 /// [`Interruption::exit_code`]. An output being published completes first.
-pub fn install(report: impl Fn(Interruption) + Send + 'static) -> std::io::Result<()> {
+pub fn install(report: impl FnOnce(Interruption) + Send + 'static) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
@@ -56,7 +56,15 @@ pub fn install(report: impl Fn(Interruption) + Send + 'static) -> std::io::Resul
                     signal,
                     after_publishing: temporaries::any_published(),
                 };
-                report(interruption);
+                // Reported from a thread of its own, waited for a moment: a
+                // stdout stuck on a full pipe must not keep the process alive.
+                let (done, reported) = std::sync::mpsc::channel();
+                let reporter = std::thread::spawn(move || {
+                    report(interruption);
+                    let _ = done.send(());
+                });
+                let _ = reported.recv_timeout(std::time::Duration::from_secs(2));
+                drop(reporter);
                 std::process::exit(interruption.exit_code());
             }
         })?;

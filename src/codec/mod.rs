@@ -12,6 +12,10 @@ use std::io::Cursor;
 /// treated as decompression bombs.
 pub const MAX_PIXELS: u64 = 1 << 28;
 
+/// The widest (and tallest) mask accepted: a row is decoded whole, so a
+/// 2^28 × 1 header would cost gigabytes per row.
+pub const MAX_SIDE: u32 = 1 << 16;
+
 /// How a palette PNG is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Palette {
@@ -257,6 +261,14 @@ fn open_png<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<Open
         .map_err(|e| decode_error(display, &e))?;
     let (width, height) = (header.width, header.height);
     let pixels = u64::from(width) * u64::from(height);
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::input(
+            display,
+            format!(
+                "PNG header claims {width}x{height} pixels, more than {MAX_SIDE} on a side; refusing to decode (corrupt file or decompression bomb)"
+            ),
+        ));
+    }
     if pixels > MAX_PIXELS {
         return Err(Error::input(
             display,

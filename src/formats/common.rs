@@ -105,17 +105,23 @@ pub fn annotation_file(
 pub fn not_json(source: &dyn Source, path: &str, then: &str) -> Option<Error> {
     let bytes = source.read_prefix(path, PREFIX_BYTES).ok()?;
     let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    // Only part of the file was read: an error at the cut may be the cut.
+    let cut = bytes.len() == PREFIX_BYTES;
+    let near_cut = |offset: usize| cut && offset + 64 >= text.len();
     let lower = path.to_ascii_lowercase();
     let problem = if text.iter().all(u8::is_ascii_whitespace) {
         "is empty".to_string()
     } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
-        let (number, line) = text
-            .split(|&b| b == b'\n')
-            .enumerate()
-            .find(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))?;
-        let complete = number + line.len() < text.len() || bytes.len() < PREFIX_BYTES;
+        let mut start = 0;
+        let (number, line) = text.split(|&b| b == b'\n').enumerate().find(|(_, line)| {
+            let blank = line.iter().all(u8::is_ascii_whitespace);
+            if blank {
+                start += line.len() + 1;
+            }
+            !blank
+        })?;
         match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-            Err(e) if complete => format!(
+            Err(e) if !near_cut(start + line.len()) => format!(
                 "is not valid NDJSON: {} at line {} column {}",
                 json_error_kind(&e),
                 number + 1,
@@ -125,12 +131,14 @@ pub fn not_json(source: &dyn Source, path: &str, then: &str) -> Option<Error> {
         }
     } else {
         match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
-            Err(e) if !(e.is_eof() && bytes.len() == PREFIX_BYTES) => format!(
-                "is not valid JSON: {} at line {} column {}",
-                json_error_kind(&e),
-                e.line(),
-                e.column()
-            ),
+            Err(e) if !(e.is_eof() && cut || near_cut(offset_of(text, e.line(), e.column()))) => {
+                format!(
+                    "is not valid JSON: {} at line {} column {}",
+                    json_error_kind(&e),
+                    e.line(),
+                    e.column()
+                )
+            }
             _ => return None,
         }
     };
@@ -138,6 +146,16 @@ pub fn not_json(source: &dyn Source, path: &str, then: &str) -> Option<Error> {
         source.display(path),
         format!("{problem}; {then}"),
     ))
+}
+
+/// The byte offset of (1-based) `line` and `column` in `text`.
+fn offset_of(text: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split(|&b| b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    line_start + column
 }
 
 /// What a JSON error is, without serde's position suffix.
@@ -357,6 +375,33 @@ mod tests {
         assert_eq!(cut.end, None);
         assert_eq!(first_object(b"not json"), None);
         assert_eq!(first_object(b"{}").unwrap().end, Some(2));
+    }
+
+    /// A valid JSON file larger than the prefix read, cut inside a number
+    /// (`1e`): no error is made up; a real one before the cut is reported.
+    #[test]
+    fn json_cut_short_by_the_prefix_is_not_called_invalid() {
+        let mut text = String::from("[");
+        while text.len() + 3 <= PREFIX_BYTES - 2 {
+            text.push_str("0, ");
+        }
+        while text.len() < PREFIX_BYTES - 2 {
+            text.push(' ');
+        }
+        text.push_str("1e5]");
+        assert_eq!(&text[PREFIX_BYTES - 2..PREFIX_BYTES], "1e");
+        let source = |text: &str| {
+            let files = [("a.json".to_string(), text.as_bytes().to_vec())];
+            crate::io::MemorySource::new("in", files.into_iter().collect())
+        };
+        assert!(not_json(&source(&text), "a.json", "so").is_none());
+        let broken = text.replacen("0, 0", "0, x", 1);
+        let err = not_json(&source(&broken), "a.json", "so").unwrap();
+        assert!(
+            err.to_string()
+                .contains("is not valid JSON: expected value at line 1 column"),
+            "{err}"
+        );
     }
 
     #[test]

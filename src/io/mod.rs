@@ -13,6 +13,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod folder;
 mod output;
 mod spill;
 mod targz;
@@ -20,6 +21,7 @@ pub mod temporaries;
 mod zip;
 mod zip_out;
 
+pub use folder::FolderSource;
 pub use output::{ConcurrentSink, MemorySink, Output, Sink, refuse_output_holding_input_files};
 pub use spill::Spill;
 pub use targz::TarGzSource;
@@ -375,141 +377,6 @@ impl Source for FileSource {
 /// from (not absolute, no `..`).
 fn stays_inside(path: &str) -> bool {
     !Path::new(path).is_absolute() && !path.split('/').any(|part| part == "..")
-}
-
-/// A folder on disk.
-pub struct FolderSource {
-    root: PathBuf,
-    name: String,
-    files: Vec<String>,
-    warnings: Vec<Warning>,
-}
-
-impl FolderSource {
-    /// Lists every file under `root`. Links to files are listed (a link
-    /// that leads nowhere too: reading it is the error); links to folders
-    /// are followed only when they stay inside `root`. Names that are not
-    /// UTF-8 and links to folders outside are left out, with a warning.
-    /// FIFOs and devices are listed, and refused when read.
-    pub fn open(root: &Path) -> Result<Self> {
-        let name = root.display().to_string();
-        let real_root = root
-            .canonicalize()
-            .map_err(|e| Error::io(ErrorKind::Input, &name, &e))?;
-        let mut listing = Listing {
-            files: Vec::new(),
-            warnings: Vec::new(),
-            folders: vec![real_root.clone()],
-            real_root,
-        };
-        listing.walk(root, "", &name)?;
-        let Listing {
-            mut files,
-            warnings,
-            ..
-        } = listing;
-        files.sort();
-        Ok(FolderSource {
-            root: root.to_path_buf(),
-            name,
-            files,
-            warnings,
-        })
-    }
-}
-
-/// What [`FolderSource::open`] gathers while walking the folder.
-struct Listing {
-    files: Vec<String>,
-    warnings: Vec<Warning>,
-    /// The real (symlink-free) paths of the folders being walked, innermost
-    /// last: a link back to one of them would loop.
-    folders: Vec<PathBuf>,
-    real_root: PathBuf,
-}
-
-impl Listing {
-    /// Lists folder `dir` (relative path `rel`, `""` or ending in `/`).
-    fn walk(&mut self, dir: &Path, rel: &str, display: &str) -> Result<()> {
-        let cannot = |e: &std::io::Error| {
-            Error::input(dir.display().to_string(), format!("cannot list: {e}"))
-        };
-        for entry in fs::read_dir(dir).map_err(|e| cannot(&e))? {
-            let entry = entry.map_err(|e| cannot(&e))?;
-            let path = entry.path();
-            let Some(file_name) = entry.file_name().to_str().map(str::to_string) else {
-                self.warnings.push(Warning::new(
-                    "file-name-not-utf8",
-                    format!("{}: the name is not UTF-8; left out", path.display()),
-                ));
-                continue;
-            };
-            let entry_rel = format!("{rel}{file_name}");
-            let file_type = entry.file_type().map_err(|e| cannot(&e))?;
-            let is_dir = match file_type.is_symlink() {
-                false => file_type.is_dir(),
-                true => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
-            };
-            if !is_dir {
-                self.files.push(entry_rel);
-                continue;
-            }
-            if file_type.is_symlink() {
-                let real = path.canonicalize().map_err(|e| cannot(&e))?;
-                if !real.starts_with(&self.real_root) {
-                    self.warnings.push(Warning::new(
-                        "link-leaves-input",
-                        format!(
-                            "{display}/{entry_rel}: links to the folder {}, outside the input; not followed",
-                            real.display()
-                        ),
-                    ));
-                    continue;
-                }
-                if self.folders.contains(&real) {
-                    continue; // a loop
-                }
-                self.folders.push(real);
-            } else {
-                self.folders
-                    .push(self.folders.last().expect("the root").join(&file_name));
-            }
-            let walked = self.walk(&path, &format!("{entry_rel}/"), display);
-            self.folders.pop();
-            walked?;
-        }
-        Ok(())
-    }
-}
-
-impl Source for FolderSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn files(&self) -> &[String] {
-        &self.files
-    }
-
-    fn read(&self, path: &str) -> Result<Vec<u8>> {
-        read_path(&self.root.join(path), &self.display(path))
-    }
-
-    fn read_with(
-        &self,
-        path: &str,
-        read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
-    ) -> Result<()> {
-        read_path_with(&self.root.join(path), &self.display(path), read)
-    }
-
-    fn local_dir(&self) -> Option<&Path> {
-        Some(&self.root)
-    }
-
-    fn warnings(&self) -> Vec<Warning> {
-        self.warnings.clone()
-    }
 }
 
 /// Reads `reader` to its end within [`MAX_WHOLE_FILE_BYTES`] (whatever a

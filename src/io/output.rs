@@ -169,41 +169,57 @@ impl Output {
         remove_any(&temp_path);
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Registered before it exists, so that an interruption from here on removes it.
-        temporaries::live().push(Live {
-            id,
-            temp: temp_path.clone(),
-            made_parents: made_parents.clone(),
-        });
-        let mut output = Output {
+        let failed = |e: &std::io::Error| {
+            temporaries::remove_all(Path::new(""), &made_parents);
+            // Errors name OUTPUT, not the hidden temporary.
+            Error::io(ErrorKind::Output, &display, e)
+        };
+        let is_zip = file_name.to_ascii_lowercase().ends_with(".zip");
+        // Made and registered under the lock of the outputs being written:
+        // an interruption either comes first (and nothing is made) or
+        // finds it and removes it.
+        let zip_file = {
+            let mut live = temporaries::live();
+            if temporaries::interrupted() {
+                return Err(failed(&std::io::Error::other("interrupted")));
+            }
+            let zip_file = match is_zip {
+                true => Some(File::create(&temp_path).map_err(|e| failed(&e))?),
+                false => {
+                    fs::create_dir(&temp_path).map_err(|e| failed(&e))?;
+                    None
+                }
+            };
+            live.push(Live {
+                id,
+                temp: temp_path.clone(),
+                made_parents: made_parents.clone(),
+            });
+            zip_file
+        };
+        let output = Output {
             final_path: output.to_path_buf(),
             temp_path: temp_path.clone(),
             display: display.clone(),
-            zip: None,
-            folder: None,
+            zip: zip_file.map(|file| {
+                ZipOut::new(
+                    BufWriter::with_capacity(1 << 20, file),
+                    Spill::new(Some(&parent)),
+                )
+            }),
+            folder: (!is_zip).then(|| {
+                Arc::new(FolderSink {
+                    root: temp_path,
+                    display: display.clone(),
+                    created_dirs: Mutex::new(HashSet::new()),
+                })
+            }),
             force,
             published: false,
             id,
             made_parents,
             stale,
         };
-        // Errors name OUTPUT, not the hidden temporary.
-        let failed = |e: &std::io::Error| Error::io(ErrorKind::Output, &display, e);
-        if file_name.to_ascii_lowercase().ends_with(".zip") {
-            let file = File::create(&temp_path).map_err(|e| failed(&e))?;
-            let central = Spill::new(Some(&parent));
-            output.zip = Some(ZipOut::new(
-                BufWriter::with_capacity(1 << 20, file),
-                central,
-            ));
-        } else {
-            fs::create_dir(&temp_path).map_err(|e| failed(&e))?;
-            output.folder = Some(Arc::new(FolderSink {
-                root: temp_path,
-                display: display.clone(),
-                created_dirs: Mutex::new(HashSet::new()),
-            }));
-        }
         Ok(output)
     }
 
@@ -253,8 +269,15 @@ impl Output {
         if let Some(zip) = self.zip.take() {
             zip.finish().map_err(|e| out_err(&e))?;
         }
-        // An interruption waits for the renames (and then finds nothing to remove).
+        // An interruption waits for the renames (and then finds nothing to
+        // remove); one that came first has removed the temporary.
         let mut live = temporaries::live();
+        if !live.iter().any(|l| l.id == self.id) {
+            return Err(Error::output(
+                &self.display,
+                "interrupted before it was published",
+            ));
+        }
         if fs::symlink_metadata(&self.final_path).is_ok() {
             if !self.force {
                 return Err(Error::usage(format!(
@@ -269,7 +292,11 @@ impl Output {
                 std::process::id(),
             ));
             fs::rename(&self.final_path, &old).map_err(|e| out_err(&e))?;
-            fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
+            if let Err(e) = fs::rename(&self.temp_path, &self.final_path) {
+                // Put the old OUTPUT back: a failed run leaves it as it was.
+                let _ = fs::rename(&old, &self.final_path);
+                return Err(out_err(&e));
+            }
             remove_any(&old);
         } else {
             fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;

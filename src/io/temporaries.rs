@@ -37,6 +37,13 @@ pub(crate) struct Live {
 
 static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 static PUBLISHED: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an interruption has removed the outputs being written (no new
+/// one may start then).
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// Notes that an output of this process has been published.
 pub(crate) fn note_published() {
@@ -62,6 +69,7 @@ pub(crate) fn live() -> MutexGuard<'static, Vec<Live>> {
 /// many there were.
 pub fn remove_unpublished() -> usize {
     let mut live = live();
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let count = live.len();
     for output in live.drain(..) {
         remove_all(&output.temp, &output.made_parents);
@@ -117,17 +125,45 @@ pub(crate) fn remove_stale(parent: &Path, file_name: &str) -> Vec<Warning> {
                 ),
             ));
         } else if !Path::new("/proc").join(pid.to_string()).exists() {
-            remove_all(&path, &[]);
-            warnings.push(Warning::new(
-                "stale-temporary",
-                format!(
-                    "{}: removed; an interrupted maskconv run (process {pid}) left it",
-                    path.display()
-                ),
-            ));
+            // No such process here; but one on another machine or in another
+            // container sharing the folder would still be writing to it.
+            let idle = last_written(&path).and_then(|t| t.elapsed().ok());
+            if idle.is_some_and(|idle| idle >= STALE_AFTER) {
+                remove_all(&path, &[]);
+                warnings.push(Warning::new(
+                    "stale-temporary",
+                    format!(
+                        "{}: removed; an interrupted maskconv run (process {pid}) left it",
+                        path.display()
+                    ),
+                ));
+            } else {
+                warnings.push(Warning::new(
+                    "stale-temporary",
+                    format!(
+                        "{}: left by maskconv process {pid}, which does not run here but wrote to it within the last minute (another machine?); a later run removes it once it is idle",
+                        path.display()
+                    ),
+                ));
+            }
         }
     }
     warnings
+}
+
+/// How long a temporary of a process that does not run here must have been
+/// left alone before it is removed.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When `path` (or, for a folder, anything directly in it: files are added
+/// to its subfolders) was last written.
+fn last_written(path: &Path) -> Option<std::time::SystemTime> {
+    let own = fs::symlink_metadata(path).ok()?.modified().ok()?;
+    let inside = fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok());
+    Some(inside.fold(own, std::cmp::max))
 }
 
 /// The process id in `name` when it is a temporary of OUTPUT `file_name`.

@@ -151,7 +151,15 @@ fn central_directory_records(mut file: SharedFile) -> Option<u64> {
     let mut tail = vec![0u8; tail_len as usize];
     file.seek(SeekFrom::Start(len - tail_len)).ok()?;
     file.read_exact(&mut tail).ok()?;
-    let end = tail.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    // The end record is the one whose comment runs exactly to the end of the
+    // file (a signature inside a comment does not).
+    let end = (0..tail.len().saturating_sub(21)).rev().find(|&at| {
+        let comment = tail
+            .get(at + 20..at + 22)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]));
+        &tail[at..at + 4] == b"PK\x05\x06"
+            && comment.is_some_and(|len| at + 22 + usize::from(len) == tail.len())
+    })?;
     let record = tail.get(end..end + 22)?;
     let total = u16::from_le_bytes([record[10], record[11]]);
     if total != u16::MAX {
@@ -217,5 +225,31 @@ impl Seek for SharedFile {
             )
         })?;
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The end record's signature inside the archive comment fools neither
+    /// way: no repeated name is made up.
+    #[test]
+    fn a_signature_in_the_comment_is_not_the_end_record() {
+        let path =
+            std::env::temp_dir().join(format!("maskconv-comment-{}.zip", std::process::id()));
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        for name in ["a.txt", "b.txt"] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(b"x").unwrap();
+        }
+        zip.set_comment("PK\x05\x06 looks like an end record, PK\x05\x06")
+            .unwrap();
+        zip.finish().unwrap();
+        let listed = ZipSource::open(&path).map(|s| s.files().to_vec());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(listed.unwrap(), ["a.txt", "b.txt"]);
     }
 }

@@ -289,8 +289,15 @@ impl Writer for DatagenWriter<'_> {
             // From Datagen: the image keeps its name (and so its role:
             // `infrared_spectrum.png` stays infrared).
             Some((bytes, ext)) => {
-                let name = match (&kept, item.image.as_deref()) {
-                    (Some(_), Some(path)) => path.rsplit('/').next().unwrap_or(path).to_string(),
+                let kept_name = match (&kept, item.image.as_deref()) {
+                    (Some(_), Some(path)) => path.rsplit('/').next(),
+                    _ => None,
+                };
+                let name = match kept_name {
+                    // Not a name the writer gives its own files.
+                    Some(name) if ![ENVIRONMENT, MASK_PNG, ITEM_FILE].contains(&name) => {
+                        name.to_string()
+                    }
                     _ => format!("visible_spectrum_01{}", ext.to_ascii_lowercase()),
                 };
                 files.push(OutputFile::new(format!("{dir}/{name}"), bytes));

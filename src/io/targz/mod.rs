@@ -122,15 +122,16 @@ impl TarGzSource {
             if !(kind.is_file() || kind.is_contiguous()) {
                 if kind.is_fifo() || kind.is_character_special() || kind.is_block_special() {
                     let what = if kind.is_fifo() { "a FIFO" } else { "a device" };
-                    special.insert(entry_name, what);
+                    if position.contains_key(&entry_name)
+                        || special.insert(entry_name.clone(), what).is_some()
+                    {
+                        return Err(twice(&name, &entry_name));
+                    }
                 }
                 continue;
             }
-            if position.contains_key(&entry_name) {
-                return Err(Error::input(
-                    &name,
-                    format!("the tar archive has two entries named '{entry_name}'"),
-                ));
+            if position.contains_key(&entry_name) || special.contains_key(&entry_name) {
+                return Err(twice(&name, &entry_name));
             }
             let size = entry.size();
             if is_kept_kind(&entry_name)
@@ -164,11 +165,8 @@ impl TarGzSource {
                     rest.push((link, target, symbolic));
                     continue;
                 };
-                if position.insert(link.clone(), at).is_some() {
-                    return Err(Error::input(
-                        &name,
-                        format!("the tar archive has two entries named '{link}'"),
-                    ));
+                if special.contains_key(&link) || position.insert(link.clone(), at).is_some() {
+                    return Err(twice(&name, &link));
                 }
             }
             unresolved = rest;
@@ -177,7 +175,15 @@ impl TarGzSource {
             }
         }
         for (link, _, _) in unresolved {
-            special.insert(link, "a link to nothing inside the archive");
+            if special
+                .insert(
+                    link.clone(),
+                    "a link that leads to no file inside the archive",
+                )
+                .is_some()
+            {
+                return Err(twice(&name, &link));
+            }
         }
         let mut files: Vec<String> = position.keys().chain(special.keys()).cloned().collect();
         files.sort();
@@ -378,6 +384,13 @@ fn open_gz(path: &Path, name: &str) -> Result<flate2::read::MultiGzDecoder<BufRe
         1 << 16,
         file,
     )))
+}
+
+fn twice(name: &str, entry: &str) -> Error {
+    Error::input(
+        name,
+        format!("the tar archive has two entries named '{entry}'"),
+    )
 }
 
 fn corrupt(name: &str, e: &std::io::Error) -> Error {

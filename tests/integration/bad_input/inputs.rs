@@ -154,7 +154,11 @@ fn broken_archives_fail_cleanly() {
             entries(TarEntry::Symlink(mask.into(), "/etc/passwd".into()), mask),
         ),
         "nucleus",
-        &[mask, "a link to nothing inside the archive", "not followed"],
+        &[
+            mask,
+            "a link that leads to no file inside the archive",
+            "not followed",
+        ],
     ));
     cases.push(Case::new(
         "tar-mask-is-a-fifo",

@@ -17,6 +17,7 @@ fn links_out_of_the_input_are_not_followed_and_unread_dangling_links_do_not_matt
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("other.ndjson"), b"{}\n").unwrap();
     std::os::unix::fs::symlink(&outside, input.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(outside.join("other.ndjson"), input.join("sneaky.ndjson")).unwrap();
     std::os::unix::fs::symlink("/nonexistent/file", input.join("masks/stale_link.png")).unwrap();
     std::os::unix::fs::symlink("../masks", input.join("masks/loop")).unwrap();
     let odd_name = std::ffi::OsStr::from_bytes(b"caf\xe9.png");

@@ -34,7 +34,7 @@ fn two_pixels(png: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (common[0].0.to_vec(), common[1].0.to_vec())
 }
 
-const BREAKAGES: [Breakage; 6] = [
+const BREAKAGES: [Breakage; 7] = [
     Breakage {
         tag: "truncated",
         make: |png| png[..png.len() * 2 / 3].to_vec(),
@@ -60,6 +60,12 @@ const BREAKAGES: [Breakage; 6] = [
         bomb: true,
     },
     Breakage {
+        tag: "wide-header",
+        make: |png| with_size(png, 1 << 28, 1),
+        needles: &["claims 268435456x1 pixels", "more than 65536 on a side"],
+        bomb: true,
+    },
+    Breakage {
         tag: "interlaced-16384",
         make: |png| {
             let (a, _) = two_pixels(png);
@@ -79,7 +85,7 @@ const BREAKAGES: [Breakage; 6] = [
     },
 ];
 
-/// Every breakage of every format's mask, in every container: 72 cases.
+/// Every breakage of every format's mask, in every container: 84 cases.
 #[test]
 fn broken_and_hostile_masks_fail_cleanly_in_every_format_and_container() {
     let work = TempDir::new("bad-masks");
@@ -104,6 +110,6 @@ fn broken_and_hostile_masks_fail_cleanly_in_every_format_and_container() {
             }
         }
     }
-    assert_eq!(cases.len(), 72);
+    assert_eq!(cases.len(), 84);
     run_all(cases, &work);
 }

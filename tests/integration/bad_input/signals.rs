@@ -111,11 +111,27 @@ fn a_temporary_left_by_kill_9_is_removed_by_the_next_run() {
     let stale = work.join(".out.maskconv-tmp-4194305");
     std::fs::create_dir_all(stale.join("masks")).unwrap();
     std::fs::write(stale.join("masks/partial.png"), b"half").unwrap();
+    // Written to a moment ago: it may be another machine's run; named only.
     let report = crate::common::convert(&input, &work.join("out"), "nucleus", &[]);
+    let warnings = report["warnings"].to_string();
+    assert!(stale.exists());
+    assert!(
+        warnings.contains("stale-temporary") && warnings.contains("within the last minute"),
+        "{warnings}"
+    );
+    // Idle for two minutes: removed.
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    for path in [stale.join("masks"), stale.clone()] {
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
+    let report = crate::common::convert(&input, &work.join("out"), "nucleus", &["--force"]);
     assert!(!stale.exists());
     let warnings = report["warnings"].to_string();
     assert!(
-        warnings.contains("stale-temporary") && warnings.contains("process 4194305"),
+        warnings.contains("removed; an interrupted maskconv run (process 4194305)"),
         "{warnings}"
     );
 }
