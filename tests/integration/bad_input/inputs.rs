@@ -374,6 +374,7 @@ fn masks_that_are_not_regular_files_are_refused() {
     for (tag, target, needle) in [
         ("dev-zero", "/dev/zero", "is a device"),
         ("missing", "/nonexistent/mask.png", "no such file"),
+        ("folder", "/usr/lib", "is a folder, not a regular file"),
     ] {
         let text = String::from_utf8(nucleus.files[nucleus.annotations].clone()).unwrap();
         let text = text.replacen("masks/street_a.png", target, 1);
