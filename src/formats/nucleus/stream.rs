@@ -147,13 +147,24 @@ fn read_values(
     if empty {
         return Ok(());
     }
+    // The first value is one annotation (a line of NDJSON, or the file's
+    // one object; exports too large to see whole are streamed as rows):
+    // held whole, so it is bounded like a line.
     let mut counted = LineCount {
-        inner: &mut *stream,
+        inner: (&mut *stream).take(MAX_LINE_BYTES + 1),
         newlines: 0,
+        bytes: 0,
     };
     let first = {
         let mut deserializer = serde_json::Deserializer::from_reader(&mut counted);
-        serde::Deserialize::deserialize(&mut deserializer).map_err(|e| fail(json_problem(&e)))?
+        serde::Deserialize::deserialize(&mut deserializer).map_err(|e| match counted.bytes > MAX_LINE_BYTES {
+            true => fail(format!(
+                "line {}: the annotation is longer than {} MiB; one annotation this large is refused",
+                before + 1,
+                MAX_LINE_BYTES >> 20
+            )),
+            false => fail(json_problem(&e)),
+        })?
     };
     let spanned = counted.newlines;
     let (gap, end) = skip_space(stream, fail)?;
@@ -193,19 +204,25 @@ fn read_values(
     read_lines(stream, line + gap, fail, add)
 }
 
-/// A reader that counts the line ends read through it.
+/// A reader that counts the bytes and line ends read through it.
 struct LineCount<R> {
     inner: R,
     newlines: u32,
+    bytes: u64,
 }
 
 impl<R: Read> Read for LineCount<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u32;
+        self.bytes += n as u64;
         Ok(n)
     }
 }
+
+/// The longest NDJSON line read (one item's annotation): a line is held
+/// whole while it is parsed.
+const MAX_LINE_BYTES: u64 = 16 << 20;
 
 /// NDJSON from line `first` on: one annotation per non-blank line.
 fn read_lines(
@@ -218,13 +235,20 @@ fn read_lines(
     let mut number = first - 1;
     loop {
         line.clear();
-        let read = stream
+        let read = (&mut *stream)
+            .take(MAX_LINE_BYTES + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| fail(format!("cannot be read: {e}")))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
+        if line.len() as u64 > MAX_LINE_BYTES {
+            return Err(fail(format!(
+                "line {number}: the annotation is longer than {} MiB; one annotation this large is refused",
+                MAX_LINE_BYTES >> 20
+            )));
+        }
         let mut text = line.strip_suffix(b"\n").unwrap_or(&line);
         text = text.strip_suffix(b"\r").unwrap_or(text);
         let text = std::str::from_utf8(text)

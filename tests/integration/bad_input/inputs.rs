@@ -263,6 +263,25 @@ fn broken_annotation_files_are_named_with_their_error() {
                     vec!["is not valid NDJSON", "line 1 column 2"],
                 ),
                 (
+                    "huge-first-line",
+                    format!(
+                        "{{\"type\": \"mask\", \"mask_url\": \"masks/street_a.png\", \"note\": \"{}\"}}\n",
+                        "a".repeat(20 << 20)
+                    )
+                    .into_bytes(),
+                    vec!["line 1: the annotation is longer than 16 MiB"],
+                ),
+                (
+                    "huge-later-line",
+                    {
+                        let mut text = files[annotations].clone();
+                        let huge = format!("{{\"note\": \"{}\"}}\n", "a".repeat(20 << 20));
+                        text.extend_from_slice(huge.as_bytes());
+                        text
+                    },
+                    vec!["line 4: the annotation is longer than 16 MiB"],
+                ),
+                (
                     "bad-later-line",
                     {
                         let mut text = files[annotations].clone();
