@@ -1,10 +1,55 @@
 //! Streaming JSON: the elements of one array in a document, however large,
 //! handed over one at a time, so that a release of 100 000 samples or an
-//! export of 100 000 rows never sits in memory as one tree.
+//! export of 100 000 rows never sits in memory as one tree. What is held
+//! whole — one element, and the rest of the document — is bounded by
+//! [`MAX_HELD_BYTES`] of text each.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::io::Read;
+use std::rc::Rc;
+
+/// The most JSON text held whole while streaming: one element, or the
+/// document without its streamed array.
+pub const MAX_HELD_BYTES: u64 = 16 << 20;
+
+/// Bytes read so far, and where the element being read began.
+#[derive(Default)]
+struct Tally {
+    read: Cell<u64>,
+    /// Bytes read inside finished elements.
+    in_elements: Cell<u64>,
+    /// Where the element being read began, when one is.
+    element_start: Cell<Option<u64>>,
+    /// What went over [`MAX_HELD_BYTES`], once something did.
+    over: Cell<Option<&'static str>>,
+}
+
+/// A reader that fails once an element, or the document outside its
+/// elements, goes over [`MAX_HELD_BYTES`].
+struct Bounded<R> {
+    inner: R,
+    tally: Rc<Tally>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let tally = &self.tally;
+        tally.read.set(tally.read.get() + n as u64);
+        let over = match tally.element_start.get() {
+            Some(start) => (tally.read.get() - start > MAX_HELD_BYTES).then_some("one element"),
+            None => (tally.read.get() - tally.in_elements.get() > MAX_HELD_BYTES)
+                .then_some("the document outside the streamed list"),
+        };
+        if let Some(what) = over {
+            tally.over.set(Some(what));
+            return Err(std::io::Error::other("too large"));
+        }
+        Ok(n)
+    }
+}
 
 /// Why streaming stopped.
 #[derive(Debug)]
@@ -13,6 +58,9 @@ pub enum StreamError<E> {
     Syntax(serde_json::Error),
     /// `each` refused an element.
     Element(E),
+    /// What was to be held whole (`one element`, `the document outside the
+    /// streamed list`) is larger than [`MAX_HELD_BYTES`].
+    TooLarge(&'static str),
 }
 
 /// What `each` does with one element: `Err` stops the stream.
@@ -29,19 +77,26 @@ pub fn stream_array<E>(
     each: &mut Each<'_, E>,
 ) -> Result<Value, StreamError<E>> {
     let mut failure = None;
-    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let tally = Rc::new(Tally::default());
+    let bounded = Bounded {
+        inner: reader,
+        tally: tally.clone(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_reader(bounded);
     let node = Node {
         path,
         each,
         failure: &mut failure,
+        tally: &tally,
     };
     let result = node
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value));
-    match (result, failure) {
-        (_, Some(e)) => Err(StreamError::Element(e)),
-        (Ok(value), None) => Ok(value),
-        (Err(e), None) => Err(StreamError::Syntax(e)),
+    match (result, failure, tally.over.get()) {
+        (_, Some(e), _) => Err(StreamError::Element(e)),
+        (Err(_), None, Some(what)) => Err(StreamError::TooLarge(what)),
+        (Ok(value), None, _) => Ok(value),
+        (Err(e), None, None) => Err(StreamError::Syntax(e)),
     }
 }
 
@@ -51,6 +106,7 @@ struct Node<'p, 'e, 'f, E> {
     path: &'p [&'p str],
     each: &'e mut Each<'f, E>,
     failure: &'e mut Option<E>,
+    tally: &'e Tally,
 }
 
 impl<'de, E> DeserializeSeed<'de> for Node<'_, '_, '_, E> {
@@ -74,6 +130,7 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
             path,
             each,
             failure,
+            tally,
         } = self;
         let mut streamed = false;
         while let Some(key) = map.next_key::<String>()? {
@@ -88,6 +145,7 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
                         path: rest,
                         each: &mut *each,
                         failure: &mut *failure,
+                        tally,
                     })?
                 }
                 _ => map.next_value::<Value>()?,
@@ -106,7 +164,15 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
             return Ok(Value::Array(items));
         }
         let mut index = 0;
-        while let Some(item) = seq.next_element::<Value>()? {
+        let tally = self.tally;
+        loop {
+            tally.element_start.set(Some(tally.read.get()));
+            let next = seq.next_element::<Value>();
+            let start = tally.element_start.take().expect("set above");
+            tally
+                .in_elements
+                .set(tally.in_elements.get() + tally.read.get() - start);
+            let Some(item) = next? else { break };
             if let Err(e) = (self.each)(index, item) {
                 *self.failure = Some(e);
                 return Err(de::Error::custom("stopped"));
@@ -180,5 +246,36 @@ mod tests {
             Ok::<(), ()>(())
         });
         assert!(matches!(twice, Err(StreamError::Syntax(_))));
+    }
+
+    #[test]
+    fn an_element_or_the_rest_held_whole_is_bounded() {
+        let long = "a".repeat(MAX_HELD_BYTES as usize + 1);
+        let element = format!(r#"{{"s": [1, "{long}", 3]}}"#);
+        let mut seen = 0;
+        let result = stream_array(element.as_bytes(), &["s"], &mut |_, _| {
+            seen += 1;
+            Ok::<(), ()>(())
+        });
+        assert!(matches!(result, Err(StreamError::TooLarge("one element"))));
+        assert_eq!(seen, 1, "the element before it was handed over");
+        let rest = format!(r#"{{"s": [1, 2], "note": "{long}"}}"#);
+        let result = stream_array(rest.as_bytes(), &["s"], &mut |_, _| Ok::<(), ()>(()));
+        assert!(matches!(
+            result,
+            Err(StreamError::TooLarge(
+                "the document outside the streamed list"
+            ))
+        ));
+        // Many elements, each small, however large in all.
+        let many = format!("[{}1]", "\"abcdefghijklmnopq\", ".repeat(1 << 20));
+        let mut count = 0;
+        stream_array(many.as_bytes(), &[], &mut |_, _| {
+            count += 1;
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert!(many.len() as u64 > MAX_HELD_BYTES);
+        assert_eq!(count, (1 << 20) + 1);
     }
 }

@@ -87,6 +87,7 @@ pub(super) fn parse_stream(
         stream_array(stream, path, &mut |i, value| add(value, place(i))).map_err(|e| match e {
             StreamError::Syntax(e) => fail(json_problem(&e)),
             StreamError::Element(e) => e,
+            StreamError::TooLarge(what) => fail(too_large(what)),
         })
     };
     match layout {
@@ -218,6 +219,18 @@ impl<R: Read> Read for LineCount<R> {
         self.bytes += n as u64;
         Ok(n)
     }
+}
+
+/// The error for JSON text held whole that is over the limit.
+fn too_large(what: &str) -> String {
+    let what = what.replace("one element", "one annotation").replace(
+        "the document outside the streamed list",
+        "the file without its annotations",
+    );
+    format!(
+        "{what} is longer than {} MiB; an annotation file this shaped is refused",
+        crate::formats::json_stream::MAX_HELD_BYTES >> 20
+    )
 }
 
 /// The longest NDJSON line read (one item's annotation): a line is held

@@ -99,6 +99,16 @@ pub(super) fn parse_stream<E>(
         Err(StreamError::Syntax(e)) if e.is_io() => return Err(format!("cannot be read: {e}")),
         Err(StreamError::Syntax(e)) => return Err(format!("not valid JSON: {e}")),
         Err(StreamError::Element(())) => unreachable!("samples are never refused while streaming"),
+        Err(StreamError::TooLarge(what)) => {
+            let limit = crate::formats::json_stream::MAX_HELD_BYTES >> 20;
+            let what = what.replace("one element", "one sample").replace(
+                "the document outside the streamed list",
+                "the release without its samples",
+            );
+            return Err(format!(
+                "{what} is longer than {limit} MiB; a release this shaped is refused"
+            ));
+        }
     };
     let categories = categories_of(&root, labelset)?;
     match malformed {

@@ -292,6 +292,26 @@ fn broken_annotation_files_are_named_with_their_error() {
                 ),
             ],
             _ => vec![
+                (
+                    "huge-sample",
+                    {
+                        let text = String::from_utf8(files[annotations].clone()).unwrap();
+                        let at = text.find("\"uuid\": \"u-2\"").unwrap();
+                        let huge = format!("\"huge\": \"{}\", ", "a".repeat(20 << 20));
+                        [&text[..at], &huge, &text[at..]].concat().into_bytes()
+                    },
+                    vec!["one sample is longer than 16 MiB"],
+                ),
+                (
+                    "huge-head",
+                    {
+                        let text = String::from_utf8(files[annotations].clone()).unwrap();
+                        let at = text.find("\"labelsets\"").unwrap();
+                        let huge = format!("\"huge\": \"{}\", ", "a".repeat(20 << 20));
+                        [&text[..at], &huge, &text[at..]].concat().into_bytes()
+                    },
+                    vec!["the release without its samples is longer than 16 MiB"],
+                ),
                 ("empty", b"".to_vec(), vec!["is empty"]),
                 (
                     "garbage",
