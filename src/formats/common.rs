@@ -215,6 +215,24 @@ pub fn source_image<'a>(
     Some((image?, file_extension(item.image.as_deref()?, default)))
 }
 
+/// A small metadata file (a Datagen JSON), read whole: at most
+/// [`MAX_HELD_BYTES`](crate::formats::json_stream::MAX_HELD_BYTES) of text,
+/// since it is parsed into memory at once.
+pub fn read_small_file(source: &dyn Source, path: &str) -> Result<Vec<u8>> {
+    let bytes = source.read(path)?;
+    let limit = crate::formats::json_stream::MAX_HELD_BYTES;
+    match bytes.len() as u64 > limit {
+        true => Err(Error::input(
+            source.display(path),
+            format!(
+                "is larger than {} MiB, the limit for a metadata file",
+                limit >> 20
+            ),
+        )),
+        false => Ok(bytes),
+    }
+}
+
 /// The error for an input holding several datasets of one format, at these
 /// roots (`a/`, `b/c/`): the user should pass one of them.
 pub fn several_datasets<'a>(

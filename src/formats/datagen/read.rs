@@ -9,7 +9,7 @@ use super::{
 use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, ItemDecoder};
-use crate::formats::common::{is_mac_metadata, several_datasets};
+use crate::formats::common::{is_mac_metadata, read_small_file, several_datasets};
 use crate::io::Source;
 use crate::losses::{Loss, LossCode};
 use crate::model::{
@@ -314,7 +314,7 @@ fn catalog_of(
     for (chunk_index, chunk) in paths.chunks(PARSE_CHUNK).enumerate() {
         let parsed: Vec<Result<Vec<Leaf>>> = chunk
             .par_iter()
-            .map(|path| metadata::parse(&source.read(path)?, &source.display(path)))
+            .map(|path| metadata::parse(&read_small_file(source, path)?, &source.display(path)))
             .collect();
         for (offset, leaves) in parsed.into_iter().enumerate() {
             builder.add(
@@ -359,7 +359,7 @@ fn source_image(
 ) -> Result<Option<String>> {
     let environment = format!("{dir}/{ENVIRONMENT}");
     if source.contains(&environment) {
-        match serde_json::from_slice::<Value>(&source.read(&environment)?) {
+        match serde_json::from_slice::<Value>(&read_small_file(source, &environment)?) {
             Ok(json) => {
                 let named = json
                     .get("environments")
@@ -407,7 +407,7 @@ fn source_image(
 /// Reads maskconv's `maskconv_item.json`: the item's original key and subset.
 fn read_item_file(source: &dyn Source, path: &str, item: &mut Item) -> Result<()> {
     let display = source.display(path);
-    let json: Value = serde_json::from_slice(&source.read(path)?)
+    let json: Value = serde_json::from_slice(&read_small_file(source, path)?)
         .map_err(|e| Error::input(&display, format!("is not valid JSON: {e}")))?;
     match json.get("key") {
         Some(Value::String(key)) => {
@@ -440,7 +440,7 @@ fn claimed_size(source: &dyn Source, camera_dir: &str) -> Result<Option<(u64, u6
     if !source.contains(&path) {
         return Ok(None);
     }
-    let json: Value = serde_json::from_slice(&source.read(&path)?)
+    let json: Value = serde_json::from_slice(&read_small_file(source, &path)?)
         .map_err(|e| Error::input(source.display(&path), format!("is not valid JSON: {e}")))?;
     let size = json
         .get("resolution_px")

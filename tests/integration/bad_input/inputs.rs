@@ -252,6 +252,11 @@ fn broken_annotation_files_are_named_with_their_error() {
                 ),
             ],
             "datagen" => vec![
+                (
+                    "larger-than-16MiB",
+                    [vec![b' '; 17 << 20], b"{}".to_vec()].concat(),
+                    vec!["is larger than 16 MiB, the limit for a metadata file"],
+                ),
                 ("garbage", b"{not json".to_vec(), vec![]),
                 ("empty", b"".to_vec(), vec![]),
                 ("wrong-shape", b"[1, 2, 3]".to_vec(), vec![]),
