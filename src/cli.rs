@@ -150,12 +150,9 @@ fn usage_error(error: clap::Error) -> ! {
         let message = first.strip_prefix("error: ").unwrap_or(first);
         let value = match args.first().map(String::as_str) {
             Some("convert") => {
-                let mut value = maskconv::render::convert_json("", "", None, Some(message), 2, 0.0);
-                value["input"] = serde_json::Value::Null;
-                value["output"] = serde_json::Value::Null;
-                value
+                maskconv::render::convert_failure_json(Default::default(), message, 2, 0.0)
             }
-            _ => serde_json::json!({"error": message, "exit_code": 2}),
+            _ => maskconv::render::failure_text_json(message, 2),
         };
         use std::io::Write;
         let _ = writeln!(std::io::stdout(), "{value}");

@@ -59,12 +59,11 @@ pub fn install(report: impl FnOnce(Interruption) + Send + 'static) -> std::io::R
                 // Reported from a thread of its own, waited for a moment: a
                 // stdout stuck on a full pipe must not keep the process alive.
                 let (done, reported) = std::sync::mpsc::channel();
-                let reporter = std::thread::spawn(move || {
+                std::thread::spawn(move || {
                     report(interruption);
                     let _ = done.send(());
                 });
                 let _ = reported.recv_timeout(std::time::Duration::from_secs(2));
-                drop(reporter);
                 std::process::exit(interruption.exit_code());
             }
         })?;

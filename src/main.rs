@@ -13,7 +13,7 @@ use maskconv::inspect::{self, InspectOptions};
 use maskconv::interrupt::Interruption;
 use maskconv::open::open_dataset;
 use maskconv::pipeline::{MAX_THREADS, Progress, RunOptions};
-use maskconv::render;
+use maskconv::render::{self, ConvertRequest};
 use maskconv::validate::{self, Validation};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -22,15 +22,16 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let started = Instant::now();
     let (cli, options) = cli::parse();
-    if let Err(e) = maskconv::interrupt::install(interruption_report(&cli.command, started)) {
-        eprint_line(&format!("warning: signals are not caught ({e})"));
-    }
     let common = match &cli.command {
         Command::Convert(args) => Some(&args.common),
         Command::Inspect(args) => Some(&args.read.common),
         Command::Validate(args) => Some(&args.common),
         Command::Formats(_) => None,
     };
+    let json = common.is_some_and(|c| c.json);
+    if let Err(e) = maskconv::interrupt::install(interruption_report(&cli.command, json, started)) {
+        eprint_line(&format!("warning: signals are not caught ({e})"));
+    }
     if let Some(jobs) = common.and_then(|c| c.jobs) {
         // Every pool of the run (metadata parsing, the workers) is this size.
         let threads = usize::from(jobs).min(MAX_THREADS);
@@ -63,14 +64,9 @@ fn main() -> ExitCode {
 /// `--json` the command's failure object.
 fn interruption_report(
     command: &Command,
+    json: bool,
     started: Instant,
 ) -> impl Fn(Interruption) + Send + use<> {
-    let json = match command {
-        Command::Convert(args) => args.common.json,
-        Command::Inspect(args) => args.read.common.json,
-        Command::Validate(args) => args.common.json,
-        Command::Formats(_) => false,
-    };
     let convert = match command {
         Command::Convert(args) => Some((
             args.input.display().to_string(),
@@ -90,18 +86,20 @@ fn interruption_report(
         let code = interruption.exit_code();
         let value = match &convert {
             Some((input, output, from, to)) => {
+                let request = ConvertRequest {
+                    input: Some(input),
+                    output: Some(output),
+                    from: from.as_deref(),
+                    to: Some(to),
+                };
                 let seconds = started.elapsed().as_secs_f64();
-                let mut value =
-                    render::convert_json(input, output, None, Some(&message), code, seconds);
-                value["from"] = from.as_deref().into();
-                value["to"] = to.as_str().into();
-                value
+                render::convert_failure_json(request, &message, code, seconds)
             }
             None if validate => {
                 let failure = Validation::unopened(&maskconv::Error::invalid_input(message));
                 render::validation_json(None, &failure)
             }
-            None => serde_json::json!({"error": message, "exit_code": code}),
+            None => render::failure_text_json(&message, code),
         };
         let _ = json_line(&value);
     }
@@ -210,12 +208,14 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
         Ok(report) => report,
         Err(err) => {
             if args.common.json {
+                let request = ConvertRequest {
+                    input: Some(&input),
+                    output: Some(&output),
+                    from,
+                    to: Some(&args.to),
+                };
                 let code = Exit::from(&err).code().into();
-                let message = err.to_string();
-                let mut json =
-                    render::convert_json(&input, &output, None, Some(&message), code, seconds);
-                json["from"] = from.into();
-                json["to"] = args.to.as_str().into();
+                let json = render::convert_failure_json(request, &err.to_string(), code, seconds);
                 json_line(&json)?;
             }
             return Err(err);

@@ -128,7 +128,14 @@ pub fn inspection_text(dataset: &Dataset, inspection: &Inspection) -> String {
 
 /// The `--json` object of an `inspect` that failed: `{error, exit_code}`.
 pub fn failure_json(error: &crate::Error) -> Value {
-    json!({"error": error.to_string(), "exit_code": crate::exit::Exit::from(error).code()})
+    let code = crate::exit::Exit::from(error).code();
+    failure_text_json(&error.to_string(), code.into())
+}
+
+/// The failure object of a command without its own shape, from the words
+/// and the exit code (a command line that did not parse, an interruption).
+pub fn failure_text_json(error: &str, exit_code: i32) -> Value {
+    json!({"error": error, "exit_code": exit_code})
 }
 
 /// The `validate --json` object.
@@ -171,6 +178,36 @@ pub fn convert_json(
         "error": error,
         "seconds": (seconds * 1000.0).round() / 1000.0,
     })
+}
+
+/// What a `convert` command line asked for, as given (`None`: not known,
+/// as for a command line that did not parse).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConvertRequest<'a> {
+    /// INPUT.
+    pub input: Option<&'a str>,
+    /// OUTPUT.
+    pub output: Option<&'a str>,
+    /// `--from`.
+    pub from: Option<&'a str>,
+    /// `--to`.
+    pub to: Option<&'a str>,
+}
+
+/// The `convert --json` object of a run that failed before it had a
+/// report: what was asked for, and the error.
+pub fn convert_failure_json(
+    request: ConvertRequest,
+    error: &str,
+    exit_code: i32,
+    seconds: f64,
+) -> Value {
+    let mut value = convert_json("", "", None, Some(error), exit_code, seconds);
+    value["input"] = request.input.into();
+    value["output"] = request.output.into();
+    value["from"] = request.from.into();
+    value["to"] = request.to.into();
+    value
 }
 
 /// The `formats` table.

@@ -23,7 +23,7 @@ struct Tally {
     /// Where the element being read began, when one is.
     element_start: Cell<Option<u64>>,
     /// What went over [`MAX_HELD_BYTES`], once something did.
-    over: Cell<Option<&'static str>>,
+    over: Cell<Option<Held>>,
 }
 
 /// A reader that fails once an element, or the document outside its
@@ -39,9 +39,10 @@ impl<R: Read> Read for Bounded<R> {
         let tally = &self.tally;
         tally.read.set(tally.read.get() + n as u64);
         let over = match tally.element_start.get() {
-            Some(start) => (tally.read.get() - start > MAX_HELD_BYTES).then_some("one element"),
-            None => (tally.read.get() - tally.in_elements.get() > MAX_HELD_BYTES)
-                .then_some("the document outside the streamed list"),
+            Some(start) => (tally.read.get() - start > MAX_HELD_BYTES).then_some(Held::Element),
+            None => {
+                (tally.read.get() - tally.in_elements.get() > MAX_HELD_BYTES).then_some(Held::Rest)
+            }
         };
         if let Some(what) = over {
             tally.over.set(Some(what));
@@ -58,9 +59,17 @@ pub enum StreamError<E> {
     Syntax(serde_json::Error),
     /// `each` refused an element.
     Element(E),
-    /// What was to be held whole (`one element`, `the document outside the
-    /// streamed list`) is larger than [`MAX_HELD_BYTES`].
-    TooLarge(&'static str),
+    /// What was to be held whole is larger than [`MAX_HELD_BYTES`].
+    TooLarge(Held),
+}
+
+/// What a stream holds whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// One element of the streamed array.
+    Element,
+    /// The document without its streamed array.
+    Rest,
 }
 
 /// What `each` does with one element: `Err` stops the stream.
@@ -257,16 +266,11 @@ mod tests {
             seen += 1;
             Ok::<(), ()>(())
         });
-        assert!(matches!(result, Err(StreamError::TooLarge("one element"))));
+        assert!(matches!(result, Err(StreamError::TooLarge(Held::Element))));
         assert_eq!(seen, 1, "the element before it was handed over");
         let rest = format!(r#"{{"s": [1, 2], "note": "{long}"}}"#);
         let result = stream_array(rest.as_bytes(), &["s"], &mut |_, _| Ok::<(), ()>(()));
-        assert!(matches!(
-            result,
-            Err(StreamError::TooLarge(
-                "the document outside the streamed list"
-            ))
-        ));
+        assert!(matches!(result, Err(StreamError::TooLarge(Held::Rest))));
         // Many elements, each small, however large in all.
         let many = format!("[{}1]", "\"abcdefghijklmnopq\", ".repeat(1 << 20));
         let mut count = 0;

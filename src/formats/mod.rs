@@ -73,14 +73,7 @@ pub fn detect_among(
         [] => {
             // One annotation-like file at the top that does not parse: its
             // own error is the useful one.
-            let is_json = |f: &&String| {
-                let lower = f.to_ascii_lowercase();
-                !f.contains('/')
-                    && [".json", ".ndjson", ".jsonl"]
-                        .iter()
-                        .any(|e| lower.ends_with(e))
-            };
-            let top: Vec<&String> = source.files().iter().filter(is_json).collect();
+            let top = common::top_files(source, &[".json", ".ndjson", ".jsonl"]);
             let then = "so the input is not recognised as any dataset format";
             let problem = match top.as_slice() {
                 [one] => common::not_json(source, one, then),

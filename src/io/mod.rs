@@ -316,6 +316,21 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// The disk path of `path` (which must stay in the file's folder) and
+    /// its name for messages.
+    fn locate(&self, path: &str) -> Result<(PathBuf, String)> {
+        let display = self.display(path);
+        match stays_inside(path) {
+            true => Ok((self.dir.join(path), display)),
+            false => Err(Error::input(
+                display,
+                "is not a path inside the input's folder",
+            )),
+        }
+    }
+}
+
 impl Source for FileSource {
     fn name(&self) -> &str {
         &self.name
@@ -326,14 +341,8 @@ impl Source for FileSource {
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let display = self.display(path);
-        if !stays_inside(path) {
-            return Err(Error::input(
-                display,
-                "is not a path inside the input's folder",
-            ));
-        }
-        read_path(&self.dir.join(path), &display)
+        let (full, display) = self.locate(path)?;
+        read_path(&full, &display)
     }
 
     fn read_with(
@@ -341,14 +350,8 @@ impl Source for FileSource {
         path: &str,
         read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let display = self.display(path);
-        if !stays_inside(path) {
-            return Err(Error::input(
-                display,
-                "is not a path inside the input's folder",
-            ));
-        }
-        read_path_with(&self.dir.join(path), &display, read)
+        let (full, display) = self.locate(path)?;
+        read_path_with(&full, &display, read)
     }
 
     fn outside_input(&self, path: &str) -> Option<PathBuf> {

@@ -161,16 +161,16 @@ impl Output {
         };
         let made_parents = missing_folders(&parent);
         fs::create_dir_all(&parent).map_err(|e| {
-            temporaries::remove_all(Path::new(""), &made_parents);
+            temporaries::remove_empty_folders(&made_parents);
             Error::io(ErrorKind::Output, parent.display().to_string(), &e)
         })?;
         let stale = temporaries::remove_stale(&parent, &file_name);
         let temp_path = parent.join(sibling_name(&file_name, TMP_TAG, std::process::id()));
-        remove_any(&temp_path);
+        temporaries::remove_path(&temp_path);
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let failed = |e: &std::io::Error| {
-            temporaries::remove_all(Path::new(""), &made_parents);
+            temporaries::remove_empty_folders(&made_parents);
             // Errors name OUTPUT, not the hidden temporary.
             Error::io(ErrorKind::Output, &display, e)
         };
@@ -197,7 +197,7 @@ impl Output {
             });
             zip_file
         };
-        let output = Output {
+        Ok(Output {
             final_path: output.to_path_buf(),
             temp_path: temp_path.clone(),
             display: display.clone(),
@@ -219,8 +219,7 @@ impl Output {
             id,
             made_parents,
             stale,
-        };
-        Ok(output)
+        })
     }
 
     /// What creating the output noticed: temporaries of killed runs that it
@@ -252,12 +251,12 @@ impl Output {
                     super::kind_of(&kind)
                 )));
             }
-        }
-        if fs::symlink_metadata(output).is_ok() && !force {
-            return Err(Error::usage(format!(
-                "{} already exists; pass --force to replace it",
-                output.display()
-            )));
+            if !force {
+                return Err(Error::usage(format!(
+                    "{} already exists; pass --force to replace it",
+                    output.display()
+                )));
+            }
         }
         Ok(())
     }
@@ -297,7 +296,7 @@ impl Output {
                 let _ = fs::rename(&old, &self.final_path);
                 return Err(out_err(&e));
             }
-            remove_any(&old);
+            temporaries::remove_path(&old);
         } else {
             fs::rename(&self.temp_path, &self.final_path).map_err(|e| out_err(&e))?;
         }
@@ -378,18 +377,6 @@ fn missing_folders(path: &Path) -> Vec<PathBuf> {
         .collect();
     missing.reverse();
     missing
-}
-
-fn remove_any(path: &Path) {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            let _ = fs::remove_dir_all(path);
-        }
-        Ok(_) => {
-            let _ = fs::remove_file(path);
-        }
-        Err(_) => {}
-    }
 }
 
 /// `path` made absolute with symlinks resolved, even when its last components

@@ -65,33 +65,40 @@ pub(crate) fn live() -> MutexGuard<'static, Vec<Live>> {
 
 /// Removes every output being written (its temporary and the parent
 /// folders made for it), as an interruption must: nothing is left at or
-/// beside OUTPUT. An output being published finishes first. Returns how
-/// many there were.
-pub fn remove_unpublished() -> usize {
+/// beside OUTPUT. An output being published finishes first.
+pub fn remove_unpublished() {
     let mut live = live();
     INTERRUPTED.store(true, Ordering::SeqCst);
-    let count = live.len();
     for output in live.drain(..) {
         remove_all(&output.temp, &output.made_parents);
     }
-    count
 }
 
-/// Removes `temp` (retrying while other threads still add files to it) and
-/// then the folders in `made_parents` that are empty, innermost first.
+/// Removes `temp` and then the folders in `made_parents` that are empty.
 pub(crate) fn remove_all(temp: &Path, made_parents: &[PathBuf]) {
+    remove_path(temp);
+    remove_empty_folders(made_parents);
+}
+
+/// Removes the file or folder at `path`, if any (retrying while other
+/// threads still add files to a folder).
+pub(crate) fn remove_path(path: &Path) {
     for _ in 0..20 {
-        match fs::symlink_metadata(temp) {
-            Ok(meta) if meta.is_dir() => {
-                let _ = fs::remove_dir_all(temp);
-            }
-            Ok(_) => {
-                let _ = fs::remove_file(temp);
-            }
-            Err(_) => break,
+        let removed = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+            Ok(_) => fs::remove_file(path),
+            Err(_) => return,
+        };
+        if removed.is_ok() {
+            return;
         }
     }
-    for folder in made_parents.iter().rev() {
+}
+
+/// Removes the folders of `folders` (outermost first) that are empty,
+/// innermost first.
+pub(crate) fn remove_empty_folders(folders: &[PathBuf]) {
+    for folder in folders.iter().rev() {
         let _ = fs::remove_dir(folder);
     }
 }
@@ -129,7 +136,7 @@ pub(crate) fn remove_stale(parent: &Path, file_name: &str) -> Vec<Warning> {
             // container sharing the folder would still be writing to it.
             let idle = last_written(&path).and_then(|t| t.elapsed().ok());
             if idle.is_some_and(|idle| idle >= STALE_AFTER) {
-                remove_all(&path, &[]);
+                remove_path(&path);
                 warnings.push(Warning::new(
                     "stale-temporary",
                     format!(

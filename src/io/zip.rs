@@ -100,7 +100,7 @@ impl ZipSource {
 }
 
 /// What an entry whose Unix mode is `mode` is, when not a regular file or folder.
-pub(crate) fn special_kind(mode: u32) -> Option<&'static str> {
+fn special_kind(mode: u32) -> Option<&'static str> {
     match mode & 0o170000 {
         0o120000 => Some("a symlink"),
         0o010000 => Some("a FIFO"),
@@ -123,10 +123,10 @@ impl Source for ZipSource {
         let display = self.display(path);
         let mut archive = self.archive.clone();
         let entry = self.entry(&mut archive, path, &display)?;
-        if entry.size() > MAX_WHOLE_FILE_BYTES {
+        let size = entry.size();
+        if size > MAX_WHOLE_FILE_BYTES {
             return Err(too_large(&display, MAX_WHOLE_FILE_BYTES));
         }
-        let size = entry.size();
         read_capped(entry, &display, size)
     }
 

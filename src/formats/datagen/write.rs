@@ -10,7 +10,7 @@ use super::{
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
-use crate::formats::common::source_image;
+use crate::formats::common::{read_small_file, source_image};
 use crate::io::{Sink, Source};
 use crate::losses::{Capabilities, Diagnostics};
 use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
@@ -254,7 +254,7 @@ impl DatagenWriter<'_> {
     fn source_environment(&self, item: &Item) -> Option<SourceEnvironment> {
         let source = self.datagen_source?;
         let (dir, name) = item.image.as_deref()?.rsplit_once('/')?;
-        let bytes = source.read(&format!("{dir}/{ENVIRONMENT}")).ok()?;
+        let bytes = read_small_file(source, &format!("{dir}/{ENVIRONMENT}")).ok()?;
         let json: Value = serde_json::from_slice(&bytes).ok()?;
         let environments = json.get("environments")?.as_array()?;
         let first = environments.first()?.as_object()?;

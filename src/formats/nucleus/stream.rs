@@ -5,7 +5,7 @@
 use super::records::{Element, Place, Record, Summary, bare, export_rows_key, record_of};
 use crate::error::{Error, Result};
 use crate::formats::common::{PREFIX_BYTES, first_object};
-use crate::formats::json_stream::{StreamError, stream_array};
+use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_array};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -152,19 +152,17 @@ fn read_values(
     // one object; exports too large to see whole are streamed as rows):
     // held whole, so it is bounded like a line.
     let mut counted = LineCount {
-        inner: (&mut *stream).take(MAX_LINE_BYTES + 1),
+        inner: (&mut *stream).take(MAX_HELD_BYTES + 1),
         newlines: 0,
         bytes: 0,
     };
     let first = {
         let mut deserializer = serde_json::Deserializer::from_reader(&mut counted);
-        serde::Deserialize::deserialize(&mut deserializer).map_err(|e| match counted.bytes > MAX_LINE_BYTES {
-            true => fail(format!(
-                "line {}: the annotation is longer than {} MiB; one annotation this large is refused",
-                before + 1,
-                MAX_LINE_BYTES >> 20
-            )),
-            false => fail(json_problem(&e)),
+        serde::Deserialize::deserialize(&mut deserializer).map_err(|e| {
+            match counted.bytes > MAX_HELD_BYTES {
+                true => fail(line_too_long(before + 1)),
+                false => fail(json_problem(&e)),
+            }
         })?
     };
     let spanned = counted.newlines;
@@ -222,20 +220,24 @@ impl<R: Read> Read for LineCount<R> {
 }
 
 /// The error for JSON text held whole that is over the limit.
-fn too_large(what: &str) -> String {
-    let what = what.replace("one element", "one annotation").replace(
-        "the document outside the streamed list",
-        "the file without its annotations",
-    );
+fn too_large(held: Held) -> String {
+    let what = match held {
+        Held::Element => "one annotation",
+        Held::Rest => "the file without its annotations",
+    };
     format!(
         "{what} is longer than {} MiB; an annotation file this shaped is refused",
-        crate::formats::json_stream::MAX_HELD_BYTES >> 20
+        MAX_HELD_BYTES >> 20
     )
 }
 
-/// The longest NDJSON line read (one item's annotation): a line is held
-/// whole while it is parsed.
-const MAX_LINE_BYTES: u64 = 16 << 20;
+/// The error for NDJSON line `number`, held whole and over the limit.
+fn line_too_long(number: u32) -> String {
+    format!(
+        "line {number}: the annotation is longer than {} MiB; one annotation this large is refused",
+        MAX_HELD_BYTES >> 20
+    )
+}
 
 /// NDJSON from line `first` on: one annotation per non-blank line.
 fn read_lines(
@@ -249,18 +251,15 @@ fn read_lines(
     loop {
         line.clear();
         let read = (&mut *stream)
-            .take(MAX_LINE_BYTES + 1)
+            .take(MAX_HELD_BYTES + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| fail(format!("cannot be read: {e}")))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
-        if line.len() as u64 > MAX_LINE_BYTES {
-            return Err(fail(format!(
-                "line {number}: the annotation is longer than {} MiB; one annotation this large is refused",
-                MAX_LINE_BYTES >> 20
-            )));
+        if line.len() as u64 > MAX_HELD_BYTES {
+            return Err(fail(line_too_long(number)));
         }
         let mut text = line.strip_suffix(b"\n").unwrap_or(&line);
         text = text.strip_suffix(b"\r").unwrap_or(text);

@@ -4,7 +4,7 @@
 //! (`dataset.samples[3].labels…`).
 
 use crate::formats::common::{first_object, strip_bom};
-use crate::formats::json_stream::{StreamError, stream_array};
+use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_array};
 use serde_json::{Map, Value};
 use std::io::Read;
 
@@ -99,12 +99,12 @@ pub(super) fn parse_stream<E>(
         Err(StreamError::Syntax(e)) if e.is_io() => return Err(format!("cannot be read: {e}")),
         Err(StreamError::Syntax(e)) => return Err(format!("not valid JSON: {e}")),
         Err(StreamError::Element(())) => unreachable!("samples are never refused while streaming"),
-        Err(StreamError::TooLarge(what)) => {
-            let limit = crate::formats::json_stream::MAX_HELD_BYTES >> 20;
-            let what = what.replace("one element", "one sample").replace(
-                "the document outside the streamed list",
-                "the release without its samples",
-            );
+        Err(StreamError::TooLarge(held)) => {
+            let what = match held {
+                Held::Element => "one sample",
+                Held::Rest => "the release without its samples",
+            };
+            let limit = MAX_HELD_BYTES >> 20;
             return Err(format!(
                 "{what} is longer than {limit} MiB; a release this shaped is refused"
             ));

@@ -202,6 +202,17 @@ impl TarGzSource {
         })
     }
 
+    /// The position of file `path` in the archive, and its content when it
+    /// is held in memory.
+    fn locate(&self, path: &str, display: &str) -> Result<(usize, Option<Arc<Vec<u8>>>)> {
+        let &target = self
+            .position
+            .get(path)
+            .ok_or_else(|| self.not_a_file(path, display))?;
+        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        Ok((target, kept.get(&target).cloned()))
+    }
+
     /// The error for reading `path`, which is no regular file of the archive.
     fn not_a_file(&self, path: &str, display: &str) -> Error {
         match self.special.get(path) {
@@ -437,16 +448,10 @@ impl Source for TarGzSource {
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
         let display = self.display(path);
-        let &target = self
-            .position
-            .get(path)
-            .ok_or_else(|| self.not_a_file(path, &display))?;
-        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(bytes) = kept.get(&target) {
-            return Ok(bytes.to_vec());
+        match self.locate(path, &display)? {
+            (_, Some(bytes)) => Ok(bytes.to_vec()),
+            (target, None) => self.read_streamed(target, &display),
         }
-        drop(kept);
-        self.read_streamed(target, &display)
     }
 
     /// A file held in memory is read from there; any other is streamed by a
@@ -458,16 +463,10 @@ impl Source for TarGzSource {
         read: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
     ) -> Result<()> {
         let display = self.display(path);
-        let &target = self
-            .position
-            .get(path)
-            .ok_or_else(|| self.not_a_file(path, &display))?;
-        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(bytes) = kept.get(&target).cloned() {
-            drop(kept);
-            return read(&mut &bytes[..]);
-        }
-        drop(kept);
+        let target = match self.locate(path, &display)? {
+            (_, Some(bytes)) => return read(&mut &bytes[..]),
+            (target, None) => target,
+        };
         let mut archive = tar::Archive::new(open_gz(&self.path, &self.name)?);
         let entries = archive.entries().map_err(|e| corrupt(&self.name, &e))?;
         let mut at = 0usize;

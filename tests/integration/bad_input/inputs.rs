@@ -214,6 +214,15 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// JSON `text` with a key holding 20 MiB of text put just before `marker`
+/// (the start of another key).
+fn with_huge_key_before(text: &[u8], marker: &str) -> Vec<u8> {
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let at = text.find(marker).unwrap();
+    let huge = format!("\"huge\": \"{}\", ", "a".repeat(20 << 20));
+    [&text[..at], &huge, &text[at..]].concat().into_bytes()
+}
+
 /// Annotation files that do not parse, name what is not there, or are
 /// something else than a file; each named with what is wrong.
 #[test]
@@ -299,22 +308,12 @@ fn broken_annotation_files_are_named_with_their_error() {
             _ => vec![
                 (
                     "huge-sample",
-                    {
-                        let text = String::from_utf8(files[annotations].clone()).unwrap();
-                        let at = text.find("\"uuid\": \"u-2\"").unwrap();
-                        let huge = format!("\"huge\": \"{}\", ", "a".repeat(20 << 20));
-                        [&text[..at], &huge, &text[at..]].concat().into_bytes()
-                    },
+                    with_huge_key_before(&files[annotations], "\"uuid\": \"u-2\""),
                     vec!["one sample is longer than 16 MiB"],
                 ),
                 (
                     "huge-head",
-                    {
-                        let text = String::from_utf8(files[annotations].clone()).unwrap();
-                        let at = text.find("\"labelsets\"").unwrap();
-                        let huge = format!("\"huge\": \"{}\", ", "a".repeat(20 << 20));
-                        [&text[..at], &huge, &text[at..]].concat().into_bytes()
-                    },
+                    with_huge_key_before(&files[annotations], "\"labelsets\""),
                     vec!["the release without its samples is longer than 16 MiB"],
                 ),
                 ("empty", b"".to_vec(), vec!["is empty"]),
