@@ -30,4 +30,10 @@ synthetic="$target/conformance-synthetic"
 rm -rf "$synthetic" && mkdir -p "$synthetic"
 MASKCONV_SYNTHETIC="$PWD/$synthetic" cargo test --release --quiet --test integration -- \
     --ignored --exact matrix::write_the_synthetic_dataset_for_the_conformance_suite >/dev/null
+# The polygon rasteriser against pycocotools, on polygons generated afresh at full precision.
+"$venv/bin/python" tests/conformance/polygons.py "$target/conformance-polygons.jsonl" 1400
+MASKCONV_POLYGONS="$PWD/$target/conformance-polygons.jsonl" cargo test --release --quiet --test integration -- \
+    --ignored --exact --nocapture rasterise::fresh_polygons_rasterise_to_the_rle_pycocotools_gives 2>&1 \
+    | grep -E "polygons equal|panicked|FAILED|error" || { echo "the polygon check did not run"; exit 1; }
 "$venv/bin/python" tests/conformance/suite.py "$target/release/maskconv" "$synthetic"
+

@@ -9,3 +9,4 @@ mod formats;
 mod fuzz_regressions;
 mod golden;
 mod matrix;
+mod rasterise;

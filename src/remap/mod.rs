@@ -3,6 +3,8 @@
 //! RGB id bitmaps. Masks are mostly long runs of one value, so every kernel
 //! caches the last value and consults its table only when the value changes.
 
+pub mod rle;
+
 use crate::codec::{ImageInfo, RowSource};
 use crate::error::{Error, Result};
 use crate::model::{Run, RunsBuilder};
