@@ -124,9 +124,9 @@ fn open_and_convert(source: Arc<dyn Source>, format: Option<&str>) {
     let Ok(dataset) = format.open(source, &options.options) else {
         return;
     };
-    let mut warnings = Vec::new();
+    let mut found = maskconv::losses::Diagnostics::default();
     for index in 0..dataset.items.len() {
-        let _ = dataset.decode(index, &mut warnings);
+        let _ = dataset.decode(index, &mut found);
         let _ = dataset.read_image(index);
     }
     for target in REGISTRY.iter().filter(|f| f.info().can_write) {

@@ -227,10 +227,14 @@ impl<'a> Plan<'a> {
         concurrent: Option<&dyn ConcurrentSink>,
     ) -> Result<(Outcome, Vec<Warning>)> {
         let item = &self.dataset.items[index];
-        let mut warnings = Vec::new();
-        let map = self.dataset.decode(index, &mut warnings)?;
+        let mut read = Diagnostics::default();
+        let map = self.dataset.decode(index, &mut read)?;
+        let mut warnings = read.warnings;
         let mut item_losses = match losses::for_item(item, map.as_ref(), &self.caps, self.target) {
-            ItemVerdict::Write(losses) => losses,
+            ItemVerdict::Write(mut losses) => {
+                losses.append(&mut read.losses);
+                losses
+            }
             ItemVerdict::LeaveOut(loss) => return Ok((Outcome::LeftOut(loss), warnings)),
             ItemVerdict::Refuse(loss) => return Ok((Outcome::Refused(loss), warnings)),
         };

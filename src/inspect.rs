@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::formats::api::Dataset;
+use crate::losses::Diagnostics;
 use crate::pipeline::{RunOptions, for_each_ordered};
 use crate::report::{NoteList, Warning};
 use serde::Serialize;
@@ -75,8 +76,9 @@ pub fn inspect(dataset: &Dataset, run: RunOptions, options: InspectOptions) -> R
         *stats.subsets.entry(item.subset.clone()).or_default() += 1;
     }
     let work = |index: usize| -> Result<(Option<ItemStats>, Vec<Warning>)> {
-        let mut notes = Vec::new();
-        let map = dataset.decode(index, &mut notes)?;
+        let mut found = Diagnostics::default();
+        let map = dataset.decode(index, &mut found)?;
+        let notes = found.into_warnings();
         let item_stats = map.map(|map| {
             let counts = map.pixel_counts();
             let mut per_class: BTreeMap<u32, (u64, std::collections::BTreeSet<u32>)> =

@@ -118,6 +118,14 @@ impl Diagnostics {
     pub fn warn(&mut self, code: &'static str, message: impl Into<String>) {
         self.warnings.push(Warning::new(code, message));
     }
+
+    /// Everything recorded, losses as warnings (for `inspect` and
+    /// `validate`, which write nothing and so lose nothing).
+    pub fn into_warnings(self) -> Vec<Warning> {
+        let losses = self.losses.into_iter();
+        let lost = losses.map(|loss| Warning::new(loss.code.as_str(), loss.message));
+        self.warnings.into_iter().chain(lost).collect()
+    }
 }
 
 /// Which attributes (of classes, or of segments) a format keeps.

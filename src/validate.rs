@@ -2,6 +2,7 @@
 
 use crate::formats::api::Dataset;
 use crate::inspect::dataset_warnings;
+use crate::losses::Diagnostics;
 use crate::pipeline::{RunOptions, for_each_ordered};
 use crate::report::NoteList;
 use serde::Serialize;
@@ -34,8 +35,10 @@ pub fn validate(dataset: &Dataset, run: RunOptions) -> Validation {
     };
     validation.warnings = dataset_warnings(dataset);
     let work = |index: usize| {
-        let mut notes = Vec::new();
-        dataset.decode(index, &mut notes).map(|_| notes)
+        let mut found = Diagnostics::default();
+        dataset
+            .decode(index, &mut found)
+            .map(|_| found.into_warnings())
     };
     for_each_ordered(dataset.items.len(), run, work, |index, result| {
         match result {

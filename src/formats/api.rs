@@ -73,13 +73,13 @@ pub trait Format: Sync {
 /// what is particular to an item is in its [`MaskRef`].
 pub trait ItemDecoder: Send + Sync {
     /// Decodes the mask `mask` of `item`, reading its files from `source`.
-    /// Warnings go to `warnings`.
+    /// Warnings, and what the model cannot keep of this mask, go to `out`.
     fn decode(
         &self,
         source: &dyn Source,
         item: &Item,
         mask: &MaskRef,
-        warnings: &mut Vec<Warning>,
+        out: &mut Diagnostics,
     ) -> Result<LabelMap>;
 }
 
@@ -144,14 +144,14 @@ impl Dataset {
 
     /// Decodes item `index`'s mask (`None`: the item has no mask) and checks
     /// that every segment names a class of the catalog.
-    pub fn decode(&self, index: usize, warnings: &mut Vec<Warning>) -> Result<Option<LabelMap>> {
+    pub fn decode(&self, index: usize, out: &mut Diagnostics) -> Result<Option<LabelMap>> {
         let item = &self.items[index];
         let Some(mask) = &item.mask else {
             return Ok(None);
         };
         let map = self
             .decoder
-            .decode(&*self.source, item, mask, warnings)
+            .decode(&*self.source, item, mask, out)
             .map_err(|e| e.in_format(self.format.name))?;
         if let Some(bad) = map
             .segments()

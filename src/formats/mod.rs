@@ -14,6 +14,7 @@ pub mod mask_url;
 pub mod nucleus;
 pub mod options;
 pub mod segments;
+pub mod shapes;
 
 use crate::error::{Error, Result};
 use crate::io::Source;

@@ -17,6 +17,8 @@ pub struct Spill {
     /// Where the file goes once the bytes outgrow memory; `None`: never.
     dir: Option<PathBuf>,
     file: Option<SpillFile>,
+    /// Bytes appended so far.
+    appended: u64,
 }
 
 struct SpillFile {
@@ -41,11 +43,13 @@ impl Spill {
             memory: Vec::new(),
             dir: dir.map(Path::to_path_buf),
             file: None,
+            appended: 0,
         }
     }
 
     /// Appends `bytes`.
     pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.appended += bytes.len() as u64;
         if self.file.is_none()
             && let Some(dir) = &self.dir
             && self.memory.len() + bytes.len() > MEMORY_BYTES
@@ -81,6 +85,41 @@ impl Spill {
                 Err(e) => Box::new(Failing(Some(e))),
             },
         }
+    }
+}
+
+impl Spill {
+    /// The `len` bytes appended at `offset` (up to the last [`Spill::flush`]).
+    pub fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let Some(file) = &self.file else {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            return self
+                .memory
+                .get(start..start.saturating_add(len))
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| std::io::Error::other("read past the end of a spill"));
+        };
+        let mut bytes = vec![0; len];
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&file.reader, &mut bytes, offset)?;
+        #[cfg(not(unix))]
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut reader = file.reader.try_clone()?;
+            reader.seek(SeekFrom::Start(offset))?;
+            reader.read_exact(&mut bytes)?;
+        }
+        Ok(bytes)
+    }
+
+    /// How many bytes were appended.
+    pub fn len(&self) -> u64 {
+        self.appended
+    }
+
+    /// Whether nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.appended == 0
     }
 }
 
@@ -141,6 +180,8 @@ mod tests {
                 spill.append(&chunk).unwrap();
             }
             spill.flush().unwrap();
+            assert_eq!(spill.read_at((1 << 20) + 1, 2).unwrap(), vec![1, 7]);
+            assert!(spill.read_at(spill.len(), 1).is_err());
             for _ in 0..2 {
                 let mut all = Vec::new();
                 spill.reader().read_to_end(&mut all).unwrap();

@@ -13,6 +13,7 @@
 //! [`MAX_CROSSINGS`] column crossings (the runs limit of decoded masks).
 
 use super::MAX_RUNS;
+use crate::model::RunsBuilder;
 
 /// A binary mask as pycocotools encodes it: column-major (pixel `x, y` is
 /// number `x·height + y`), `counts` alternating runs of 0s and 1s, starting
@@ -90,6 +91,78 @@ impl std::fmt::Display for PolygonError {
             ),
         }
     }
+}
+
+/// Masks painted onto one image (see [`paint`]).
+#[derive(Debug)]
+pub struct Painted {
+    /// The image's segment ids, row by row.
+    pub runs: RunsBuilder,
+    /// Pixels a later mask took from an earlier one of another segment.
+    pub overlapped: u64,
+}
+
+/// Most pixels of the canvas [`paint`] paints a band of rows on (16 MiB).
+const CANVAS_PIXELS: usize = 1 << 22;
+
+/// Paints `masks` (segment id, mask of `width × height`) in order onto an
+/// unlabeled image, a later mask covering earlier ones, and counts the
+/// pixels so taken. The image is painted a band of rows at a time, so its
+/// memory is bounded whatever its size; more than [`MAX_RUNS`] runs is an
+/// error (too fragmented).
+pub fn paint(masks: &[(u32, &Rle)], height: u32, width: u32) -> Result<Painted, String> {
+    let (h, w) = (height as usize, width as usize);
+    let band = (CANVAS_PIXELS / w.max(1)).clamp(1, h.max(1));
+    // Column-major within the band, as the masks are: runs fill slices.
+    let mut canvas = vec![0u32; band * w];
+    let mut runs = RunsBuilder::new(width.max(1));
+    let mut overlapped = 0u64;
+    for top in (0..h).step_by(band) {
+        let rows = band.min(h - top);
+        canvas.fill(0);
+        for &(id, mask) in masks {
+            let mut at = 0usize;
+            for (i, &count) in mask.counts.iter().enumerate() {
+                let (start, end) = (at, at + count as usize);
+                at = end;
+                if i % 2 == 0 || count == 0 {
+                    continue;
+                }
+                // The 1-run covers columns start/h ..= (end-1)/h, each in part.
+                for x in start / h..=(end - 1) / h {
+                    let first = start.max(x * h) - x * h;
+                    let last = end.min((x + 1) * h) - x * h;
+                    let (a, b) = (first.max(top), last.min(top + rows));
+                    if a >= b {
+                        continue;
+                    }
+                    let cells = &mut canvas[x * band + a - top..x * band + b - top];
+                    for cell in cells {
+                        overlapped += u64::from(*cell != 0 && *cell != id);
+                        *cell = id;
+                    }
+                }
+            }
+        }
+        for y in 0..rows {
+            let mut x = 0;
+            while x < w {
+                let id = canvas[x * band + y];
+                let mut end = x + 1;
+                while end < w && canvas[end * band + y] == id {
+                    end += 1;
+                }
+                runs.push_run(id, end - x);
+                x = end;
+            }
+        }
+        if runs.run_count() > MAX_RUNS {
+            return Err(format!(
+                "its shapes make more than {MAX_RUNS} runs of equal pixels; the mask is refused as too fragmented"
+            ));
+        }
+    }
+    Ok(Painted { runs, overlapped })
 }
 
 /// pycocotools' upsampling factor.

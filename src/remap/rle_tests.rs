@@ -200,3 +200,47 @@ fn the_coco_string_is_pycocotools_rle_to_string() {
     };
     assert_eq!(wide.to_coco_string(), "Xl4n0Pm3\\m0");
 }
+
+#[test]
+fn later_masks_cover_earlier_ones_and_the_pixels_taken_are_counted() {
+    let (h, w) = (5u32, 7u32);
+    let a = rle_from_box(0.0, 0.0, 4.0, 3.0, h, w).unwrap();
+    let b = rle_from_box(2.0, 1.0, 4.0, 4.0, h, w).unwrap();
+    let painted = paint(&[(1, &a), (2, &b)], h, w).unwrap();
+    let ids = painted.runs.ids();
+    let (pa, pb) = (decode(&a), decode(&b));
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let column_major = x * h as usize + y;
+            let expected = if pb[column_major] {
+                2
+            } else if pa[column_major] {
+                1
+            } else {
+                0
+            };
+            assert_eq!(ids[y * w as usize + x], expected, "pixel {x}, {y}");
+        }
+    }
+    let both = pa.iter().zip(&pb).filter(|&(&p, &q)| p && q).count();
+    assert_eq!(painted.overlapped, both as u64);
+    assert!(both > 0);
+    // The same segment twice takes nothing from itself.
+    assert_eq!(paint(&[(1, &a), (1, &b)], h, w).unwrap().overlapped, 0);
+}
+
+#[test]
+fn a_tall_image_is_painted_in_bands_to_the_same_pixels() {
+    // 8 columns, more rows than one band holds: bands must join seamlessly.
+    let (h, w) = (1_000_000u32, 8u32);
+    let mask = rle_from_polygon(&[[0.5, 10.0], [7.5, 900_000.0], [0.0, 999_999.0]], h, w).unwrap();
+    let painted = paint(&[(1, &mask)], h, w).unwrap();
+    assert_eq!(painted.runs.rows(), h as usize);
+    let ids = painted.runs.ids();
+    let pixels = decode(&mask);
+    let differ = (0..(h * w) as usize)
+        .filter(|&i| (ids[i] == 1) != pixels[(i % 8) * h as usize + i / 8])
+        .count();
+    assert_eq!(differ, 0);
+    assert!(ids.iter().filter(|&&id| id == 1).count() > 1_000_000);
+}

@@ -197,7 +197,9 @@ pub fn canonical(dataset: &Dataset) -> Vec<CanonicalItem> {
     (0..dataset.items.len())
         .map(|i| {
             let item = &dataset.items[i];
-            let map = dataset.decode(i, &mut Vec::new()).unwrap();
+            let map = dataset
+                .decode(i, &mut maskconv::losses::Diagnostics::default())
+                .unwrap();
             let (size, pixels) = match map {
                 None => (None, Vec::new()),
                 Some(map) => {
@@ -337,7 +339,7 @@ pub fn memory_dataset(
             _source: &dyn maskconv::io::Source,
             _item: &Item,
             mask: &MaskRef,
-            _warnings: &mut Vec<maskconv::report::Warning>,
+            _out: &mut maskconv::losses::Diagnostics,
         ) -> maskconv::Result<LabelMap> {
             Ok(self.0[mask.recipe as usize]
                 .clone()

@@ -13,6 +13,7 @@ use crate::formats::api::{Dataset, ItemDecoder};
 use crate::formats::colors::{voc_color, voc_index};
 use crate::formats::common::{is_mac_metadata, several_datasets};
 use crate::io::Source;
+use crate::losses::Diagnostics;
 use crate::model::{
     Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment, check_key,
 };
@@ -401,7 +402,7 @@ impl ItemDecoder for CvatDecoder {
         source: &dyn Source,
         item: &Item,
         mask: &MaskRef,
-        warnings: &mut Vec<Warning>,
+        out: &mut Diagnostics,
     ) -> Result<LabelMap> {
         let path_of = |file: &FileRef| match (file, file.input_path(source.files())) {
             (_, Some(path)) => path.to_string(),
@@ -504,7 +505,7 @@ impl ItemDecoder for CvatDecoder {
                 item.key
             ))
         });
-        warnings.extend(object_notes(
+        out.warnings.extend(object_notes(
             &segments,
             &objects_over_background,
             &object_display,
@@ -513,7 +514,8 @@ impl ItemDecoder for CvatDecoder {
         let map = LabelMap::from_runs(class_info.width, class_info.height, labelled.runs, segments)
             .map_err(|what| Error::input(class_display, what))?;
         if has_objects {
-            warnings.extend(objectless_note(&map, &self.class_names, &object_display));
+            out.warnings
+                .extend(objectless_note(&map, &self.class_names, &object_display));
         }
         Ok(map)
     }

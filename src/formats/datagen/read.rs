@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, ItemDecoder};
 use crate::formats::common::{is_mac_metadata, read_small_file, several_datasets};
 use crate::io::Source;
-use crate::losses::{Loss, LossCode};
+use crate::losses::{Diagnostics, Loss, LossCode};
 use crate::model::{
     Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment, check_key,
 };
@@ -458,7 +458,7 @@ impl ItemDecoder for DatagenDecoder {
         source: &dyn Source,
         _item: &Item,
         mask: &MaskRef,
-        _warnings: &mut Vec<Warning>,
+        _out: &mut Diagnostics,
     ) -> Result<LabelMap> {
         let Some(path) = mask.files[0].input_path(source.files()) else {
             unreachable!("a Datagen mask is one file of the input")

@@ -12,7 +12,7 @@ use crate::formats::common::{annotation_file, folder_of, read_mask_file};
 use crate::formats::mask_url::{mask_roots, resolve_for};
 use crate::formats::options::FormatOptions;
 use crate::io::Source;
-use crate::losses::{Loss, LossCode};
+use crate::losses::{Diagnostics, Loss, LossCode};
 use crate::model::{
     Attributes, Catalog, Class, ClassId, ClassKind, Item, LabelMap, ListedSegments, MaskRef,
     check_key,
@@ -260,10 +260,10 @@ impl ItemDecoder for NucleusDecoder {
         source: &dyn Source,
         _item: &Item,
         mask: &MaskRef,
-        warnings: &mut Vec<Warning>,
+        out: &mut Diagnostics,
     ) -> Result<LabelMap> {
         let place = self.place.numbered(mask.recipe).in_file(&self.display);
-        decode_mask(source, mask, &place, warnings)
+        decode_mask(source, mask, &place, &mut out.warnings)
             .map_err(|e| e.in_context(format_args!("the mask of {place}")))
     }
 }

@@ -11,6 +11,7 @@ use crate::formats::common::{annotation_file, folder_of, read_mask_file, top_fil
 use crate::formats::mask_url::{mask_roots, resolve, resolve_for};
 use crate::formats::options::FormatOptions;
 use crate::io::Source;
+use crate::losses::Diagnostics;
 use crate::model::{
     Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, ListedSegments, MaskRef,
     Origin, check_key,
@@ -243,9 +244,9 @@ impl ItemDecoder for SegmentsDecoder {
         source: &dyn Source,
         _item: &Item,
         mask: &MaskRef,
-        warnings: &mut Vec<Warning>,
+        out: &mut Diagnostics,
     ) -> Result<LabelMap> {
-        decode_bitmap(source, mask, warnings).map_err(|e| {
+        decode_bitmap(source, mask, &mut out.warnings).map_err(|e| {
             let place = sample_place(mask.recipe as usize);
             e.in_context(format_args!("the bitmap of {} {place}", self.display))
         })

@@ -150,7 +150,11 @@ fn assert_rejected(case: &Path, needle: &str) -> String {
     let err = match open_dataset(case, None) {
         Err(e) => e,
         Ok(dataset) => (0..dataset.items.len())
-            .find_map(|i| dataset.decode(i, &mut Vec::new()).err())
+            .find_map(|i| {
+                dataset
+                    .decode(i, &mut maskconv::losses::Diagnostics::default())
+                    .err()
+            })
             .unwrap_or_else(|| panic!("{}: read without error", case.display())),
     };
     let message = err.to_string();
@@ -338,8 +342,9 @@ fn objects_spanning_classes_keep_each_pixels_class() {
     assert!(object3.iter().any(|c| c.as_deref() == Some("person")));
     assert!(object3.iter().any(|c| c.as_deref() == Some("car")));
     assert_eq!(expected[&("person".to_string(), 3)].len(), 16);
-    let mut notes = Vec::new();
-    dataset.decode(0, &mut notes).unwrap();
+    let mut found = maskconv::losses::Diagnostics::default();
+    dataset.decode(0, &mut found).unwrap();
+    let notes = found.warnings;
     let codes: Vec<&str> = notes.iter().map(|n| n.code).collect();
     assert_eq!(
         codes,
@@ -413,7 +418,10 @@ fn importer_rejections_are_rejected_here() {
 fn sixteen_bit_gray_values_above_255_are_an_error_not_a_wrap() {
     let case = fixture("cvat/generated_import_cases/J_gray16");
     let dataset = open_dataset(&case, None).unwrap();
-    let message = dataset.decode(0, &mut Vec::new()).unwrap_err().to_string();
+    let message = dataset
+        .decode(0, &mut maskconv::losses::Diagnostics::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("16-bit gray value 256 on 4 pixels") && message.contains("wrap it to 0"),
         "{message}"
@@ -428,7 +436,10 @@ fn sixteen_bit_gray_values_above_255_are_an_error_not_a_wrap() {
 fn wrapped_instance_ids_of_an_overfull_export_read_as_cvat_reads_them() {
     // 300 one-pixel objects exported by CVAT: ids 256.. wrapped; the importer sees 255 objects.
     let dataset = open_dataset(&fixture("cvat/generated_many_instances"), None).unwrap();
-    let map = dataset.decode(0, &mut Vec::new()).unwrap().unwrap();
+    let map = dataset
+        .decode(0, &mut maskconv::losses::Diagnostics::default())
+        .unwrap()
+        .unwrap();
     let instances: BTreeSet<u32> = map.segments().iter().filter_map(|s| s.instance).collect();
     assert_eq!(instances.len(), 255);
     let counts = map.pixel_counts();
@@ -464,7 +475,10 @@ fn sixteen_bit_colour_class_masks_are_refused() {
     );
     std::fs::write(dir.join("SegmentationClass/x.png"), png).unwrap();
     let dataset = open_dataset(&dir, None).unwrap();
-    let message = dataset.decode(0, &mut Vec::new()).unwrap_err().to_string();
+    let message = dataset
+        .decode(0, &mut maskconv::losses::Diagnostics::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("SegmentationClass/x.png") && message.contains("16-bit RGB"),
         "{message}"

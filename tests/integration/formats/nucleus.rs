@@ -81,8 +81,8 @@ pub(super) fn sdk_written_annotations_read_to_the_pixel_counts_numpy_gives() {
             .kind,
         ClassKind::Stuff
     );
-    let mut notes = Vec::new();
-    let street_a = dataset.decode(0, &mut notes).unwrap().unwrap();
+    let mut found = maskconv::losses::Diagnostics::default();
+    let street_a = dataset.decode(0, &mut found).unwrap().unwrap();
     let cars: Vec<&Segment> = street_a
         .segments()
         .iter()
@@ -95,8 +95,9 @@ pub(super) fn sdk_written_annotations_read_to_the_pixel_counts_numpy_gives() {
     // The annotation_id cannot be kept: a named loss.
     assert_eq!(dataset.losses[0].code.as_str(), "annotation-ids");
     // Values 0 and 9 of street_b have no Segment: unlabeled, counted in a warning.
-    let mut notes = Vec::new();
-    dataset.decode(1, &mut notes).unwrap();
+    let mut found = maskconv::losses::Diagnostics::default();
+    dataset.decode(1, &mut found).unwrap();
+    let notes = found.warnings;
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0].code, "unlisted-index");
     assert!(

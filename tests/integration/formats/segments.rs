@@ -60,7 +60,10 @@ fn sdk_bitmaps_read_to_the_ids_and_counts_the_sdk_gives() {
     // Ids 1, 255, 256, 65536 and 0x123456 are each one segment; car is a
     // thing (instances = object ids), sign (has_instances null) and tree
     // (missing) are stuff; attributes come along.
-    let street = dataset.decode(0, &mut Vec::new()).unwrap().unwrap();
+    let street = dataset
+        .decode(0, &mut maskconv::losses::Diagnostics::default())
+        .unwrap()
+        .unwrap();
     let car = dataset.catalog.find("car").unwrap();
     assert_eq!(dataset.catalog.get(car).kind, ClassKind::Thing);
     for name in ["sign", "tree", "road"] {
