@@ -38,6 +38,12 @@ pub enum LossCode {
     AnnotationIds,
     /// Reading: one class name with two colours keeps its first.
     ClassColourConflict,
+    /// Reading: vector annotations without area (polylines, points).
+    VectorWithoutArea,
+    /// Reading: pixels in more than one shape go to the latest.
+    OverlapResolved,
+    /// Reading: stuff annotations' track ids in sequences.
+    StuffTrackIds,
 }
 
 impl LossCode {
@@ -54,6 +60,9 @@ impl LossCode {
         LossCode::ClassUnlisted,
         LossCode::AnnotationIds,
         LossCode::ClassColourConflict,
+        LossCode::VectorWithoutArea,
+        LossCode::OverlapResolved,
+        LossCode::StuffTrackIds,
     ];
 
     /// The code as reports spell it (`too-many-segments`).
@@ -70,6 +79,9 @@ impl LossCode {
             LossCode::ClassUnlisted => "class-unlisted",
             LossCode::AnnotationIds => "annotation-ids",
             LossCode::ClassColourConflict => "class-colour-conflict",
+            LossCode::VectorWithoutArea => "vector-without-area",
+            LossCode::OverlapResolved => "overlap-resolved",
+            LossCode::StuffTrackIds => "stuff-track-ids",
         }
     }
 }

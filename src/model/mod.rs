@@ -365,6 +365,9 @@ impl Origin {
     /// The item's id in the service it came from, as `service:id`
     /// (`segments.ai:<sample uuid>`), so labels can go back to it.
     pub const SERVICE_ID: &'static str = "service-id";
+    /// The image sequence the item is a frame of (Segments.ai: the
+    /// sample's key), so that a writer of sequences can restore it.
+    pub const SEQUENCE: &'static str = "sequence";
 
     /// The value of `key`, if the source gave one.
     pub fn get(&self, key: &str) -> Option<&str> {

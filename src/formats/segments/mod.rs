@@ -22,8 +22,20 @@
 //! the sample name without extension; a `subset` in sample metadata is the
 //! item's subset.
 //!
-//! The sample `uuid` and an image URL outside the input are kept with the
-//! item.
+//! **Vector labels** (task types `vector`, `bboxes`): `polygon` and `bbox`
+//! annotations are rasterised as pycocotools does (`frPyObjects`; a box
+//! `[[x0, y0], [x1, y1]]` is the COCO box `[x0, y0, x1 − x0, y1 − y0]`),
+//! later annotations covering earlier ones (loss `overlap-resolved`);
+//! `polyline`, `point` and polygons of fewer than 3 points have no area
+//! (loss `vector-without-area`). The image size is read from the sample's
+//! image when it is in the input, else `--image-size`; an empty vector label
+//! is an empty mask.
+//!
+//! **Sequences** (`image-segmentation-sequence`, `image-vector-sequence`):
+//! one item per frame, key `<sample key>/<frame index>`, the index
+//! zero-padded to the digits of the last one (`clip/07` of 12 frames); a
+//! thing's instance is its `track_id`; a frame without bitmap is an item
+//! without mask. Stuff keeps no track id (loss `stuff-track-ids`).
 //!
 //! **Written**: category ids 1..N in catalog order (class attributes as extra
 //! category keys), object ids 1..N per image (instance numbers kept when
@@ -37,6 +49,7 @@
 //! dropped; category ids are renumbered; release and dataset names, sample
 //! names' extensions (without an image) and label statuses are not kept.
 
+mod decode;
 mod read;
 mod release;
 mod write;
@@ -83,8 +96,37 @@ static INFO: FormatInfo = FormatInfo {
         source_images: true,
         items_without_mask: true,
     },
-    options: &[&MASK_ROOT, &LABELSET, &URL_PREFIX],
+    options: &[&MASK_ROOT, &LABELSET, &IMAGE_SIZE, &URL_PREFIX],
 };
+
+/// `--image-size WxH`: the size of images vector labels are drawn on, when
+/// the image is not in the input.
+static IMAGE_SIZE: OptionSpec = OptionSpec {
+    name: "image-size",
+    value: Some("WIDTHxHEIGHT"),
+    help: "The size of the images of Segments.ai vector labels whose image is not in the input (an image in the input gives its own)",
+    repeatable: false,
+    direction: Direction::Read,
+    check: Some(|value| parse_image_size(value).map(|_| ())),
+};
+
+/// `640x480` → `(640, 480)`; the error says what is wrong.
+fn parse_image_size(value: &str) -> std::result::Result<(u32, u32), String> {
+    let size = value
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
+    match size {
+        Some((w, h)) if decode::fits(w, h) => Ok((w, h)),
+        Some((w, h)) => Err(format!(
+            "--image-size {w}x{h}: a mask is 1..{} pixels on a side and at most {} pixels",
+            crate::codec::MAX_SIDE,
+            crate::codec::MAX_PIXELS
+        )),
+        None => Err(format!(
+            "--image-size {value}: expected WIDTHxHEIGHT, e.g. 1920x1080"
+        )),
+    }
+}
 
 /// `--labelset NAME`: the label set of a release to read.
 static LABELSET: OptionSpec = OptionSpec {

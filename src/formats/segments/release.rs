@@ -19,15 +19,32 @@ pub(super) struct Category {
     pub extra: Map<String, Value>,
 }
 
-/// One annotation of a label: bitmap id → category.
+/// One annotation of a label: an object id (a bitmap's pixel value, or a
+/// shape's) → category.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Annotation {
     pub id: u32,
     pub category_id: u64,
+    /// In sequences: the object's id across frames (the SDK docs: always
+    /// equal to `id`).
+    pub track_id: Option<u32>,
     pub attributes: Map<String, Value>,
+    /// A vector label's shape; `None` for a bitmap's annotation.
+    pub shape: Option<VectorShape>,
 }
 
-/// What a sample's label in the chosen label set holds.
+/// The shape of a vector annotation.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum VectorShape {
+    /// `polygon`: its points, closed implicitly.
+    Polygon(Vec<[f64; 2]>),
+    /// `bbox`: `[[x0, y0], [x1, y1]]`, upper left and lower right corners.
+    Box([f64; 4]),
+    /// `polyline` or `point`, which cover no pixels: the type.
+    WithoutArea(&'static str),
+}
+
+/// What one image's label (a sample's, or a sequence frame's) holds.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Label {
     /// A bitmap and its annotations.
@@ -35,8 +52,19 @@ pub(super) enum Label {
         url: String,
         annotations: Vec<Annotation>,
     },
-    /// No mask, and why: `null`, `SKIPPED`, or no bitmap URL.
+    /// Vector annotations (polygons, boxes, polylines, points), in drawing order.
+    Vector { annotations: Vec<Annotation> },
+    /// No mask, and why: `null`, `SKIPPED`, no bitmap URL; or "no
+    /// annotations": neither a bitmap nor shapes (an empty vector label, when
+    /// the task type is a vector one).
     Without(&'static str),
+}
+
+/// One image of a sample: a single image's, or a sequence's frame.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Frame {
+    pub image_url: Option<String>,
+    pub label: Label,
 }
 
 /// One sample of `dataset.samples`.
@@ -46,10 +74,15 @@ pub(super) struct Sample {
     pub index: usize,
     pub uuid: Option<String>,
     pub name: String,
-    pub image_url: Option<String>,
     pub metadata: Map<String, Value>,
-    pub label: Label,
+    /// Whether it is an image sequence (`attributes.frames`).
+    pub sequence: bool,
+    /// Its images: one for a single image, the frames of a sequence.
+    pub frames: Vec<Frame>,
 }
+
+/// The label of an image whose sample has no label in the label set.
+const NO_LABEL: Label = Label::Without("null");
 
 /// `dataset.samples[i]`, for messages.
 pub(super) fn sample_place(index: usize) -> String {
@@ -61,6 +94,14 @@ pub(super) fn sample_place(index: usize) -> String {
 /// Segments.ai error).
 pub(super) fn looks_like_release(_path: &str, bytes: &[u8]) -> bool {
     first_object(strip_bom(bytes)).is_some_and(|first| !first.in_array && first.has("dataset"))
+}
+
+/// What a release says of itself once its samples are read.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Header {
+    pub categories: Vec<Category>,
+    /// `dataset.task_type`, when given.
+    pub task_type: Option<String>,
 }
 
 /// A sample `each` refused: its index in `dataset.samples`, and why.
@@ -75,7 +116,7 @@ pub(super) fn parse_stream<E>(
     mut reader: impl Read,
     labelset: &str,
     each: &mut dyn FnMut(Sample) -> Result<(), E>,
-) -> Result<(Vec<Category>, Option<Refusal<E>>), String> {
+) -> Result<(Header, Option<Refusal<E>>), String> {
     let mut head = Vec::with_capacity(3);
     (&mut reader)
         .take(3)
@@ -110,25 +151,43 @@ pub(super) fn parse_stream<E>(
             ));
         }
     };
-    let categories = categories_of(&root, labelset)?;
+    let header = header_of(&root, labelset)?;
     match malformed {
         Some(what) => Err(what),
-        None => Ok((categories, refused)),
+        None => Ok((header, refused)),
     }
 }
 
-/// The release's categories, once its samples are read: the checks of the
+/// The task types whose labels are read: bitmaps and vector labels, of
+/// single images and of image sequences.
+pub(super) const TASK_TYPES: [&str; 6] = [
+    "segmentation-bitmap",
+    "segmentation-bitmap-highres",
+    "image-segmentation-sequence",
+    "vector",
+    "bboxes",
+    "image-vector-sequence",
+];
+
+/// Whether labels of `task_type` are vector labels, where a label without
+/// annotations is an empty mask rather than none.
+pub(super) fn is_vector_task(task_type: &str) -> bool {
+    ["vector", "bboxes", "image-vector-sequence"].contains(&task_type)
+}
+
+/// The release's categories and task type, once its samples are read: the checks of the
 /// release as a whole (its `dataset`, task type, categories, labelsets).
-fn categories_of(root: &Value, labelset: &str) -> Result<Vec<Category>, String> {
+fn header_of(root: &Value, labelset: &str) -> Result<Header, String> {
     let dataset = root
         .get("dataset")
         .and_then(Value::as_object)
         .ok_or("has no 'dataset' object; a Segments.ai release has dataset.task_attributes.categories and dataset.samples")?;
     if let Some(Value::String(task)) = dataset.get("task_type")
-        && !task.starts_with("segmentation-bitmap")
+        && !TASK_TYPES.contains(&task.as_str())
     {
         return Err(format!(
-            "dataset.task_type is '{task}'; only segmentation-bitmap releases hold masks"
+            "dataset.task_type is '{task}'; maskconv reads image releases of the types {}",
+            TASK_TYPES.join(", ")
         ));
     }
     let categories = dataset
@@ -160,7 +219,14 @@ fn categories_of(root: &Value, labelset: &str) -> Result<Vec<Category>, String> 
         .get("samples")
         .and_then(Value::as_array)
         .ok_or("has no dataset.samples list")?;
-    Ok(categories)
+    let task_type = dataset
+        .get("task_type")
+        .and_then(Value::as_str)
+        .map(String::from);
+    Ok(Header {
+        categories,
+        task_type,
+    })
 }
 
 fn category_of(value: &Value) -> Result<Category, String> {
@@ -222,87 +288,162 @@ fn sample_of(value: &Value, labelset: &str, index: usize) -> Result<Sample, Stri
         .and_then(Value::as_str)
         .filter(|u| !u.is_empty())
         .map(String::from);
-    let image_url = object
-        .get("attributes")
-        .and_then(|a| a.get("image"))
-        .and_then(|i| i.get("url"))
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-        .map(String::from);
     let metadata = match object.get("metadata") {
         Some(Value::Object(map)) => map.clone(),
         _ => Map::new(),
     };
+    let attributes = object.get("attributes");
+    let image_frames = attributes.and_then(|a| a.get("frames"));
     let label_place = format!("{place}.labels.{labelset}");
     let label = match object.get("labels").and_then(|l| l.get(labelset)) {
-        None | Some(Value::Null) => Label::Without("null"),
-        Some(Value::Object(label)) => label_of(label, &label_place)?,
+        None | Some(Value::Null) => None,
+        Some(Value::Object(label)) => Some(label),
         Some(_) => return Err(format!("{label_place}: is neither an object nor null")),
     };
+    let skipped = label
+        .and_then(|l| l.get("label_status"))
+        .and_then(Value::as_str)
+        == Some("SKIPPED");
+    let body = label.and_then(|l| l.get("attributes"));
+    let label_frames = body.and_then(|b| b.get("frames"));
+    let sequence = image_frames.is_some() || label_frames.is_some();
+    if !sequence {
+        let label = match (label, skipped, body) {
+            (None, ..) => NO_LABEL,
+            (_, true, _) => Label::Without("SKIPPED"),
+            (_, _, Some(Value::Object(body))) => {
+                label_of(body, &format!("{label_place}.attributes"))?
+            }
+            _ => Label::Without("no bitmap"),
+        };
+        let image_url = attributes.and_then(image_url_of);
+        return Ok(Sample {
+            index,
+            uuid,
+            name,
+            metadata,
+            sequence,
+            frames: vec![Frame { image_url, label }],
+        });
+    }
+    let image_frames = match image_frames {
+        None => &Vec::new(),
+        Some(Value::Array(frames)) => frames,
+        Some(_) => return Err(format!("{place}.attributes.frames: is not a list")),
+    };
+    let label_frames = match label_frames {
+        None => &Vec::new(),
+        Some(Value::Array(frames)) => frames,
+        Some(_) => return Err(format!("{label_place}.attributes.frames: is not a list")),
+    };
+    if !label_frames.is_empty()
+        && !image_frames.is_empty()
+        && label_frames.len() != image_frames.len()
+    {
+        return Err(format!(
+            "{label_place}.attributes.frames: {} frames, but the sample has {} images",
+            label_frames.len(),
+            image_frames.len()
+        ));
+    }
+    let frames = (0..image_frames.len().max(label_frames.len()))
+        .map(|i| {
+            let frame_place = format!("{label_place}.attributes.frames[{i}]");
+            let label = match (label, skipped, label_frames.get(i)) {
+                (None, ..) => NO_LABEL,
+                (_, true, _) => Label::Without("SKIPPED"),
+                (_, _, Some(Value::Object(frame))) => label_of(frame, &frame_place)?,
+                (_, _, Some(_)) => return Err(format!("{frame_place}: is not an object")),
+                (_, _, None) => Label::Without("no bitmap"),
+            };
+            let image_url = image_frames.get(i).and_then(image_url_of);
+            Ok(Frame { image_url, label })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(Sample {
         index,
         uuid,
         name,
-        image_url,
         metadata,
-        label,
+        sequence,
+        frames,
     })
 }
 
-fn label_of(label: &Map<String, Value>, place: &str) -> Result<Label, String> {
-    if label.get("label_status").and_then(Value::as_str) == Some("SKIPPED") {
-        return Ok(Label::Without("SKIPPED"));
-    }
-    let Some(Value::Object(attributes)) = label.get("attributes") else {
-        return Ok(Label::Without("no bitmap"));
-    };
-    let url = attributes
-        .get("segmentation_bitmap")
-        .and_then(|b| b.get("url"))
+/// `image.url` of a sample's (or a frame's) attributes, when not empty.
+fn image_url_of(attributes: &Value) -> Option<String> {
+    attributes
+        .get("image")
+        .and_then(|i| i.get("url"))
         .and_then(Value::as_str)
-        .filter(|u| !u.is_empty());
-    let Some(url) = url else {
-        return Ok(Label::Without("no bitmap"));
-    };
-    let annotations = match attributes.get("annotations") {
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+}
+
+/// One image's label attributes (a single image's, or a sequence frame's):
+/// a bitmap's, or vector annotations.
+fn label_of(label: &Map<String, Value>, place: &str) -> Result<Label, String> {
+    let annotations = match label.get("annotations") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => list
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                annotation_of(a)
-                    .map_err(|what| format!("{place}.attributes.annotations[{i}]: {what}"))
+                annotation_of(a).map_err(|what| format!("{place}.annotations[{i}]: {what}"))
             })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(format!("{place}.attributes.annotations: is not a list")),
+        Some(_) => return Err(format!("{place}.annotations: is not a list")),
     };
     let mut ids = std::collections::HashSet::new();
     if let Some(twice) = annotations.iter().find(|a| !ids.insert(a.id)) {
         return Err(format!(
-            "{place}.attributes.annotations: id {} is listed twice",
+            "{place}.annotations: id {} is listed twice",
             twice.id
         ));
     }
-    Ok(Label::Bitmap {
-        url: url.to_string(),
-        annotations,
-    })
+    let vector = annotations.iter().filter(|a| a.shape.is_some()).count();
+    if vector > 0 && vector < annotations.len() {
+        return Err(format!(
+            "{place}.annotations: {vector} of {} annotations have a type and points; a label is either a bitmap's or vector annotations",
+            annotations.len()
+        ));
+    }
+    let url = label
+        .get("segmentation_bitmap")
+        .and_then(|b| b.get("url"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty());
+    match (url, vector > 0) {
+        (Some(_), true) => Err(format!(
+            "{place}: has a segmentation_bitmap and vector annotations; a label is one or the other"
+        )),
+        (Some(url), false) => Ok(Label::Bitmap {
+            url: url.to_string(),
+            annotations,
+        }),
+        (None, true) => Ok(Label::Vector { annotations }),
+        (None, false) if label.contains_key("segmentation_bitmap") => {
+            Ok(Label::Without("no bitmap"))
+        }
+        (None, false) => Ok(Label::Without("no annotations")),
+    }
 }
 
 fn annotation_of(value: &Value) -> Result<Annotation, String> {
     let Value::Object(object) = value else {
         return Err("is not an object".into());
     };
-    let id = match object.get("id").map(|v| (v, v.as_u64())) {
-        Some((_, Some(id))) if (1..=u64::from(super::MAX_ID)).contains(&id) => id as u32,
-        Some((v, _)) => {
-            return Err(format!(
-                "id {v} is not an object id 1..{} (a bitmap pixel holds 24 bits)",
-                super::MAX_ID
-            ));
-        }
-        None => return Err("has no id".into()),
+    let object_id = |key: &str| match object.get(key).map(|v| (v, v.as_u64())) {
+        Some((_, Some(id))) if (1..=u64::from(super::MAX_ID)).contains(&id) => Ok(Some(id as u32)),
+        Some((v, _)) => Err(format!(
+            "{key} {v} is not an object id 1..{} (a bitmap pixel holds 24 bits)",
+            super::MAX_ID
+        )),
+        None => Ok(None),
     };
+    let track_id = object_id("track_id")?;
+    // Sequences' `id` is a legacy copy of `track_id`.
+    let id = object_id("id")?.or(track_id).ok_or("has no id")?;
     let category_id = object
         .get("category_id")
         .and_then(Value::as_u64)
@@ -311,11 +452,53 @@ fn annotation_of(value: &Value) -> Result<Annotation, String> {
         Some(Value::Object(map)) => map.clone(),
         _ => Map::new(),
     };
+    let shape = match object.get("type") {
+        None | Some(Value::Null) => None,
+        Some(kind) => {
+            Some(shape_of(kind, object.get("points")).map_err(|what| format!("id {id}: {what}"))?)
+        }
+    };
     Ok(Annotation {
         id,
         category_id,
+        track_id,
         attributes,
+        shape,
     })
+}
+
+/// A vector annotation's shape from its `type` and `points`.
+fn shape_of(kind: &Value, points: Option<&Value>) -> Result<VectorShape, String> {
+    let points: Vec<[f64; 2]> = match points {
+        Some(Value::Array(points)) => points
+            .iter()
+            .map(|p| {
+                match p
+                    .as_array()
+                    .map(|c| c.iter().map(Value::as_f64).collect::<Vec<_>>())
+                {
+                    Some(c) if c.len() >= 2 && c.iter().all(Option::is_some) => {
+                        Ok([c[0].expect("checked"), c[1].expect("checked")])
+                    }
+                    _ => Err(format!("point {p} is not [x, y]")),
+                }
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("has a type but no points list".into()),
+    };
+    match kind.as_str() {
+        Some("polygon") if points.len() >= 3 => Ok(VectorShape::Polygon(points)),
+        Some("polygon") => Ok(VectorShape::WithoutArea("polygon of fewer than 3 points")),
+        Some("bbox") => match points[..] {
+            [[x0, y0], [x1, y1]] => Ok(VectorShape::Box([x0, y0, x1 - x0, y1 - y0])),
+            _ => Err(format!("a bbox has 2 points, not {}", points.len())),
+        },
+        Some("polyline") => Ok(VectorShape::WithoutArea("polyline")),
+        Some("point") => Ok(VectorShape::WithoutArea("point")),
+        _ => Err(format!(
+            "type {kind} is not polygon, bbox, polyline or point"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -331,7 +514,7 @@ mod tests {
 
     fn parse(bytes: &[u8], labelset: &str) -> Result<Release, String> {
         let mut samples = Vec::new();
-        let (categories, _) = parse_stream(bytes, labelset, &mut |s| {
+        let (Header { categories, .. }, _) = parse_stream(bytes, labelset, &mut |s| {
             samples.push(s);
             Ok::<(), ()>(())
         })?;
@@ -369,7 +552,7 @@ mod tests {
         assert!(release.categories[0].has_instances);
         assert!(!release.categories[1].has_instances, "null is stuff");
         assert!(release.categories[1].extra.contains_key("attributes"));
-        let labels: Vec<&Label> = release.samples.iter().map(|s| &s.label).collect();
+        let labels: Vec<&Label> = release.samples.iter().map(|s| &s.frames[0].label).collect();
         assert!(matches!(labels[0], Label::Bitmap { annotations, .. } if annotations.len() == 2));
         assert_eq!(labels[1], &Label::Without("null"));
         assert_eq!(labels[2], &Label::Without("SKIPPED"));
@@ -381,7 +564,7 @@ mod tests {
             model
                 .samples
                 .iter()
-                .all(|s| s.label == Label::Without("null"))
+                .all(|s| s.frames[0].label == Label::Without("null"))
         );
     }
 

@@ -8,3 +8,4 @@ mod datagen_bad_input;
 mod nucleus;
 mod nucleus_bad_input;
 mod segments;
+mod segments_vector;
