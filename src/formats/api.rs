@@ -318,8 +318,15 @@ impl<'a> Written<'a> {
     /// The written items with their records, in item order (read back from
     /// where they waited; may be called several times, once sealed).
     pub fn records(&self) -> impl Iterator<Item = std::io::Result<(&'a Item, Record)>> + '_ {
+        self.indexed_records()
+            .map(|record| record.map(|(index, record)| (&self.items[index], record)))
+    }
+
+    /// The written items' indices (in the dataset's items) with their
+    /// records, in item order (see [`Written::records`]).
+    pub fn indexed_records(&self) -> impl Iterator<Item = std::io::Result<(usize, Record)>> + '_ {
         let mut reader = self.records.reader();
-        self.items().map(move |item| {
+        self.indices.iter().map(move |&index| {
             let text_len = read_u32(&mut reader)? as usize;
             let mut text = vec![0u8; text_len];
             reader.read_exact(&mut text)?;
@@ -329,7 +336,7 @@ impl<'a> Written<'a> {
             let classes = (0..count)
                 .map(|_| read_u32(&mut reader))
                 .collect::<std::io::Result<Vec<ClassId>>>()?;
-            Ok((item, Record { text, classes }))
+            Ok((index as usize, Record { text, classes }))
         })
     }
 }

@@ -199,6 +199,7 @@ def _():
 def _():
     out = WORK / "segments-fixtures"
     run([PY, HERE / "segments_sdk_fixtures.py", out])
+    run([PY, HERE / "segments_sdk_vector_fixtures.py", out])
     committed = FIXTURES / "segments"
     for path in committed.rglob("*"):
         if path.is_file() and not is_golden(path):
@@ -221,6 +222,76 @@ for source in sources("segments/sdk_release", "cvat/generated_cvat_export/datase
         counts = WORK / f"{out.name}.json"
         run([PY, HERE / "segments_sdk_check.py", out, counts])
         same(json.loads(counts.read_text()), per_item(source), skipped)
+
+
+def frames_read(out):
+    """What segments_sdk_frames_check.py's SDK reading gives of a written release, per item key."""
+    counts = WORK / f"{out.name}-frames.json"
+    run([PY, HERE / "segments_sdk_frames_check.py", out, counts])
+    return json.loads(counts.read_text())
+
+
+def source_tracks(release):
+    """Per frame key of an SDK-built sequence fixture: the track ids of its thing categories."""
+    dataset = json.loads((FIXTURES / release / "release.json").read_text())["dataset"]
+    name_of = {c["id"]: c["name"] for c in dataset["task_attributes"]["categories"] if c.get("has_instances")}
+    tracks = {}
+    for sample in dataset["samples"]:
+        frames = sample["labels"]["ground-truth"]["attributes"]["frames"]
+        for i, frame in enumerate(frames):
+            per = {}
+            for a in frame["annotations"]:
+                if a["category_id"] in name_of and frame.get("segmentation_bitmap"):
+                    per.setdefault(name_of[a["category_id"]], []).append(a["track_id"])
+            if frame.get("segmentation_bitmap"):
+                tracks[f"{os.path.splitext(sample['name'])[0]}/{i:0{len(str(len(frames) - 1))}d}"] = \
+                    {k: sorted(v) for k, v in per.items()}
+    return tracks
+
+
+for through in [None, "cvat", "nucleus", "datagen"]:
+    @check(f"segments: the SDK's sequence types read maskconv's sequence output of segments/sdk_sequence"
+           f"{' through ' + through if through else ''} frame for frame, with the source's pixels"
+           f"{' and track ids' if through != 'datagen' else ' (Datagen holds no instances: no track ids)'}")
+    def _(through=through):
+        source = FIXTURES / "segments/sdk_sequence"
+        middle = convert(source, through)[0] if through else source
+        out, skipped = convert(middle, "segments")
+        assert not skipped, skipped
+        read = frames_read(out)
+        same({k: {"size": v["size"], "classes": v["classes"]} for k, v in read.items()}, per_item(source))
+        if through != "datagen":
+            # The source's thing categories (CVAT makes every class a thing).
+            expected = source_tracks("segments/sdk_sequence")
+            things = {name for tracks in expected.values() for name in tracks}
+            ours = {k: {c: t for c, t in v["tracks"].items() if c in things} for k, v in read.items()}
+            same(ours, expected, what="tracks")
+
+
+for fixture in ["segments/sdk_vector", "segments/sdk_vector_sequence"]:
+    @check(f"segments: maskconv's bitmaps of the SDK-typed vector labels of {fixture} hold pycocotools' pixels")
+    def _(fixture=fixture):
+        out, skipped = convert(FIXTURES / fixture, "segments")
+        assert not skipped, skipped
+        read = frames_read(out)
+        expected = json.loads((FIXTURES / "segments/expected_vector.json").read_text())
+        for key, ours in read.items():
+            theirs = expected[key]
+            # The same objects on the same pixels (ids may be renumbered).
+            pairs = {(a, b) for ra, rb in zip(ours["ids"], theirs) for a, b in zip(ra, rb)}
+            assert len({a for a, _ in pairs}) == len(pairs) == len({b for _, b in pairs}), f"{key}: objects differ"
+            assert all((a == 0) == (b == 0) for a, b in pairs), f"{key}: labelled pixels differ"
+        assert set(read) <= set(expected) and read, sorted(read)
+
+
+@check("segments: 1200 random polygons as a vector release convert to bitmaps holding pycocotools' pixels")
+def _():
+    polygons, release = WORK / "polygons.jsonl", WORK / "polygons-release"
+    run([PY, HERE / "polygons.py", polygons, 1400])
+    run([PY, HERE / "polygons_release.py", "make", polygons, release])
+    out, skipped = convert(release, "segments")
+    assert not skipped, skipped
+    return run([PY, HERE / "polygons_release.py", "check", polygons, out]).strip().splitlines()[-1]
 
 
 # ---------------------------------------------------------------- Scale Nucleus

@@ -50,8 +50,10 @@
 //! names' extensions (without an image) and label statuses are not kept.
 
 mod decode;
+mod label;
 mod read;
 mod release;
+mod sequences;
 mod write;
 
 use super::api::{Dataset, Format, FormatInfo, Writer};
@@ -71,7 +73,7 @@ pub struct Segments;
 static INFO: FormatInfo = FormatInfo {
     name: "segments",
     aliases: &["segments-ai", "segmentsai"],
-    description: "Segments.ai release: release.json (categories, samples, label attributes) + 8-bit RGBA id bitmaps (folder, or the release .json)",
+    description: "Segments.ai release: release.json (categories, samples, label attributes) + 8-bit RGBA id bitmaps (folder, or the release .json); reads bitmap and vector labels (polygons and boxes rasterised as pycocotools does) of images and image sequences, writes bitmaps (sequences as sequences)",
     can_read: true,
     can_write: true,
     capabilities: Capabilities {
@@ -96,7 +98,13 @@ static INFO: FormatInfo = FormatInfo {
         source_images: true,
         items_without_mask: true,
     },
-    options: &[&MASK_ROOT, &LABELSET, &IMAGE_SIZE, &URL_PREFIX],
+    options: &[
+        &MASK_ROOT,
+        &LABELSET,
+        &IMAGE_SIZE,
+        &URL_PREFIX,
+        &SINGLE_IMAGES,
+    ],
 };
 
 /// `--image-size WxH`: the size of images vector labels are drawn on, when
@@ -108,6 +116,17 @@ static IMAGE_SIZE: OptionSpec = OptionSpec {
     repeatable: false,
     direction: Direction::Read,
     check: Some(|value| parse_image_size(value).map(|_| ())),
+};
+
+/// `--single-images`: write every item as its own sample, also when the
+/// keys make sequences.
+static SINGLE_IMAGES: OptionSpec = OptionSpec {
+    name: "single-images",
+    value: None,
+    help: "Write every item as a Segments.ai image sample, also when every key is <sequence>/<frame> (which is otherwise written as image sequences)",
+    repeatable: false,
+    direction: Direction::Write,
+    check: None,
 };
 
 /// `640x480` → `(640, 480)`; the error says what is wrong.

@@ -2,9 +2,10 @@
 //! file holding every key the SDK's `SegmentsDataset` reads — its samples
 //! wait in item order and are streamed into `release.json` last.
 
+use super::sequences::{self, Sequence};
 use super::{
     BITMAP_DIR, CATEGORY_KEYS, DEFAULT_LABELSET, IMAGE_DIR, INFO, LABEL_DIR, MAX_ID, RELEASE,
-    SERVICE, SUBSET_KEY, is_sdk_attribute,
+    SERVICE, SINGLE_IMAGES, SUBSET_KEY, is_sdk_attribute,
 };
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::Result;
@@ -29,6 +30,10 @@ pub(super) struct SegmentsWriter {
     url_prefix: Option<String>,
     /// `task_attributes.categories`, in catalog order (category id = class id).
     categories: Vec<Value>,
+    /// Whether each class is a thing, by class id (index 0 unused).
+    things: Vec<bool>,
+    /// The sequences the items are the frames of; `None`: single images.
+    sequences: Option<Vec<Sequence>>,
 }
 
 impl SegmentsWriter {
@@ -65,10 +70,38 @@ impl SegmentsWriter {
                 Value::Object(category)
             })
             .collect();
+        let sequences = match sequences::plan(&dataset.items) {
+            Some(_) if options.flag(SINGLE_IMAGES.name) => None,
+            Some((sequences, from_sequences)) => {
+                if !from_sequences {
+                    out.warn(
+                        "sequences-from-keys",
+                        format!(
+                            "every item key is <sequence>/<frame>, so the {} items are written as {} image sequences; --single-images writes them as images",
+                            dataset.items.len(),
+                            sequences.len()
+                        ),
+                    );
+                }
+                Some(sequences)
+            }
+            None => None,
+        };
+        let things = std::iter::once(false)
+            .chain(
+                dataset
+                    .catalog
+                    .classes()
+                    .iter()
+                    .map(|c| c.kind == ClassKind::Thing),
+            )
+            .collect();
         Ok(SegmentsWriter {
             compression,
             url_prefix: url_folder(options)?,
             categories,
+            things,
+            sequences,
         })
     }
 
@@ -85,7 +118,10 @@ impl SegmentsWriter {
             "dataset": {
                 "name": "dataset",
                 "owner": "maskconv",
-                "task_type": "segmentation-bitmap",
+                "task_type": match self.sequences {
+                    Some(_) => "image-segmentation-sequence",
+                    None => "segmentation-bitmap",
+                },
                 "task_attributes": {"format_version": "0.1", "categories": self.categories},
                 "labelsets": [{"name": DEFAULT_LABELSET, "description": ""}],
                 "samples": [],
@@ -121,7 +157,7 @@ fn object_ids(segments: &[Segment]) -> Vec<u32> {
 }
 
 /// A deterministic UUID (version 8, RFC 9562) from `key`: 128-bit FNV-1a.
-fn uuid_of(key: &str) -> String {
+pub(super) fn uuid_of(key: &str) -> String {
     let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     for byte in b"maskconv-sample:".iter().chain(key.as_bytes()) {
         hash ^= u128::from(*byte);
@@ -144,6 +180,103 @@ fn uuid_of(key: &str) -> String {
 /// How deep a sample sits in `release.json`: in `dataset.samples`.
 const SAMPLE_DEPTH: usize = 3;
 
+impl SegmentsWriter {
+    /// The item's image: copied to `images/` when the input has it, else the
+    /// URL the source gave; with the extension its sample is named with.
+    fn image_of(
+        &self,
+        item: &Item,
+        image: Option<&[u8]>,
+        files: &mut Vec<OutputFile>,
+    ) -> (String, String) {
+        match source_image(item, image, ".png") {
+            Some((bytes, ext)) => {
+                let path = format!("{IMAGE_DIR}{}{ext}", item.key);
+                let url = self.url(&path);
+                files.push(OutputFile::new(path, bytes));
+                (url, ext.to_string())
+            }
+            // No image in the input: the URL the source gave, if any (its
+            // extension names the sample, as the SDK names cached images).
+            None => match item.origin.get(Origin::IMAGE_URL) {
+                Some(url) => (url.to_string(), file_extension(url, ".png").to_string()),
+                None => (String::new(), ".png".to_string()),
+            },
+        }
+    }
+
+    /// The item's bitmap with object ids `ids` (by segment, index 0
+    /// unused) in `files`, and its label attributes: annotations in id
+    /// order (as the reader orders segments, so a release written twice is
+    /// the same bytes), with track ids in sequences.
+    fn label_of(
+        &self,
+        item: &Item,
+        map: &LabelMap,
+        ids: &[u32],
+        files: &mut Vec<OutputFile>,
+    ) -> Value {
+        let palette: Vec<[u8; 4]> = ids
+            .iter()
+            .map(|&id| {
+                let [r, g, b] = rgb_of_id(id);
+                [r, g, b, 255]
+            })
+            .collect();
+        let (w, h) = (map.width(), map.height());
+        let png = encode_png_rows(w, h, PngLayout::Rgba8, self.compression, |y, row| {
+            paint_row(map.row(y), &palette, row)
+        });
+        let bitmap = format!("{BITMAP_DIR}{}.png", item.key);
+        files.push(OutputFile::new(bitmap.clone(), png));
+        let mut by_id: Vec<(&Segment, u32)> = map
+            .segments()
+            .iter()
+            .zip(ids[1..].iter().copied())
+            .filter(|&(_, id)| id != 0)
+            .collect();
+        by_id.sort_by_key(|&(_, id)| id);
+        let track = self.sequences.is_some();
+        let annotations: Vec<Value> = by_id
+            .into_iter()
+            .map(|(segment, id)| {
+                let mut annotation = Map::new();
+                annotation.insert("id".into(), id.into());
+                if track {
+                    annotation.insert("track_id".into(), id.into());
+                }
+                annotation.insert("category_id".into(), segment.class.into());
+                if track {
+                    annotation.insert("is_keyframe".into(), true.into());
+                }
+                let attributes: Map<String, Value> = segment
+                    .attributes
+                    .iter()
+                    .filter(|(k, v)| is_sdk_attribute(k, v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if !attributes.is_empty() {
+                    annotation.insert("attributes".into(), Value::Object(attributes));
+                }
+                Value::Object(annotation)
+            })
+            .collect();
+        json!({
+            "format_version": "0.1",
+            "annotations": annotations,
+            "segmentation_bitmap": {"url": self.url(&bitmap)},
+        })
+    }
+
+    /// The sample uuid: the source's, else one derived from `key`.
+    fn uuid_of(item: &Item, key: &str) -> String {
+        match item.origin.get(Origin::SERVICE_ID) {
+            Some(id) if id.starts_with(SERVICE) => id[SERVICE.len()..].to_string(),
+            _ => uuid_of(key),
+        }
+    }
+}
+
 impl Writer for SegmentsWriter {
     fn capabilities(&self) -> Capabilities {
         INFO.capabilities
@@ -157,101 +290,62 @@ impl Writer for SegmentsWriter {
         _out: &mut Diagnostics,
     ) -> Result<Encoded> {
         let mut files = Vec::new();
-        let (image_url, extension) = match source_image(item, image, ".png") {
-            Some((bytes, ext)) => {
-                let path = format!("{IMAGE_DIR}{}{ext}", item.key);
-                let url = self.url(&path);
-                files.push(OutputFile::new(path, bytes));
-                (url, ext.to_string())
-            }
-            // No image in the input: the URL the source gave, if any (its
-            // extension names the sample, as the SDK names cached images).
-            None => match item.origin.get(Origin::IMAGE_URL) {
-                Some(url) => (url.to_string(), file_extension(url, ".png").to_string()),
-                None => (String::new(), ".png".to_string()),
-            },
-        };
-        let label = match map {
-            None => Value::Null,
-            Some(map) => {
-                let segments = map.segments();
-                let ids = match segments.len() > MAX_ID as usize {
-                    false => object_ids(segments),
-                    // Only the segments with pixels get ids (the planned
-                    // losses let at most MAX_ID of them through).
-                    true => map.number_segments_with_pixels(),
-                };
-                let palette: Vec<[u8; 4]> = ids
-                    .iter()
-                    .map(|&id| {
-                        let [r, g, b] = rgb_of_id(id);
-                        [r, g, b, 255]
+        let (image_url, extension) = self.image_of(item, image, &mut files);
+        let label = map.map(|map| {
+            let segments = map.segments();
+            let ids = match (&self.sequences, segments.len() > MAX_ID as usize) {
+                (Some(_), false) => {
+                    sequences::track_ids(segments, |class| match self.things[class as usize] {
+                        true => ClassKind::Thing,
+                        false => ClassKind::Stuff,
                     })
-                    .collect();
-                let (w, h) = (map.width(), map.height());
-                let png = encode_png_rows(w, h, PngLayout::Rgba8, self.compression, |y, row| {
-                    paint_row(map.row(y), &palette, row)
-                });
-                let bitmap = format!("{BITMAP_DIR}{}.png", item.key);
-                files.push(OutputFile::new(bitmap.clone(), png));
-
-                // Annotations in id order, as the reader orders segments: a
-                // release written twice is the same bytes.
-                let mut by_id: Vec<(&Segment, u32)> = segments
-                    .iter()
-                    .zip(ids[1..].iter().copied())
-                    .filter(|&(_, id)| id != 0)
-                    .collect();
-                by_id.sort_by_key(|&(_, id)| id);
-                let annotations: Vec<Value> = by_id
-                    .into_iter()
-                    .map(|(segment, id)| {
-                        let mut annotation = Map::new();
-                        annotation.insert("id".into(), id.into());
-                        annotation.insert("category_id".into(), segment.class.into());
-                        let attributes: Map<String, Value> = segment
-                            .attributes
-                            .iter()
-                            .filter(|(k, v)| is_sdk_attribute(k, v))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        if !attributes.is_empty() {
-                            annotation.insert("attributes".into(), Value::Object(attributes));
-                        }
-                        Value::Object(annotation)
-                    })
-                    .collect();
-                let body = json!({
-                    "format_version": "0.1",
-                    "annotations": annotations,
-                    "segmentation_bitmap": {"url": self.url(&bitmap)},
-                });
-                files.push(OutputFile::new(
-                    format!("{LABEL_DIR}{}.json", item.key),
-                    pyjson::dumps_indented(&body, 2) + "\n",
-                ));
-                json!({"label_status": "LABELED", "attributes": body})
-            }
-        };
-        let mut metadata = Map::new();
-        if let Some(subset) = &item.subset {
-            metadata.insert(SUBSET_KEY.into(), subset.clone().into());
-        }
-        let uuid = match item.origin.get(Origin::SERVICE_ID) {
-            Some(id) if id.starts_with(SERVICE) => id[SERVICE.len()..].to_string(),
-            _ => uuid_of(&item.key),
-        };
-        let sample = json!({
-            "uuid": uuid,
-            "name": format!("{}{extension}", item.key),
-            "metadata": metadata,
-            "attributes": {"image": {"url": image_url}},
-            "labels": {DEFAULT_LABELSET: label},
+                }
+                (None, false) => object_ids(segments),
+                // Only the segments with pixels get ids (the planned
+                // losses let at most MAX_ID of them through).
+                (_, true) => map.number_segments_with_pixels(),
+            };
+            self.label_of(item, map, &ids, &mut files)
         });
+        let subset = item.subset.clone().map(Value::from);
+        let text = match &self.sequences {
+            // A frame: what its sequence's sample takes from it, assembled by `finish`.
+            Some(_) => serde_json::to_string(&json!({
+                "uuid": item.origin.get(Origin::SERVICE_ID).and_then(|id| id.strip_prefix(SERVICE)),
+                "image": image_url,
+                "subset": subset,
+                "frame": label,
+            }))
+            .expect("JSON values serialise"),
+            None => {
+                if let Some(body) = &label {
+                    files.push(OutputFile::new(
+                        format!("{LABEL_DIR}{}.json", item.key),
+                        pyjson::dumps_indented(body, 2) + "\n",
+                    ));
+                }
+                let mut metadata = Map::new();
+                if let Some(subset) = subset {
+                    metadata.insert(SUBSET_KEY.into(), subset);
+                }
+                let label = match label {
+                    Some(body) => json!({"label_status": "LABELED", "attributes": body}),
+                    None => Value::Null,
+                };
+                let sample = json!({
+                    "uuid": Self::uuid_of(item, &item.key),
+                    "name": format!("{}{extension}", item.key),
+                    "metadata": metadata,
+                    "attributes": {"image": {"url": image_url}},
+                    "labels": {DEFAULT_LABELSET: label},
+                });
+                pyjson::dumps_indented_at(&sample, 2, SAMPLE_DEPTH)
+            }
+        };
         Ok(Encoded {
             files,
             record: Record {
-                text: pyjson::dumps_indented_at(&sample, 2, SAMPLE_DEPTH),
+                text,
                 ..Record::default()
             },
         })
@@ -263,20 +357,49 @@ impl Writer for SegmentsWriter {
         sink.write_stream(RELEASE, &mut |file: &mut dyn Write| {
             file.write_all(head.as_bytes())?;
             file.write_all(b"[")?;
-            for (i, record) in written.records().enumerate() {
-                let (_, record) = record?;
-                if i > 0 {
+            let mut first = true;
+            let mut sample = |file: &mut dyn Write, text: &str| -> std::io::Result<()> {
+                if !first {
                     file.write_all(b",")?;
                 }
+                first = false;
                 write!(file, "\n{indent}")?;
-                file.write_all(record.text.as_bytes())?;
+                file.write_all(text.as_bytes())
+            };
+            match &self.sequences {
+                None => {
+                    for record in written.records() {
+                        sample(file, &record?.1.text)?;
+                    }
+                }
+                Some(plan) => {
+                    let mut records = written.indexed_records().peekable();
+                    for sequence in plan {
+                        let frames = sequences::frames(sequence, &mut records)?;
+                        let (whole, _) = sequences::sample(sequence, frames);
+                        sample(file, &pyjson::dumps_indented_at(&whole, 2, SAMPLE_DEPTH))?;
+                    }
+                }
             }
             if !written.is_empty() {
                 write!(file, "\n{}", &indent[2..])?;
             }
             file.write_all(b"]")?;
             file.write_all(tail.as_bytes())
-        })
+        })?;
+        // Each sequence's label, for client.add_label.
+        if let Some(plan) = &self.sequences {
+            let mut records = written.indexed_records().peekable();
+            for sequence in plan {
+                let frames = sequences::frames(sequence, &mut records)
+                    .map_err(|e| crate::error::Error::output(RELEASE, e.to_string()))?;
+                if let (_, Some(label)) = sequences::sample(sequence, frames) {
+                    let path = format!("{LABEL_DIR}{}.json", sequence.key);
+                    sink.write_file(&path, (pyjson::dumps_indented(&label, 2) + "\n").as_bytes())?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

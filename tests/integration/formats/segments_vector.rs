@@ -182,3 +182,166 @@ fn overlaps_and_shapes_without_area_are_named_losses_that_strict_refuses() {
     ]);
     assert_fails(&refused, &strict, 1, "vector-without-area");
 }
+
+/// Each thing track id of the frames of a written release, by item key,
+/// as maskconv reads it back (instance numbers of the class `car`).
+fn car_tracks(release_dir: &std::path::Path) -> Vec<(String, Vec<u32>)> {
+    let dataset = open_dataset(release_dir, Some("segments")).unwrap();
+    let car = dataset.catalog.find("car").unwrap();
+    (0..dataset.items.len())
+        .filter_map(|index| {
+            let map = dataset
+                .decode(index, &mut Diagnostics::default())
+                .unwrap()?;
+            let mut tracks: Vec<u32> = map
+                .segments()
+                .iter()
+                .filter(|s| s.class == car)
+                .filter_map(|s| s.instance)
+                .collect();
+            tracks.sort_unstable();
+            Some((dataset.items[index].key.clone(), tracks))
+        })
+        .collect()
+}
+
+fn release_json(dir: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("release.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn sequences_are_written_back_as_sequences_with_their_track_ids() {
+    let input = fixture("segments/sdk_sequence");
+    let out = TempDir::new("sequence-write");
+    let report = convert(&input, &out.join("seq"), "segments", &[]);
+    assert!(
+        !codes(&report["warnings"]).contains(&"sequences-from-keys"),
+        "read as sequences: no note"
+    );
+    let release = release_json(&out.join("seq"));
+    assert_eq!(
+        release["dataset"]["task_type"],
+        "image-segmentation-sequence"
+    );
+    let samples = release["dataset"]["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 1);
+    let clip = &samples[0];
+    assert_eq!(
+        (clip["name"].as_str(), clip["uuid"].as_str()),
+        (Some("clip"), Some("s-1"))
+    );
+    assert_eq!(clip["metadata"]["subset"], "val");
+    assert_eq!(
+        clip["attributes"]["frames"][2]["image"]["url"],
+        "https://example.com/clip/2.jpg"
+    );
+    let frames = clip["labels"]["ground-truth"]["attributes"]["frames"]
+        .as_array()
+        .unwrap();
+    assert_eq!(frames.len(), 3);
+    assert!(
+        frames[2].get("segmentation_bitmap").is_none(),
+        "frame 2 has no bitmap"
+    );
+    // Road (stuff, class 2) is one track in every frame.
+    let road: Vec<&Value> = frames[..2]
+        .iter()
+        .flat_map(|f| f["annotations"].as_array().unwrap())
+        .filter(|a| a["category_id"] == 2)
+        .map(|a| &a["track_id"])
+        .collect();
+    assert_eq!(road, [&Value::from(65533), &Value::from(65533)]);
+    let expected = vec![
+        ("clip/0".to_string(), vec![1, 2]),
+        ("clip/1".to_string(), vec![2]),
+    ];
+    assert_eq!(car_tracks(&out.join("seq")), expected);
+    assert_eq!(car_tracks(&input), expected);
+    let label: Value =
+        serde_json::from_slice(&std::fs::read(out.join("seq/labels/clip.json")).unwrap()).unwrap();
+    assert_eq!(label, clip["labels"]["ground-truth"]["attributes"]);
+}
+
+#[test]
+fn a_sequence_through_every_format_with_instances_comes_back_with_its_frames_and_track_ids() {
+    let input = fixture("segments/sdk_sequence");
+    let out = TempDir::new("sequence-through");
+    let expected = car_tracks(&input);
+    let formats = maskconv::formats::REGISTRY
+        .iter()
+        .map(|f| f.info())
+        .filter(|f| f.can_read && f.can_write && f.capabilities.instances && f.name != "segments");
+    let mut checked = Vec::new();
+    for format in formats {
+        let middle = out.join(format.name);
+        convert(&input, &middle, format.name, &[]);
+        let back = out.join(&format!("{}-back", format.name));
+        let report = convert(&middle, &back, "segments", &[]);
+        assert!(
+            codes(&report["warnings"]).contains(&"sequences-from-keys"),
+            "{}: {report}",
+            format.name
+        );
+        let release = release_json(&back);
+        assert_eq!(
+            release["dataset"]["task_type"], "image-segmentation-sequence",
+            "{}",
+            format.name
+        );
+        let samples = release["dataset"]["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 1, "{}", format.name);
+        assert_eq!(samples[0]["name"], "clip");
+        assert_eq!(car_tracks(&back), expected, "through {}", format.name);
+        checked.push(format.name);
+    }
+    assert!(
+        checked.contains(&"cvat") && checked.contains(&"nucleus"),
+        "{checked:?}"
+    );
+}
+
+#[test]
+fn single_images_writes_the_frames_as_image_samples() {
+    let out = TempDir::new("sequence-single");
+    convert(
+        &fixture("segments/sdk_sequence"),
+        &out.join("img"),
+        "segments",
+        &["--single-images"],
+    );
+    let release = release_json(&out.join("img"));
+    assert_eq!(release["dataset"]["task_type"], "segmentation-bitmap");
+    let names: Vec<&str> = release["dataset"]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["clip/0.jpg", "clip/1.jpg", "clip/2.jpg"]);
+}
+
+#[test]
+fn sequences_are_the_same_bytes_at_any_thread_count() {
+    let out = TempDir::new("sequence-threads");
+    for (name, jobs) in [("one", "1"), ("two", "2")] {
+        for input in ["segments/sdk_sequence", "segments/sdk_vector_sequence"] {
+            let to = out.join(&format!("{name}/{}", input.replace('/', "-")));
+            convert(
+                &fixture(input),
+                &to,
+                "segments",
+                &["-j", jobs, "--url-prefix", "https://x/"],
+            );
+            convert(
+                &fixture(input),
+                &to.with_extension("zip"),
+                "segments",
+                &["-j", jobs],
+            );
+        }
+    }
+    assert_eq!(
+        crate::common::read_tree(&out.join("one")),
+        crate::common::read_tree(&out.join("two"))
+    );
+}
