@@ -96,12 +96,42 @@ fn nucleus(ndjson: &[u8], mask_a: &[u8]) -> Files {
     ])
 }
 
+/// The images and bitmaps the vector and sequence fixtures' releases name.
+const SEGMENTS_OTHERS: [(&str, &[u8]); 6] = [
+    (
+        "images/shapes.png",
+        include_bytes!("../fixtures/segments/sdk_vector/images/shapes.png"),
+    ),
+    (
+        "images/empty.png",
+        include_bytes!("../fixtures/segments/sdk_vector/images/empty.png"),
+    ),
+    (
+        "images/drive_0.png",
+        include_bytes!("../fixtures/segments/sdk_vector_sequence/images/drive_0.png"),
+    ),
+    (
+        "images/drive_1.png",
+        include_bytes!("../fixtures/segments/sdk_vector_sequence/images/drive_1.png"),
+    ),
+    (
+        "bitmaps/clip_0.png",
+        include_bytes!("../fixtures/segments/sdk_sequence/bitmaps/clip_0.png"),
+    ),
+    (
+        "bitmaps/clip_1.png",
+        include_bytes!("../fixtures/segments/sdk_sequence/bitmaps/clip_1.png"),
+    ),
+];
+
 fn segments(release: &[u8], street: &[u8]) -> Files {
-    files(&[
+    let mut all = files(&[
         ("release.json", release),
         ("bitmaps/street.png", street),
         ("bitmaps/field.png", SEGMENTS_FIELD),
-    ])
+    ]);
+    all.extend(files(&SEGMENTS_OTHERS));
+    all
 }
 
 /// Opens `source` (as `format`, or as detected), decodes every item, reads
@@ -251,7 +281,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "labelmap" => vec![CVAT_LABELMAP.to_vec()],
         "datagen_metadata" => vec![DATAGEN_METADATA.to_vec()],
         "nucleus_records" => vec![NUCLEUS_NDJSON.to_vec()],
-        "segments_release" => vec![SEGMENTS_RELEASE.to_vec()],
+        "segments_release" => vec![
+            SEGMENTS_RELEASE.to_vec(),
+            include_bytes!("../fixtures/segments/sdk_vector/release.json").to_vec(),
+            include_bytes!("../fixtures/segments/sdk_sequence/release.json").to_vec(),
+            include_bytes!("../fixtures/segments/sdk_vector_sequence/release.json").to_vec(),
+        ],
         "png_masks" => vec![
             with_pick(0, CVAT_CLASS),
             with_pick(1, &datagen_mask()),

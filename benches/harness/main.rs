@@ -20,12 +20,15 @@
 //! (`small.rs`): every reader × writer pair's peak RSS at each size and its
 //! slope per item, and cvat → cvat / cvat → nucleus against the floor.
 //!
+//! `--polygons FILE` times the polygon rasteriser instead (`polygons.rs`).
+//!
 //! Prints Markdown tables for BENCHMARKS.md: medians over R runs (the
 //! ratio is the median of per-run ratios, convert and floor alternating).
 
 mod corpus;
 mod large;
 mod measure;
+mod polygons;
 mod small;
 
 /// The command line of the harness.
@@ -38,6 +41,8 @@ pub struct Args {
     pub only: Option<String>,
     /// Sizes of the many-small-items corpus: measure that instead.
     pub small: Option<Vec<usize>>,
+    /// A polygons file: time the rasteriser on it instead.
+    pub polygons: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -46,6 +51,7 @@ fn parse_args() -> Args {
         runs: 3,
         only: None,
         small: None,
+        polygons: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -53,6 +59,7 @@ fn parse_args() -> Args {
             "--items" => args.items = it.next().and_then(|v| v.parse().ok()).expect("--items N"),
             "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--only" => args.only = it.next(),
+            "--polygons" => args.polygons = it.next(),
             "--small" => {
                 let sizes = it.next().expect("--small N[,M...]");
                 let sizes = sizes
@@ -68,8 +75,9 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
-    match &args.small {
-        Some(sizes) => small::run(&args, sizes),
-        None => large::run(&args),
+    match (&args.polygons, &args.small) {
+        (Some(path), _) => polygons::run(path, args.runs),
+        (None, Some(sizes)) => small::run(&args, sizes),
+        (None, None) => large::run(&args),
     }
 }

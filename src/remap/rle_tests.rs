@@ -244,3 +244,22 @@ fn a_tall_image_is_painted_in_bands_to_the_same_pixels() {
     assert_eq!(differ, 0);
     assert!(ids.iter().filter(|&&id| id == 1).count() > 1_000_000);
 }
+
+#[test]
+fn ids_beyond_8_and_16_bits_paint_on_wider_canvases() {
+    let (h, w) = (6u32, 5u32);
+    let a = rle_from_box(0.0, 0.0, 3.0, 4.0, h, w).unwrap();
+    let b = rle_from_box(2.0, 1.0, 3.0, 5.0, h, w).unwrap();
+    let narrow = paint(&[(1, &a), (2, &b)], h, w).unwrap();
+    for (low, high) in [(255, 256), (70_000, 16_777_215)] {
+        let wide = paint(&[(low, &a), (high, &b)], h, w).unwrap();
+        let relabel = |id: u32| match id {
+            1 => low,
+            2 => high,
+            other => other,
+        };
+        let expected: Vec<u32> = narrow.runs.ids().into_iter().map(relabel).collect();
+        assert_eq!(wide.runs.ids(), expected);
+        assert_eq!(wide.overlapped, narrow.overlapped);
+    }
+}
