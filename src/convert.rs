@@ -7,12 +7,13 @@
 //! left.
 
 use crate::codec::Compression;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Printable, Result};
 use crate::formats;
 use crate::formats::api::{Dataset, Encoded, Format, FormatInfo, Writer, Written};
 use crate::formats::options::{Direction, FormatOptions};
 use crate::io::{ConcurrentSink, Output, Sink, Spill, refuse_output_holding_input_files};
 use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
+use crate::model::{case_collision, key_to_path};
 use crate::open::{ignored_options, open_dataset};
 use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
 use crate::report::{NoteList, Warning};
@@ -129,6 +130,36 @@ pub fn convert_dataset(
             format!(
                 "{}: holds no items; the output is an empty dataset",
                 dataset.source().name()
+            ),
+        ));
+    }
+    if let Some((first, second)) = case_collision(dataset.items.iter().map(|i| i.key.as_str())) {
+        let what = format!(
+            "items '{}' and '{}' are files whose names differ only in letter case",
+            Printable(first),
+            Printable(second)
+        );
+        if sink.case_insensitive() {
+            return Err(Error::invalid_input(format!(
+                "{what}, which the output's disk does not tell apart; rename one, or write to a .zip"
+            )));
+        }
+        tally.warnings.push(Warning::new(
+            "case-collision",
+            format!("{what}: a case-insensitive disk (macOS, Windows) cannot hold both"),
+        ));
+    }
+    let escaped = dataset
+        .items
+        .iter()
+        .filter(|i| key_to_path(&i.key) != i.key);
+    if let (n @ 1.., Some(example)) = (escaped.clone().count(), escaped.clone().next()) {
+        tally.warnings.push(Warning::new(
+            "keys-escaped",
+            format!(
+                "{n} item keys cannot be file names as they are (e.g. '{}' is written as '{}'): their files are named with %XX escapes, which maskconv reads back to the keys",
+                Printable(&example.key),
+                key_to_path(&example.key)
             ),
         ));
     }

@@ -38,6 +38,12 @@ pub trait Sink {
         None
     }
 
+    /// Whether the disk written to cannot tell file names apart that differ
+    /// only in letter case (a folder on macOS or Windows, usually).
+    fn case_insensitive(&self) -> bool {
+        false
+    }
+
     /// A writer many threads may call at once, when the order of writes
     /// does not matter (a folder: each file is its own); the pipeline then
     /// writes each item's files from the worker that made them. `None` (the
@@ -346,6 +352,19 @@ impl Sink for Output {
 
     fn scratch_dir(&self) -> Option<&Path> {
         self.temp_path.parent()
+    }
+
+    fn case_insensitive(&self) -> bool {
+        // Probed in the output's own temporary folder: a name written in
+        // lower case, looked up in upper case.
+        let Some(folder) = &self.folder else {
+            return false;
+        };
+        let probe = folder.root.join(".maskconv-case-probe");
+        let written = fs::write(&probe, b"").is_ok();
+        let insensitive = written && folder.root.join(".MASKCONV-CASE-PROBE").exists();
+        let _ = fs::remove_file(&probe);
+        insensitive
     }
 }
 

@@ -8,5 +8,6 @@ mod common;
 mod formats;
 mod fuzz_regressions;
 mod golden;
+mod keys;
 mod matrix;
 mod rasterise;

@@ -15,7 +15,8 @@ use crate::formats::common::{is_mac_metadata, several_datasets};
 use crate::io::Source;
 use crate::losses::Diagnostics;
 use crate::model::{
-    Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment, check_key,
+    Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment,
+    check_key, key_to_path, path_to_key,
 };
 use crate::remap::{PixelKey, label_pixels, pixel_key_of_rgb8, rgb8_of_pixel_key};
 use crate::report::Warning;
@@ -96,6 +97,8 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
     for item in &mut items {
         item.image = images.get(item.key.as_str()).map(|p| p.to_string());
         item.mask = mask_of(&*source, &root, &item.key);
+        // Files are named by the id; the item's key is what the id escapes.
+        item.key = key_of_id(&item.key);
     }
 
     let decoder = CvatDecoder {
@@ -115,6 +118,16 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
 
 /// The item's masks: its class mask and, when there is one, its object
 /// mask; `None` when it has neither.
+/// The item key an id of a subset file stands for: the key whose path
+/// ([`key_to_path`]) it is, or the id itself when it is no such path.
+fn key_of_id(id: &str) -> String {
+    let key = path_to_key(id);
+    match key_to_path(&key) == id {
+        true => key.into_owned(),
+        false => id.to_string(),
+    }
+}
+
 fn mask_of(source: &dyn Source, root: &str, key: &str) -> Option<MaskRef> {
     let listed = |path: String| FileRef::in_input(source.files(), path);
     let class = listed(format!("{root}{CLASS_DIR}{key}.png"));
@@ -498,12 +511,9 @@ impl ItemDecoder for CvatDecoder {
             return Err(err);
         }
         let object_display = object_display.unwrap_or_else(|| {
-            let root = class_path.strip_suffix(&format!("{CLASS_DIR}{}.png", item.key));
-            source.display(&format!(
-                "{}{OBJECT_DIR}{}.png",
-                root.unwrap_or(""),
-                item.key
-            ))
+            let id = key_to_path(&item.key);
+            let root = class_path.strip_suffix(&format!("{CLASS_DIR}{id}.png"));
+            source.display(&format!("{}{OBJECT_DIR}{id}.png", root.unwrap_or("")))
         });
         out.warnings.extend(object_notes(
             &segments,

@@ -12,7 +12,7 @@ use crate::formats::colors::{distinct_rgb8, voc_color};
 use crate::formats::common::source_image;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{Catalog, Item, LabelMap, Segment};
+use crate::model::{Catalog, Item, LabelMap, Segment, key_to_path};
 use crate::remap::paint_row;
 use crate::report::Warning;
 use serde_json::Value;
@@ -152,7 +152,9 @@ impl Writer for CvatWriter<'_> {
         _out: &mut Diagnostics,
     ) -> Result<Encoded> {
         let mut files: Vec<OutputFile> = source_image(item, image, ".jpg")
-            .map(|(bytes, ext)| OutputFile::new(format!("{IMAGE_DIR}{}{ext}", item.key), bytes))
+            .map(|(bytes, ext)| {
+                OutputFile::new(format!("{IMAGE_DIR}{}{ext}", key_to_path(&item.key)), bytes)
+            })
             .into_iter()
             .collect();
         let Some(map) = map else {
@@ -175,7 +177,10 @@ impl Writer for CvatWriter<'_> {
             let png = encode_png_rows(w, h, PngLayout::Rgb8, self.compression, |y, row| {
                 paint_row(map.row(y), palette, row)
             });
-            files.push(OutputFile::new(format!("{folder}{}.png", item.key), png));
+            files.push(OutputFile::new(
+                format!("{folder}{}.png", key_to_path(&item.key)),
+                png,
+            ));
         }
         Ok(Encoded {
             files,
@@ -194,7 +199,7 @@ impl Writer for CvatWriter<'_> {
                     subsets.len() - 1
                 }
             };
-            subsets[slot].1.push_str(&item.key);
+            subsets[slot].1.push_str(&key_to_path(&item.key));
             subsets[slot].1.push('\n');
         }
         if subsets.is_empty() {
@@ -322,7 +327,8 @@ fn is_line_break(c: char) -> bool {
 fn check_items(items: &[Item], warnings: &mut Vec<Warning>) -> Result<()> {
     let mut underscored: BTreeSet<&str> = BTreeSet::new();
     for item in items {
-        let key = &item.key;
+        // The line is the key as a path: ASCII control characters escaped.
+        let key = key_to_path(&item.key);
         if let Some(c) = key.chars().find(|&c| c.is_control() || is_line_break(c)) {
             return Err(Error::invalid_input(format!(
                 "item '{key}' cannot be listed in {SUBSET_DIR}*.txt: its key holds {}, which would split or garble the line; rename the item",

@@ -13,7 +13,7 @@ use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written}
 use crate::formats::common::{read_small_file, source_image};
 use crate::io::{Sink, Source};
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{Catalog, ClassId, Color, Item, LabelMap};
+use crate::model::{Catalog, ClassId, Color, Item, LabelMap, key_to_path};
 use crate::remap::{paint_row_marking, rgb16_bytes};
 use crate::report::Warning;
 use serde_json::{Value, json};
@@ -167,15 +167,21 @@ fn assign_colors(catalog: &Catalog, warnings: &mut Vec<Warning>) -> Vec<[u16; 3]
 }
 
 /// The datapoint number of each item whose key is not a Datagen camera
+/// `key` as a Datagen camera folder, when it is one and a path as it is
+/// (no character of it needs escaping: see [`key_to_path`]).
+fn own_camera_path(key: &str) -> Option<super::CameraPath<'_>> {
+    camera_path(key).filter(|_| key_to_path(key) == key)
+}
+
 /// path: the next free `datapoint_NNNNN`, in item order.
 fn foreign_numbers(items: &[Item]) -> HashMap<&str, u64> {
     let used: HashSet<&str> = items
         .iter()
-        .filter_map(|i| camera_path(&i.key).map(|p| p.datapoint))
+        .filter_map(|i| own_camera_path(&i.key).map(|p| p.datapoint))
         .collect();
     let mut next = 0u64;
     let mut numbers = HashMap::new();
-    for item in items.iter().filter(|i| camera_path(&i.key).is_none()) {
+    for item in items.iter().filter(|i| own_camera_path(&i.key).is_none()) {
         let number = loop {
             next += 1;
             if !used.contains(datapoint_name(next).as_str()) {
@@ -220,10 +226,11 @@ impl<'a> DatagenWriter<'a> {
         })
     }
 
-    /// Where `item` goes: its own key when it is a Datagen camera path, else
+    /// Where `item` goes: its own key when it is a Datagen camera path (one
+    /// that needs no escaping), else
     /// its `datapoint_NNNNN/camera`.
     fn placement(&self, item: &Item) -> Placement {
-        match camera_path(&item.key) {
+        match own_camera_path(&item.key) {
             Some(path) => Placement {
                 camera_dir: item.key.clone(),
                 datapoint_dir: path.datapoint.to_string(),

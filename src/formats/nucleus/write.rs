@@ -10,7 +10,7 @@ use crate::formats::mask_url::{output_url, url_folder};
 use crate::formats::options::FormatOptions;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics, Keeps, LossCode};
-use crate::model::{Catalog, ClassId, Item, LabelMap};
+use crate::model::{Catalog, ClassId, Item, LabelMap, key_to_path};
 use crate::remap::paint_row_marking;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
@@ -163,7 +163,7 @@ impl Writer for NucleusWriter<'_> {
             }
         }
 
-        let path = format!("{MASK_DIR}{}.png", item.key);
+        let path = format!("{MASK_DIR}{}.png", key_to_path(&item.key));
         let mask_url = output_url(self.url_prefix.as_deref(), &path);
         let line = json!({
             "type": "mask",

@@ -16,7 +16,7 @@ use crate::formats::mask_url::{output_url, url_folder};
 use crate::formats::options::FormatOptions;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{ClassKind, Item, LabelMap, Origin, Segment};
+use crate::model::{ClassKind, Item, LabelMap, Origin, Segment, key_to_path};
 use crate::pyjson;
 use crate::remap::{paint_row, rgb_of_id};
 use serde_json::{Map, Value, json};
@@ -191,7 +191,7 @@ impl SegmentsWriter {
     ) -> (String, String) {
         match source_image(item, image, ".png") {
             Some((bytes, ext)) => {
-                let path = format!("{IMAGE_DIR}{}{ext}", item.key);
+                let path = format!("{IMAGE_DIR}{}{ext}", key_to_path(&item.key));
                 let url = self.url(&path);
                 files.push(OutputFile::new(path, bytes));
                 (url, ext.to_string())
@@ -227,7 +227,7 @@ impl SegmentsWriter {
         let png = encode_png_rows(w, h, PngLayout::Rgba8, self.compression, |y, row| {
             paint_row(map.row(y), &palette, row)
         });
-        let bitmap = format!("{BITMAP_DIR}{}.png", item.key);
+        let bitmap = format!("{BITMAP_DIR}{}.png", key_to_path(&item.key));
         files.push(OutputFile::new(bitmap.clone(), png));
         let mut by_id: Vec<(&Segment, u32)> = map
             .segments()
@@ -320,7 +320,7 @@ impl Writer for SegmentsWriter {
             None => {
                 if let Some(body) = &label {
                     files.push(OutputFile::new(
-                        format!("{LABEL_DIR}{}.json", item.key),
+                        format!("{LABEL_DIR}{}.json", key_to_path(&item.key)),
                         pyjson::dumps_indented(body, 2) + "\n",
                     ));
                 }
@@ -394,7 +394,7 @@ impl Writer for SegmentsWriter {
                 let frames = sequences::frames(sequence, &mut records)
                     .map_err(|e| crate::error::Error::output(RELEASE, e.to_string()))?;
                 if let (_, Some(label)) = sequences::sample(sequence, frames) {
-                    let path = format!("{LABEL_DIR}{}.json", sequence.key);
+                    let path = format!("{LABEL_DIR}{}.json", key_to_path(&sequence.key));
                     sink.write_file(&path, (pyjson::dumps_indented(&label, 2) + "\n").as_bytes())?;
                 }
             }
