@@ -11,7 +11,9 @@ use crate::error::{Error, ErrorKind, Printable, Result};
 use crate::formats;
 use crate::formats::api::{Dataset, Encoded, Format, FormatInfo, Writer, Written};
 use crate::formats::options::{Direction, FormatOptions};
-use crate::io::{ConcurrentSink, Output, Sink, Spill, refuse_output_holding_input_files};
+use crate::io::{
+    ConcurrentSink, Output, OutputOptions, Sink, Spill, refuse_output_holding_input_files,
+};
 use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
 use crate::model::{case_collision, key_to_path};
 use crate::open::{ignored_options, open_dataset};
@@ -82,7 +84,16 @@ pub fn convert(
     Output::check(output, input, options.force)?;
     let dataset = open_dataset(input, from, &options.options)?;
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
-    let mut out = Output::create(output, input, options.force)?;
+    let layout = OutputOptions {
+        force: options.force,
+        gzip_level: match options.compression {
+            Compression::Fast => 1,
+            Compression::Balanced => 6,
+            Compression::High => 9,
+        },
+        archive_folder: target.info().archive_folder,
+    };
+    let mut out = Output::create_with(output, input, layout)?;
     let mut report = convert_dataset(&dataset, target, &mut out, options)?;
     if report.written == 0 && !report.skipped.is_empty() {
         // Nothing to publish: a run that wrote nothing failed.

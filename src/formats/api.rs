@@ -39,6 +39,9 @@ pub struct FormatInfo {
     pub capabilities: Capabilities,
     /// The format-specific options its reader and writer take.
     pub options: &'static [&'static OptionSpec],
+    /// A `.tar.gz` of this format holds the dataset in one top folder named
+    /// after the archive, as Datagen's downloads do (a `.zip` never does).
+    pub archive_folder: bool,
 }
 
 /// One format: detection, reading, writing.

@@ -155,6 +155,7 @@ mod tests {
             can_write: false,
             capabilities: Capabilities::NONE,
             options: &[],
+            archive_folder: false,
         }
     }
 

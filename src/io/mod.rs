@@ -17,12 +17,15 @@ mod folder;
 mod output;
 mod spill;
 mod targz;
+mod targz_out;
 pub mod temporaries;
 mod zip;
 mod zip_out;
 
 pub use folder::FolderSource;
-pub use output::{ConcurrentSink, MemorySink, Output, Sink, refuse_output_holding_input_files};
+pub use output::{
+    ConcurrentSink, MemorySink, Output, OutputOptions, Sink, refuse_output_holding_input_files,
+};
 pub use spill::Spill;
 pub use targz::TarGzSource;
 pub use zip::ZipSource;

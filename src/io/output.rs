@@ -3,6 +3,7 @@
 //! place only when complete; plus the checks that keep OUTPUT away from the
 //! input.
 
+use super::targz_out::TarGzOut;
 use super::temporaries::{self, Live, OLD_TAG, TMP_TAG, sibling_name};
 use super::zip_out::ZipOut;
 use super::{Spill, check_entry_name};
@@ -130,14 +131,35 @@ impl Sink for MemorySink {
     }
 }
 
-/// Where a conversion writes: a folder, or a `.zip` when OUTPUT ends in `.zip`.
+/// How an [`Output`] is written beyond its path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputOptions {
+    /// Replace an existing OUTPUT.
+    pub force: bool,
+    /// The gzip level of a `.tar.gz` OUTPUT (0–9).
+    pub gzip_level: u32,
+    /// A `.tar.gz` OUTPUT holds its files in one top folder named after it
+    /// (`faces.tar.gz` → `faces/…`), as Datagen's downloads do.
+    pub archive_folder: bool,
+}
+
+/// An archive OUTPUT being written.
+enum Archive {
+    Zip(ZipOut<BufWriter<File>>),
+    TarGz(TarGzOut<BufWriter<File>>),
+}
+
+/// Where a conversion writes: a folder, or a `.zip` / `.tar.gz` / `.tgz`
+/// archive when OUTPUT's name ends so.
 /// Everything goes to a hidden temporary sibling first; [`Output::publish`]
 /// renames it into place. Dropped unpublished, it removes the temporary.
 pub struct Output {
     final_path: PathBuf,
     temp_path: PathBuf,
     display: String,
-    zip: Option<ZipOut<BufWriter<File>>>,
+    archive: Option<Archive>,
+    /// What every path is put under (`faces/`), or nothing.
+    prefix: String,
     /// The temporary folder, when OUTPUT is a folder.
     folder: Option<Arc<FolderSink>>,
     force: bool,
@@ -154,6 +176,17 @@ impl Output {
     /// Prepares to write `output`. Refuses (usage error) an existing output
     /// without `force`, an output that is, lies inside or contains `input`.
     pub fn create(output: &Path, input: &Path, force: bool) -> Result<Output> {
+        let options = OutputOptions {
+            force,
+            gzip_level: 1,
+            ..OutputOptions::default()
+        };
+        Self::create_with(output, input, options)
+    }
+
+    /// [`Output::create`] with every option.
+    pub fn create_with(output: &Path, input: &Path, options: OutputOptions) -> Result<Output> {
+        let force = options.force;
         Self::check(output, input, force)?;
         let display = output.display().to_string();
         let file_name = output
@@ -180,16 +213,16 @@ impl Output {
             // Errors name OUTPUT, not the hidden temporary.
             Error::io(ErrorKind::Output, &display, e)
         };
-        let is_zip = file_name.to_ascii_lowercase().ends_with(".zip");
+        let kind = ArchiveKind::of(&file_name);
         // Made and registered under the lock of the outputs being written:
         // an interruption either comes first (and nothing is made) or
         // finds it and removes it.
-        let zip_file = {
+        let archive_file = {
             let mut live = temporaries::live();
             if temporaries::interrupted() {
                 return Err(failed(&std::io::Error::other("interrupted")));
             }
-            let zip_file = match is_zip {
+            let archive_file = match kind.is_some() {
                 true => Some(File::create(&temp_path).map_err(|e| failed(&e))?),
                 false => {
                     fs::create_dir(&temp_path).map_err(|e| failed(&e))?;
@@ -201,19 +234,26 @@ impl Output {
                 temp: temp_path.clone(),
                 made_parents: made_parents.clone(),
             });
-            zip_file
+            archive_file
         };
         Ok(Output {
             final_path: output.to_path_buf(),
             temp_path: temp_path.clone(),
             display: display.clone(),
-            zip: zip_file.map(|file| {
-                ZipOut::new(
-                    BufWriter::with_capacity(1 << 20, file),
-                    Spill::new(Some(&parent)),
-                )
+            archive: archive_file.map(|file| {
+                let out = BufWriter::with_capacity(1 << 20, file);
+                match kind {
+                    Some(ArchiveKind::TarGz) => {
+                        Archive::TarGz(TarGzOut::new(out, options.gzip_level, Some(parent.clone())))
+                    }
+                    _ => Archive::Zip(ZipOut::new(out, Spill::new(Some(&parent)))),
+                }
             }),
-            folder: (!is_zip).then(|| {
+            prefix: match (kind, options.archive_folder) {
+                (Some(ArchiveKind::TarGz), true) => format!("{}/", ArchiveKind::stem(&file_name)),
+                _ => String::new(),
+            },
+            folder: kind.is_none().then(|| {
                 Arc::new(FolderSink {
                     root: temp_path,
                     display: display.clone(),
@@ -238,12 +278,9 @@ impl Output {
     /// caller refuse a bad OUTPUT before reading the input.
     pub fn check(output: &Path, input: &Path, force: bool) -> Result<()> {
         let lower = output.to_string_lossy().to_ascii_lowercase();
-        if [".tar.gz", ".tgz", ".tar"]
-            .iter()
-            .any(|ext| lower.ends_with(ext))
-        {
+        if lower.ends_with(".tar") {
             return Err(Error::usage(format!(
-                "{}: writing tar archives is not supported; give a folder or a .zip",
+                "{}: writing uncompressed tar archives is not supported; give a folder, a .zip or a .tar.gz",
                 output.display()
             )));
         }
@@ -271,9 +308,12 @@ impl Output {
     /// output only when `force` was given).
     pub fn publish(mut self) -> Result<()> {
         let out_err = |e: &dyn std::fmt::Display| Error::output(&self.display, e.to_string());
-        if let Some(zip) = self.zip.take() {
-            zip.finish().map_err(|e| out_err(&e))?;
-        }
+        let finished = match self.archive.take() {
+            Some(Archive::Zip(zip)) => zip.finish().map(drop),
+            Some(Archive::TarGz(tar)) => tar.finish().map(drop),
+            None => Ok(()),
+        };
+        finished.map_err(|e| out_err(&e))?;
         // An interruption waits for the renames (and then finds nothing to
         // remove); one that came first has removed the temporary.
         let mut live = temporaries::live();
@@ -317,12 +357,13 @@ impl Sink for Output {
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
         let display = format!("{}/{path}", self.display);
         check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
-        match &mut self.zip {
-            Some(zip) => zip
-                .add(path, bytes)
-                .map_err(|e| Error::output(&display, e.to_string())),
-            None => self.folder().write_file(path, bytes),
-        }
+        let entry = format!("{}{path}", self.prefix);
+        let added = match &mut self.archive {
+            Some(Archive::Zip(zip)) => zip.add(&entry, bytes),
+            Some(Archive::TarGz(tar)) => tar.add(&entry, bytes),
+            None => return self.folder().write_file(path, bytes),
+        };
+        added.map_err(|e| Error::output(&display, e.to_string()))
     }
 
     fn write_stream(
@@ -333,8 +374,15 @@ impl Sink for Output {
         let display = format!("{}/{path}", self.display);
         check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
         let failed = |e: &dyn std::fmt::Display| Error::output(&display, e.to_string());
-        if let Some(zip) = &mut self.zip {
-            return zip.add_streamed(path, fill).map_err(|e| failed(&e));
+        let entry = format!("{}{path}", self.prefix);
+        match &mut self.archive {
+            Some(Archive::Zip(zip)) => {
+                return zip.add_streamed(&entry, fill).map_err(|e| failed(&e));
+            }
+            Some(Archive::TarGz(tar)) => {
+                return tar.add_streamed(&entry, fill).map_err(|e| failed(&e));
+            }
+            None => {}
         }
         let full = self.folder().prepare(path, &display)?;
         let file = File::create(&full).map_err(|e| failed(&e))?;
@@ -372,18 +420,45 @@ impl Output {
     fn folder(&self) -> &FolderSink {
         self.folder
             .as_ref()
-            .expect("an output is a zip or a folder")
+            .expect("an output is an archive or a folder")
     }
 }
 
 impl Drop for Output {
     fn drop(&mut self) {
         if !self.published {
-            self.zip = None;
+            self.archive = None;
             let mut live = temporaries::live();
             temporaries::remove_all(&self.temp_path, &self.made_parents);
             live.retain(|l| l.id != self.id);
         }
+    }
+}
+
+/// The archives OUTPUT may be, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArchiveKind {
+    Zip,
+    TarGz,
+}
+
+impl ArchiveKind {
+    fn of(file_name: &str) -> Option<ArchiveKind> {
+        let lower = file_name.to_ascii_lowercase();
+        match () {
+            _ if lower.ends_with(".zip") => Some(ArchiveKind::Zip),
+            _ if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") => Some(ArchiveKind::TarGz),
+            _ => None,
+        }
+    }
+
+    /// The archive's name without `.tar.gz` / `.tgz`.
+    fn stem(file_name: &str) -> &str {
+        let cut = match file_name.to_ascii_lowercase().ends_with(".tgz") {
+            true => 4,
+            false => 7,
+        };
+        &file_name[..file_name.len() - cut]
     }
 }
 

@@ -48,7 +48,7 @@ fn usage_errors_exit_2() {
         vec![
             "convert",
             s(&input),
-            s(&tmp.join("o.tar.gz")),
+            s(&tmp.join("o.tar")),
             "--to",
             "datagen",
         ],

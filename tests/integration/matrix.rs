@@ -389,8 +389,8 @@ fn the_readme_loss_table_lists_exactly_the_loss_codes() {
 }
 
 /// Every reader × writer pair (and every writer flag, such as Nucleus
-/// `--semantic`) writes the same bytes at `-j 1` and `-j 2`, into a zip
-/// and into a folder: the determinism check, once for every format.
+/// `--semantic`) writes the same bytes at `-j 1` and `-j 2`, into a zip, a
+/// `.tar.gz` and a folder: the determinism check, once for every format.
 #[test]
 fn every_conversion_writes_the_same_bytes_at_one_and_two_threads() {
     let tmp = TempDir::new("matrix-threads");
@@ -410,11 +410,12 @@ fn every_conversion_writes_the_same_bytes_at_one_and_two_threads() {
                 .filter(|o| o.value.is_none() && o.direction == Direction::Write)
                 .map(|o| format!("--{}", o.name));
             for flag in std::iter::once(None).chain(flags.map(Some)) {
-                for ext in [".zip", ""] {
+                for ext in [".zip", ".tar.gz", ""] {
                     let written: Vec<Vec<u8>> = ["1", "2"]
                         .iter()
                         .map(|j| {
-                            let out = tmp.join(&format!("{from}-{to}-{j}{ext}"));
+                            // One name in two folders: a .tar.gz may hold its name.
+                            let out = tmp.join(&format!("j{j}/{from}-{to}{ext}"));
                             let mut args = vec!["-j", j, "--keep-going", "--force"];
                             args.extend(flag.as_deref());
                             let output = crate::common::maskconv(
@@ -444,7 +445,81 @@ fn every_conversion_writes_the_same_bytes_at_one_and_two_threads() {
             }
         }
     }
-    assert!(pairs >= 2 * 16, "{pairs}");
+    assert!(pairs >= 3 * 16, "{pairs}");
+}
+
+/// Every writer's `.tar.gz` holds what its folder output holds, file for
+/// file (under one top folder named after the archive where the format's
+/// archives have one: Datagen), and reads back to the same dataset.
+#[test]
+fn every_writer_writes_a_tar_gz_holding_its_folder_output() {
+    let tmp = TempDir::new("matrix-targz");
+    let model = synthetic();
+    let source = tmp.join("source");
+    let mut out = maskconv::io::Output::create(&source, &tmp.join("nowhere"), false).unwrap();
+    maskconv::convert::convert_dataset(
+        &model,
+        formats::find("cvat").unwrap(),
+        &mut out,
+        &keep_going(),
+    )
+    .unwrap();
+    out.publish().unwrap();
+    for to in formats() {
+        let folder = tmp.join(to);
+        let archive = tmp.join(&format!("{to}-set.tar.gz"));
+        for out in [&folder, &archive] {
+            let output = crate::common::maskconv(&[
+                "convert",
+                s(&source),
+                s(out),
+                "--to",
+                to,
+                "-q",
+                "--keep-going",
+            ]);
+            assert!(
+                matches!(output.status.code(), Some(0 | 3)),
+                "{}",
+                crate::common::describe(&output)
+            );
+        }
+        let prefix = match formats::find(to).unwrap().info().archive_folder {
+            true => format!("{to}-set/"),
+            false => String::new(),
+        };
+        let mut entries = std::collections::BTreeMap::new();
+        let gz = flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap());
+        for entry in tar::Archive::new(gz).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let path = path
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{to}: {path} outside {prefix:?}"))
+                .to_string();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            assert!(
+                entries.insert(path, bytes).is_none(),
+                "{to}: an entry twice"
+            );
+        }
+        assert_eq!(
+            entries,
+            read_tree(&folder),
+            "{to}: the archive holds the folder's files"
+        );
+        let inspect = |p: &Path| {
+            let out = crate::common::maskconv(&["inspect", s(p), "--json", "--per-item"]);
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            (report["classes"].clone(), report["per_item"].clone())
+        };
+        assert_eq!(
+            inspect(&archive),
+            inspect(&folder),
+            "{to}: the archive reads as the folder"
+        );
+    }
 }
 
 /// Writes the synthetic dataset in every format under `$MASKCONV_SYNTHETIC/<format>`,

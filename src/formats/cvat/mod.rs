@@ -70,6 +70,7 @@ static INFO: FormatInfo = FormatInfo {
         items_without_mask: true,
     },
     options: &[],
+    archive_folder: false,
 };
 
 const SUBSET_DIR: &str = "ImageSets/Segmentation/";

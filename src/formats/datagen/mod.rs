@@ -67,6 +67,7 @@ static INFO: FormatInfo = FormatInfo {
         items_without_mask: true,
     },
     options: &[],
+    archive_folder: true,
 };
 
 const METADATA: &str = "semantic_segmentation_metadata.json";

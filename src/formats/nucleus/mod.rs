@@ -73,6 +73,7 @@ static INFO: FormatInfo = FormatInfo {
         ..Capabilities::NONE
     },
     options: &[&MASK_ROOT, &URL_PREFIX, &SEMANTIC],
+    archive_folder: false,
 };
 
 /// `--semantic`: one mask value per class, the same in every image.

@@ -105,6 +105,7 @@ static INFO: FormatInfo = FormatInfo {
         &URL_PREFIX,
         &SINGLE_IMAGES,
     ],
+    archive_folder: false,
 };
 
 /// `--image-size WxH`: the size of images vector labels are drawn on, when
