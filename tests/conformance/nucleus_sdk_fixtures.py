@@ -9,6 +9,8 @@
   a SegmentationPrediction; one annotation carries an annotation_id.
 - sdk_canonical/: annotations in maskconv's own convention (background at 0,
   things with metadata "instance"), so maskconv must write them back byte for byte.
+- foreign_reference_ids/: the three masks under reference ids that are no
+  file names (`s3://bucket/run1/x.png`, `a\\b`, `x/../y`, a newline, ...).
 - export_rows.json: rows as exportForTraining returns them (checked with
   nucleus.utils.convert_export_payload), one with segmentation null.
 - expected_pixels.json: per reference_id, pixels per label and unlabeled
@@ -72,6 +74,19 @@ canon_anns = [
 save(canon, "street_a.png", a); save(canon, "sub/field_c.png", c)
 s = io.StringIO(); serialize_and_write(canon_anns, s)
 open(os.path.join(canon, "annotations.ndjson"), "w").write(s.getvalue())
+
+# Reference ids that are no file names (maskconv escapes them in paths and keeps them exact).
+foreign = os.path.join(out, "foreign_reference_ids")
+foreign_ids = ["/data/a.jpg", "s3://bucket/run1/x.png", "a\\b", "c:d", "x/../y", "50%off", "img%20001", "100%3A",
+               "line\nbreak\tand tab"]
+masks = [("street_a.png", a, anns[0].annotations), ("street_b.png", b, anns[1].annotations),
+         ("field_c.png", c, anns[2].annotations)]
+for name, mask, _ in masks:
+    save(foreign, name, mask)
+foreign_anns = [SegmentationAnnotation(f"masks/{masks[i % 3][0]}", masks[i % 3][2], reference_id=ref)
+                for i, ref in enumerate(foreign_ids)]
+s = io.StringIO(); serialize_and_write(foreign_anns, s)
+open(os.path.join(foreign, "annotations.ndjson"), "w").write(s.getvalue())
 
 rows = [
     {"item": {"reference_id": "street_a", "dataset_item_id": "di_1", "image_url": "s3://b/street_a.jpg", "metadata": {}},

@@ -352,6 +352,30 @@ for source in sources("cvat/generated_cvat_export/dataset", "segments/sdk_releas
         datagen_check(PY, source)
 
 
+def unpacked_download(source):
+    """maskconv's Datagen .tar.gz of `source`, unpacked by Python's tarfile (its "data" filter:
+    no links, devices or paths outside) as a user unpacks Datagen's download; the dataset folder."""
+    import tarfile
+    archive = WORK / f"faces-{len(list(WORK.iterdir()))}.tar.gz"
+    run([MASKCONV, "convert", source, archive, "--to", "datagen", "-q"])
+    target = WORK / f"{archive.name}-unpacked"
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        assert all(m.isfile() and m.mode == 0o644 and m.mtime == 0 and m.uid == 0 for m in members), "entries"
+        tar.extractall(target, filter="data")
+    tops = {m.name.split("/")[0] for m in members}
+    assert tops == {archive.name[:-len(".tar.gz")]}, f"one top folder named after the archive: {tops}"
+    return target / tops.pop()
+
+
+for source in sources("datagen/three_real_datapoints", "cvat/generated_cvat_export/dataset"):
+    @check(f"datagen: maskconv's .tar.gz of {name(source)}, unpacked by Python's tarfile, is one dataset folder OpenCV reads with the source's pixels")
+    def _(source=source):
+        folder = unpacked_download(source)
+        counts = json.loads(run([PY, HERE / "datagen_counts.py", folder]))
+        same(by_key(folder, counts), classes_only(per_item(source)))
+
+
 DATAGEN_PY = os.environ.get("DATAGEN_PYTHON")
 
 
