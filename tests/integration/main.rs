@@ -10,4 +10,5 @@ mod fuzz_regressions;
 mod golden;
 mod keys;
 mod matrix;
+mod polygon_cases;
 mod rasterise;

@@ -3,47 +3,29 @@
 //! (`frPyObjects`, then `merge` of the rings) give the same compressed RLE
 //! string here, so the same pixels.
 
-use maskconv::remap::rle::{rle_from_polygon, union};
-use serde_json::Value;
+use crate::polygon_cases::polygon_cases;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Rasterises every polygon of the file at `path` and returns how many of
 /// each kind matched; panics naming the first that does not.
 fn check_polygons(path: &Path) -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(path).unwrap();
     let mut kinds = BTreeMap::new();
-    for (line, text) in text.lines().enumerate() {
-        let case: Value = serde_json::from_str(text).unwrap();
-        let (h, w) = (
-            case["height"].as_u64().unwrap() as u32,
-            case["width"].as_u64().unwrap() as u32,
-        );
-        let rings: Vec<_> = case["rings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|ring| {
-                let flat: Vec<f64> = ring
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.as_f64().unwrap())
-                    .collect();
-                let points: Vec<[f64; 2]> = flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
-                rle_from_polygon(&points, h, w).unwrap()
-            })
-            .collect();
-        let counts = union(&rings).to_coco_string();
-        let kind = case["kind"].as_str().unwrap();
+    for (line, case) in polygon_cases(&std::fs::read_to_string(path).unwrap())
+        .iter()
+        .enumerate()
+    {
         assert_eq!(
-            counts,
-            case["counts"].as_str().unwrap(),
-            "line {} ({kind} on {w}×{h}): {:?}",
+            case.rasterise().to_coco_string(),
+            case.counts,
+            "line {} ({} on {}×{}): {:?}",
             line + 1,
-            case["rings"]
+            case.kind,
+            case.width,
+            case.height,
+            case.rings
         );
-        *kinds.entry(kind.to_string()).or_default() += 1;
+        *kinds.entry(case.kind.clone()).or_default() += 1;
     }
     kinds
 }
