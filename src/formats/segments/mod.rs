@@ -7,6 +7,7 @@
 //! bitmaps/<key>.png   # 8-bit RGBA, object id = R + 256·G + 65536·B, A = 255
 //! labels/<key>.json   # written only: each sample's label attributes, for client.add_label
 //! images/<key>.<ext>  # written only: source images, when the input has them
+//! images/…            # read: the images vector labels are drawn on (their size)
 //! ```
 //! Read: the release JSON at the input's top (or in its one top folder);
 //! `--labelset NAME` (default `ground-truth`). Bitmap URLs are resolved like
@@ -43,11 +44,18 @@
 //! else one derived from the key; the image copied to `images/` when the
 //! input has it, else the source's image URL, else `""`; `--url-prefix` for
 //! bitmap and image URLs; items without mask as samples with a null label.
+//! File names are keys escaped by [`key_to_path`](crate::model::key_to_path);
+//! sample names are the keys themselves. Items keyed `<sequence>/<frame>`
+//! throughout are written as image sequences (`sequences.rs`: one sample per
+//! sequence, `labels/<sequence>.json`, thing track ids kept, stuff of class
+//! `c` as track `65535 − c`), unless `--single-images`. Vector labels are
+//! never written: they are read into masks.
 //!
 //! **Known losses**: 16-bit class colours are rounded to 8 bits; annotation
 //! attributes that are not scalars or lists of strings (the SDK's type) are
 //! dropped; category ids are renumbered; release and dataset names, sample
-//! names' extensions (without an image) and label statuses are not kept.
+//! names' extensions (without an image) and label statuses are not kept;
+//! reading, shapes without area, overlaps and stuff track ids (above).
 
 mod decode;
 mod label;
