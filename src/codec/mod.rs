@@ -250,6 +250,15 @@ impl RowSource for PngRows<'_> {
     }
 }
 
+/// Whether a mask of `width × height` is within the limits: 1..=[`MAX_SIDE`]
+/// on a side, at most [`MAX_PIXELS`].
+pub fn within_limits(width: u32, height: u32) -> bool {
+    let side = 1..=MAX_SIDE;
+    side.contains(&width)
+        && side.contains(&height)
+        && u64::from(width) * u64::from(height) <= MAX_PIXELS
+}
+
 /// Opens a PNG for decoding: checks the header against [`MAX_PIXELS`] before
 /// anything is allocated and sets the transformations.
 fn open_png<'a>(bytes: &'a [u8], display: &str, palette: Palette) -> Result<OpenedPng<'a>> {

@@ -2,10 +2,11 @@
 //! their item is decoded and then rasterised as pycocotools does
 //! ([`crate::remap::rle`]). They wait in a [`ShapeStore`]: in memory while
 //! small, then in an unlinked temporary file, so that the shapes of a large
-//! dataset are never all in memory; an item keeps a [`ShapesRef`] of 12
+//! dataset are never all in memory; an item keeps a [`ShapesRef`] of 16
 //! bytes. Also the image sizes vector labels need: [`image_size`] reads a
 //! PNG's or JPEG's header.
 
+use crate::error::{Error, ErrorKind, Result};
 use crate::io::Spill;
 use crate::remap::rle::{Painted, PolygonError, Rle, paint, rle_from_box, rle_from_polygon};
 
@@ -20,7 +21,7 @@ pub enum Shape {
 
 impl Shape {
     /// Its mask on a `width × height` image.
-    pub fn rasterise(&self, height: u32, width: u32) -> Result<Rle, PolygonError> {
+    pub fn rasterise(&self, height: u32, width: u32) -> std::result::Result<Rle, PolygonError> {
         match self {
             Shape::Polygon(points) => rle_from_polygon(points, height, width),
             &Shape::Box([x, y, w, h]) => rle_from_box(x, y, w, h, height, width),
@@ -54,43 +55,49 @@ const BOX: u8 = 1;
 
 impl ShapeStore {
     /// Stores one item's shapes: `(value, shape)` in painting order.
-    pub fn push(&mut self, shapes: &[(u32, Shape)]) -> std::io::Result<ShapesRef> {
+    pub fn push(&mut self, shapes: &[(u32, Shape)]) -> Result<ShapesRef> {
         let mut bytes = Vec::new();
         for (value, shape) in shapes {
             bytes.extend_from_slice(&value.to_le_bytes());
-            let coordinates: Vec<f64> = match shape {
+            let coordinates: &[f64] = match shape {
                 Shape::Polygon(points) => {
                     bytes.push(POLYGON);
                     bytes.extend_from_slice(&(points.len() as u32).to_le_bytes());
-                    points.iter().flatten().copied().collect()
+                    points.as_flattened()
                 }
                 Shape::Box(b) => {
                     bytes.push(BOX);
-                    b.to_vec()
+                    b
                 }
             };
             for c in coordinates {
                 bytes.extend_from_slice(&c.to_le_bytes());
             }
         }
-        let len = u32::try_from(bytes.len())
-            .map_err(|_| std::io::Error::other("one item's shapes take more than 4 GiB"))?;
+        let len = u32::try_from(bytes.len()).map_err(|_| {
+            store_error(std::io::Error::other(
+                "one item's shapes take more than 4 GiB",
+            ))
+        })?;
         let at = ShapesRef {
             offset: self.spill.len(),
             len,
         };
-        self.spill.append(&bytes)?;
+        self.spill.append(&bytes).map_err(store_error)?;
         Ok(at)
     }
 
     /// Makes every stored item readable (call once all are pushed).
-    pub fn finish(&mut self) -> std::io::Result<()> {
-        self.spill.flush()
+    pub fn finish(&mut self) -> Result<()> {
+        self.spill.flush().map_err(store_error)
     }
 
     /// One item's shapes, as pushed.
-    pub fn get(&self, at: ShapesRef) -> std::io::Result<Vec<(u32, Shape)>> {
-        let bytes = self.spill.read_at(at.offset, at.len as usize)?;
+    pub fn get(&self, at: ShapesRef) -> Result<Vec<(u32, Shape)>> {
+        let bytes = self
+            .spill
+            .read_at(at.offset, at.len as usize)
+            .map_err(store_error)?;
         let mut cursor = Cursor {
             bytes: &bytes,
             at: 0,
@@ -109,6 +116,11 @@ impl ShapeStore {
         }
         Ok(shapes)
     }
+}
+
+/// The store's temporary file failed.
+fn store_error(e: std::io::Error) -> Error {
+    Error::io(ErrorKind::Input, "the temporary file of vector shapes", &e)
 }
 
 /// Reads a [`ShapeStore`]'s bytes in order.
@@ -140,7 +152,7 @@ pub fn paint_shapes(
     segment_of: impl Fn(u32) -> u32,
     height: u32,
     width: u32,
-) -> Result<Painted, String> {
+) -> std::result::Result<Painted, String> {
     let masks = shapes
         .iter()
         .map(|(value, shape)| {
@@ -149,7 +161,7 @@ pub fn paint_shapes(
                 .map_err(|e| format!("the shape of object {value}: {e}"))?;
             Ok((segment_of(*value), mask))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<std::result::Result<Vec<_>, String>>()?;
     let masks: Vec<(u32, &Rle)> = masks.iter().map(|(id, mask)| (*id, mask)).collect();
     paint(&masks, height, width)
 }

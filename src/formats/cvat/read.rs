@@ -16,7 +16,7 @@ use crate::io::Source;
 use crate::losses::Diagnostics;
 use crate::model::{
     Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, LabelMap, MaskRef, Segment,
-    check_key, key_to_path, path_to_key,
+    key_to_path, path_to_key,
 };
 use crate::remap::{PixelKey, label_pixels, pixel_key_of_rgb8, rgb8_of_pixel_key};
 use crate::report::Warning;
@@ -267,8 +267,6 @@ fn read_subsets(source: &dyn Source, root: &str, warnings: &mut Vec<Warning>) ->
             if key.is_empty() || key.starts_with('#') {
                 continue;
             }
-            check_key(key)
-                .map_err(|what| Error::input(&display, format!("line {}: {what}", number + 1)))?;
             if let Some(first) = subset_of.get(key) {
                 warnings.push(Warning::new(
                     "item-in-two-subsets",

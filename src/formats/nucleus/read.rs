@@ -80,7 +80,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
             Error::input(
                 &display,
                 format!(
-                    "{}: {what}; maskconv uses reference_ids as file names in every format",
+                    "{}: {what}; every annotation needs a reference_id",
                     record.place
                 ),
             )

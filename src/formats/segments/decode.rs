@@ -3,8 +3,8 @@
 //! the segments its label lists.
 
 use super::release::sample_place;
-use crate::codec::{Palette, RowSource, png_rows};
-use crate::error::{Error, ErrorKind, Result};
+use crate::codec::{Palette, RowSource, png_rows, within_limits};
+use crate::error::{Error, Result};
 use crate::formats::api::ItemDecoder;
 use crate::formats::common::read_mask_file;
 use crate::formats::shapes::{ShapeStore, ShapesRef, image_size, paint_shapes};
@@ -24,14 +24,6 @@ pub(super) struct MaskPlace {
     pub frame: Option<u32>,
     /// Its vector shapes; `None`: a bitmap.
     pub shapes: Option<ShapesRef>,
-}
-
-/// Whether a mask of `w × h` may be made (the limits of decoded masks).
-pub(super) fn fits(w: u32, h: u32) -> bool {
-    let side = 1..=crate::codec::MAX_SIDE;
-    side.contains(&w)
-        && side.contains(&h)
-        && u64::from(w) * u64::from(h) <= crate::codec::MAX_PIXELS
 }
 
 /// How much of an image file is read for its size.
@@ -79,7 +71,7 @@ impl SegmentsDecoder {
         };
         let bytes = source.read_prefix(image, HEADER_BYTES)?;
         match image_size(&bytes) {
-            Some((w, h)) if fits(w, h) => Ok((w, h)),
+            Some((w, h)) if within_limits(w, h) => Ok((w, h)),
             Some((w, h)) => Err(Error::input(
                 source.display(image),
                 format!("declares a size of {w}x{h}, which no mask is made for"),
@@ -101,14 +93,12 @@ impl SegmentsDecoder {
         out: &mut Diagnostics,
     ) -> Result<LabelMap> {
         let (width, height) = self.size_of(source, item)?;
-        let shapes = self
-            .shapes
-            .get(at)
-            .map_err(|e| Error::io(ErrorKind::Input, "the temporary file of vector shapes", &e))?;
+        let shapes = self.shapes.get(at)?;
         let listed = &mask.listed;
         let segment_of = |value| listed.get(value).map_or(0, |entry| entry.segment);
-        let painted = paint_shapes(&shapes, segment_of, height, width)
-            .map_err(|what| Error::input(&self.display, what))?;
+        // The context added in `decode` names the release and the sample.
+        let painted =
+            paint_shapes(&shapes, segment_of, height, width).map_err(Error::invalid_input)?;
         if painted.overlapped > 0 {
             let pixels = match painted.overlapped {
                 1 => "1 pixel lies",
@@ -124,7 +114,7 @@ impl SegmentsDecoder {
             );
         }
         LabelMap::from_runs(width, height, painted.runs, listed.segments())
-            .map_err(|what| Error::input(&self.display, what))
+            .map_err(Error::invalid_input)
     }
 }
 

@@ -138,16 +138,12 @@ fn shape_of(kind: &Value, points: Option<&Value>) -> Result<VectorShape, String>
     let points: Vec<[f64; 2]> = match points {
         Some(Value::Array(points)) => points
             .iter()
-            .map(|p| {
-                match p
-                    .as_array()
-                    .map(|c| c.iter().map(Value::as_f64).collect::<Vec<_>>())
-                {
-                    Some(c) if c.len() >= 2 && c.iter().all(Option::is_some) => {
-                        Ok([c[0].expect("checked"), c[1].expect("checked")])
-                    }
-                    _ => Err(format!("point {p} is not [x, y]")),
+            .map(|p| match p.as_array() {
+                Some(c) if c.len() >= 2 && c.iter().all(Value::is_number) => {
+                    let coordinate = |v: &Value| v.as_f64().expect("a number");
+                    Ok([coordinate(&c[0]), coordinate(&c[1])])
                 }
+                _ => Err(format!("point {p} is not [x, y]")),
             })
             .collect::<Result<_, _>>()?,
         _ => return Err("has a type but no points list".into()),

@@ -144,7 +144,7 @@ fn parse_image_size(value: &str) -> std::result::Result<(u32, u32), String> {
         .split_once(['x', 'X'])
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
     match size {
-        Some((w, h)) if decode::fits(w, h) => Ok((w, h)),
+        Some((w, h)) if crate::codec::within_limits(w, h) => Ok((w, h)),
         Some((w, h)) => Err(format!(
             "--image-size {w}x{h}: a mask is 1..{} pixels on a side and at most {} pixels",
             crate::codec::MAX_SIDE,

@@ -7,8 +7,9 @@ use super::decode::{MaskPlace, SegmentsDecoder};
 use super::release::{
     self, Annotation, Category, Header, Label, Sample, VectorShape, sample_place,
 };
+use super::sequences::frame_key;
 use super::{DEFAULT_LABELSET, IMAGE_SIZE, INFO, LABELSET, SERVICE, SUBSET_KEY};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::formats::api::Dataset;
 use crate::formats::common::{annotation_file, folder_of, top_files};
 use crate::formats::mask_url::{mask_roots, resolve, resolve_for};
@@ -18,7 +19,6 @@ use crate::io::Source;
 use crate::losses::{Loss, LossCode};
 use crate::model::{
     Catalog, Class, ClassId, ClassKind, Color, FileRef, Item, ListedSegments, MaskRef, Origin,
-    check_key,
 };
 use crate::report::Warning;
 use serde_json::Value;
@@ -69,16 +69,9 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
     let mut each = |sample: Sample| -> Result<()> {
         let place = sample_place(sample.index);
         let sample_key = key_of(&sample.name);
-        check_key(&sample_key).map_err(|what| {
-            Error::input(
-                &display,
-                format!("{place}: sample name '{}': {what}", sample.name),
-            )
-        })?;
-        let digits = sample.frames.len().saturating_sub(1).to_string().len();
         for (f, frame) in sample.frames.iter().enumerate() {
             let key = match sample.sequence {
-                true => format!("{sample_key}/{f:0digits$}"),
+                true => frame_key(&sample_key, f, sample.frames.len()),
                 false => sample_key.clone(),
             };
             if let Some(first) = keys.insert(key.clone(), sample.index) {
@@ -165,7 +158,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
                 Label::Vector { annotations } => {
                     needs_size(&item)?;
                     let mut drawn = Vec::with_capacity(annotations.len());
-                    let mut with_area = Vec::with_capacity(annotations.len());
+                    let mut with_area: Vec<&Annotation> = Vec::with_capacity(annotations.len());
                     for annotation in annotations {
                         let shape = match annotation
                             .shape
@@ -180,12 +173,12 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
                             }
                         };
                         drawn.push((annotation.id, shape));
-                        with_area.push(annotation.clone());
+                        with_area.push(annotation);
                     }
-                    let at = shapes.push(&drawn).map_err(shape_store_error)?;
+                    let at = shapes.push(&drawn)?;
                     item.mask = Some(MaskRef {
                         files: Vec::new(),
-                        listed: listed_of(&with_area, &mut number),
+                        listed: listed_of(with_area, &mut number),
                         recipe: places.len() as u32,
                     });
                     places.push(MaskPlace {
@@ -260,7 +253,7 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
                 listed: ListedSegments::default(),
                 recipe: places.len() as u32,
             });
-            let at = shapes.push(&[]).map_err(shape_store_error)?;
+            let at = shapes.push(&[])?;
             places.push(MaskPlace {
                 shapes: Some(at),
                 ..place
@@ -271,27 +264,22 @@ pub(super) fn open(source: Arc<dyn Source>, options: &FormatOptions) -> Result<D
         // Not a vector task: a label without annotations has no bitmap.
         *found.without.entry("no bitmap").or_default() += n;
     }
-    shapes.finish().map_err(shape_store_error)?;
+    shapes.finish()?;
     let warnings = notes(&display, labelset, &found);
     let decoder = SegmentsDecoder::new(display, places, shapes, image_size);
     Dataset::new(&INFO, source, catalog, items, warnings, Box::new(decoder))
         .map(|dataset| dataset.with_losses(losses))
 }
 
-/// The store of vector shapes failed (its temporary file).
-fn shape_store_error(e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Input, "the temporary file of vector shapes", &e)
-}
-
 /// The listed segments of one image's annotations: object id → category
 /// (numbered by `number` until the categories are read), instance (the
 /// track id in sequences, else the object id), attributes.
-fn listed_of(
-    annotations: &[Annotation],
+fn listed_of<'a>(
+    annotations: impl IntoIterator<Item = &'a Annotation>,
     number: &mut impl FnMut(u64) -> ClassId,
 ) -> ListedSegments {
     let values = annotations
-        .iter()
+        .into_iter()
         .map(|a| {
             (
                 a.id,

@@ -268,15 +268,19 @@ fn sample_of(value: &Value, labelset: &str, index: usize) -> Result<Sample, Stri
     let body = label.and_then(|l| l.get("attributes"));
     let label_frames = body.and_then(|b| b.get("frames"));
     let sequence = image_frames.is_some() || label_frames.is_some();
-    if !sequence {
-        let label = match (label, skipped, body) {
-            (None, ..) => NO_LABEL,
-            (_, true, _) => Label::Without("SKIPPED"),
-            (_, _, Some(Value::Object(body))) => {
-                label_of(body, &format!("{label_place}.attributes"))?
-            }
-            _ => Label::Without("no bitmap"),
+    // One image's label: the sample's (a single image) or a frame's.
+    let image_label =
+        |attributes: Option<&Map<String, Value>>, place: &str| match (label, skipped, attributes) {
+            (None, ..) => Ok(NO_LABEL),
+            (_, true, _) => Ok(Label::Without("SKIPPED")),
+            (_, _, Some(attributes)) => label_of(attributes, place),
+            (_, _, None) => Ok(Label::Without("no bitmap")),
         };
+    if !sequence {
+        let label = image_label(
+            body.and_then(Value::as_object),
+            &format!("{label_place}.attributes"),
+        )?;
         let image_url = attributes.and_then(image_url_of);
         return Ok(Sample {
             index,
@@ -310,13 +314,14 @@ fn sample_of(value: &Value, labelset: &str, index: usize) -> Result<Sample, Stri
     let frames = (0..image_frames.len().max(label_frames.len()))
         .map(|i| {
             let frame_place = format!("{label_place}.attributes.frames[{i}]");
-            let label = match (label, skipped, label_frames.get(i)) {
-                (None, ..) => NO_LABEL,
-                (_, true, _) => Label::Without("SKIPPED"),
-                (_, _, Some(Value::Object(frame))) => label_of(frame, &frame_place)?,
-                (_, _, Some(_)) => return Err(format!("{frame_place}: is not an object")),
-                (_, _, None) => Label::Without("no bitmap"),
+            let frame = match label_frames.get(i) {
+                Some(Value::Object(frame)) => Some(frame),
+                Some(_) if label.is_some() && !skipped => {
+                    return Err(format!("{frame_place}: is not an object"));
+                }
+                _ => None,
             };
+            let label = image_label(frame, &frame_place)?;
             let image_url = image_frames.get(i).and_then(image_url_of);
             Ok(Frame { image_url, label })
         })

@@ -26,6 +26,14 @@ pub(super) struct Sequence {
     pub items: std::ops::Range<usize>,
 }
 
+/// The item key of frame `frame` of a sequence of `frames` frames keyed
+/// `sequence`: `clip/07` for frame 7 of 12 (the index zero-padded to the
+/// digits of the last one).
+pub(super) fn frame_key(sequence: &str, frame: usize, frames: usize) -> String {
+    let digits = frames.saturating_sub(1).to_string().len();
+    format!("{sequence}/{frame:0digits$}")
+}
+
 /// The sequences `items` form (see the module docs); `None` when they do
 /// not all fit the rule. Also whether every item came from a sequence.
 pub(super) fn plan(items: &[Item]) -> Option<(Vec<Sequence>, bool)> {
@@ -42,11 +50,10 @@ pub(super) fn plan(items: &[Item]) -> Option<(Vec<Sequence>, bool)> {
                 .iter()
                 .take_while(|item| item.key.rsplit_once('/').is_some_and(|(k, _)| k == key))
                 .count();
-        let digits = (end - start - 1).to_string().len();
         let numbered = items[start..end]
             .iter()
             .enumerate()
-            .all(|(i, item)| item.key[key.len() + 1..] == format!("{i:0digits$}"));
+            .all(|(i, item)| item.key == frame_key(key, i, end - start));
         if !numbered || !seen.insert(key) {
             return None;
         }

@@ -30,8 +30,8 @@ pub(super) struct SegmentsWriter {
     url_prefix: Option<String>,
     /// `task_attributes.categories`, in catalog order (category id = class id).
     categories: Vec<Value>,
-    /// Whether each class is a thing, by class id (index 0 unused).
-    things: Vec<bool>,
+    /// Each class's kind, by class id (index 0 unused).
+    kinds: Vec<ClassKind>,
     /// The sequences the items are the frames of; `None`: single images.
     sequences: Option<Vec<Sequence>>,
 }
@@ -87,20 +87,14 @@ impl SegmentsWriter {
             }
             None => None,
         };
-        let things = std::iter::once(false)
-            .chain(
-                dataset
-                    .catalog
-                    .classes()
-                    .iter()
-                    .map(|c| c.kind == ClassKind::Thing),
-            )
+        let kinds = std::iter::once(ClassKind::Stuff)
+            .chain(dataset.catalog.classes().iter().map(|c| c.kind))
             .collect();
         Ok(SegmentsWriter {
             compression,
             url_prefix: url_folder(options)?,
             categories,
-            things,
+            kinds,
             sequences,
         })
     }
@@ -267,14 +261,11 @@ impl SegmentsWriter {
             "segmentation_bitmap": {"url": self.url(&bitmap)},
         })
     }
+}
 
-    /// The sample uuid: the source's, else one derived from `key`.
-    fn uuid_of(item: &Item, key: &str) -> String {
-        match item.origin.get(Origin::SERVICE_ID) {
-            Some(id) if id.starts_with(SERVICE) => id[SERVICE.len()..].to_string(),
-            _ => uuid_of(key),
-        }
-    }
+/// The Segments.ai sample uuid the item came from, if it did.
+fn source_uuid(item: &Item) -> Option<&str> {
+    item.origin.get(Origin::SERVICE_ID)?.strip_prefix(SERVICE)
 }
 
 impl Writer for SegmentsWriter {
@@ -295,10 +286,7 @@ impl Writer for SegmentsWriter {
             let segments = map.segments();
             let ids = match (&self.sequences, segments.len() > MAX_ID as usize) {
                 (Some(_), false) => {
-                    sequences::track_ids(segments, |class| match self.things[class as usize] {
-                        true => ClassKind::Thing,
-                        false => ClassKind::Stuff,
-                    })
+                    sequences::track_ids(segments, |class| self.kinds[class as usize])
                 }
                 (None, false) => object_ids(segments),
                 // Only the segments with pixels get ids (the planned
@@ -311,7 +299,7 @@ impl Writer for SegmentsWriter {
         let text = match &self.sequences {
             // A frame: what its sequence's sample takes from it, assembled by `finish`.
             Some(_) => serde_json::to_string(&json!({
-                "uuid": item.origin.get(Origin::SERVICE_ID).and_then(|id| id.strip_prefix(SERVICE)),
+                "uuid": source_uuid(item),
                 "image": image_url,
                 "subset": subset,
                 "frame": label,
@@ -333,7 +321,7 @@ impl Writer for SegmentsWriter {
                     None => Value::Null,
                 };
                 let sample = json!({
-                    "uuid": Self::uuid_of(item, &item.key),
+                    "uuid": source_uuid(item).map_or_else(|| uuid_of(&item.key), String::from),
                     "name": format!("{}{extension}", item.key),
                     "metadata": metadata,
                     "attributes": {"image": {"url": image_url}},
@@ -387,7 +375,8 @@ impl Writer for SegmentsWriter {
             file.write_all(b"]")?;
             file.write_all(tail.as_bytes())
         })?;
-        // Each sequence's label, for client.add_label.
+        // Each sequence's label, for client.add_label: a second pass over
+        // the records, as the sink takes one file at a time.
         if let Some(plan) = &self.sequences {
             let mut records = written.indexed_records().peekable();
             for sequence in plan {
