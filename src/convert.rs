@@ -15,7 +15,7 @@ use crate::io::{
     ConcurrentSink, Output, OutputOptions, Sink, Spill, refuse_output_holding_input_files,
 };
 use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
-use crate::model::{case_collision, key_to_path};
+use crate::model::{key_to_path, survey_keys};
 use crate::open::{ignored_options, open_dataset};
 use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
 use crate::report::{NoteList, Warning};
@@ -144,7 +144,8 @@ pub fn convert_dataset(
             ),
         ));
     }
-    if let Some((first, second)) = case_collision(dataset.items.iter().map(|i| i.key.as_str())) {
+    let keys = survey_keys(dataset.items.iter().map(|i| i.key.as_str()));
+    if let Some((first, second)) = keys.case_collision {
         let what = format!(
             "items '{}' and '{}' are files whose names differ only in letter case",
             Printable(first),
@@ -160,17 +161,14 @@ pub fn convert_dataset(
             format!("{what}: a case-insensitive disk (macOS, Windows) cannot hold both"),
         ));
     }
-    let escaped = dataset
-        .items
-        .iter()
-        .filter(|i| key_to_path(&i.key) != i.key);
-    if let (n @ 1.., Some(example)) = (escaped.clone().count(), escaped.clone().next()) {
+    if let Some(example) = keys.first_escaped {
         tally.warnings.push(Warning::new(
             "keys-escaped",
             format!(
-                "{n} item keys cannot be file names as they are (e.g. '{}' is written as '{}'): their files are named with %XX escapes, which maskconv reads back to the keys",
-                Printable(&example.key),
-                key_to_path(&example.key)
+                "{} item keys cannot be file names as they are (e.g. '{}' is written as '{}'): their files are named with %XX escapes, which maskconv reads back to the keys",
+                keys.escaped,
+                Printable(example),
+                key_to_path(example)
             ),
         ));
     }

@@ -158,31 +158,50 @@ fn decode_component(component: &str, first: bool, last: bool, key: &mut String) 
     }
 }
 
-/// Two keys whose paths differ only in letter case (which a case-insensitive
-/// disk, as macOS's and Windows' usually are, cannot hold both of), if any.
-/// Holds a hash per key, not the keys.
-pub fn case_collision<'a>(
-    keys: impl Iterator<Item = &'a str> + Clone,
-) -> Option<(&'a str, &'a str)> {
+/// What naming files after a dataset's keys involves, found in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeySurvey<'a> {
+    /// How many keys are escaped ([`key_to_path`] is not the key itself).
+    pub escaped: usize,
+    /// The first of them.
+    pub first_escaped: Option<&'a str>,
+    /// Two keys whose paths differ only in letter case (which a
+    /// case-insensitive disk, as macOS's and Windows' usually are, cannot
+    /// hold both of), if any.
+    pub case_collision: Option<(&'a str, &'a str)>,
+}
+
+/// Surveys `keys` (see [`KeySurvey`]), escaping each once. Holds a hash
+/// per key, not the keys.
+pub fn survey_keys<'a>(keys: impl Iterator<Item = &'a str> + Clone) -> KeySurvey<'a> {
+    use std::collections::hash_map::{Entry, HashMap};
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
-    let folded = |key: &str| key_to_path(key).to_lowercase();
-    let mut seen: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    let mut survey = KeySurvey::default();
+    let mut seen: HashMap<u64, usize> = HashMap::new();
     for (index, key) in keys.clone().enumerate() {
-        let mine = folded(key);
-        match seen.entry(hasher.hash_one(&mine)) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
+        let path = key_to_path(key);
+        if path != key {
+            survey.escaped += 1;
+            survey.first_escaped.get_or_insert(key);
+        }
+        if survey.case_collision.is_some() {
+            continue;
+        }
+        let folded = path.to_lowercase();
+        match seen.entry(hasher.hash_one(&folded)) {
+            Entry::Vacant(slot) => {
                 slot.insert(index);
             }
-            std::collections::hash_map::Entry::Occupied(first) => {
+            Entry::Occupied(first) => {
                 let first = keys.clone().nth(*first.get()).expect("an earlier key");
-                if first != key && folded(first) == mine {
-                    return Some((first, key));
+                if first != key && key_to_path(first).to_lowercase() == folded {
+                    survey.case_collision = Some((first, key));
                 }
             }
         }
     }
-    None
+    survey
 }
 
 #[cfg(test)]
@@ -261,10 +280,8 @@ mod tests {
 
     #[test]
     fn keys_differing_only_in_case_are_found() {
-        assert_eq!(
-            case_collision(["a/B", "c", "A/b"].into_iter()),
-            Some(("a/B", "A/b"))
-        );
-        assert_eq!(case_collision(["a", "b", "a"].into_iter()), None);
+        let collision = |keys: &[&'static str]| survey_keys(keys.iter().copied()).case_collision;
+        assert_eq!(collision(&["a/B", "c", "A/b"]), Some(("a/B", "A/b")));
+        assert_eq!(collision(&["a", "b", "a"]), None);
     }
 }

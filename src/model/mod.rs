@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 mod keys;
 mod label_map;
-pub use keys::{case_collision, key_to_path, path_to_key};
+pub use keys::{KeySurvey, key_to_path, path_to_key, survey_keys};
 pub use label_map::{LabelMap, Run, RunsBuilder, Segment};
 
 /// Free-form attributes (JSON values), on classes and on segments.
