@@ -186,6 +186,9 @@ pub fn convert_dataset(
     for file in plan.writer.header() {
         sink.write_file(&file.path, &file.bytes)?;
     }
+    for folder in plan.writer.folders() {
+        sink.write_folder(&folder)?;
+    }
     tally
         .warnings
         .extend(dataset.announce_reads(plan.caps.source_images));

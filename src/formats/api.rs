@@ -360,6 +360,12 @@ pub trait Writer: Sync {
         Vec::new()
     }
 
+    /// Folders the written dataset has even when no file goes into them
+    /// (Datumaro's COCO importer needs `images/`).
+    fn folders(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Encodes one item. `map` is `None` for an item without a mask (only
     /// for formats whose capabilities hold them); `image` holds its source
     /// image bytes when the input has them and the format keeps them. An

@@ -75,6 +75,10 @@ pub enum Held {
 /// What `each` does with one element: `Err` stops the stream.
 pub type Each<'a, E> = dyn FnMut(usize, Value) -> Result<(), E> + 'a;
 
+/// What `each` does with one element of one of several streamed arrays: it
+/// gets the array's place in the list of paths, then the element's index.
+pub type EachOf<'a, E> = dyn FnMut(usize, usize, Value) -> Result<(), E> + 'a;
+
 /// Reads the JSON document from `reader`, handing every element of the
 /// array found at `path` (object keys from the top; empty: the document
 /// itself) to `each` with its index, and returns the rest of the document
@@ -85,6 +89,16 @@ pub fn stream_array<E>(
     path: &[&str],
     each: &mut Each<'_, E>,
 ) -> Result<Value, StreamError<E>> {
+    stream_arrays(reader, &[path], &mut |_, index, value| each(index, value))
+}
+
+/// [`stream_array`] over the arrays at several `paths` at once (COCO's
+/// `images` and `annotations`), in the order the document has them.
+pub fn stream_arrays<E>(
+    reader: impl Read,
+    paths: &[&[&str]],
+    each: &mut EachOf<'_, E>,
+) -> Result<Value, StreamError<E>> {
     let mut failure = None;
     let tally = Rc::new(Tally::default());
     let bounded = Bounded {
@@ -93,7 +107,7 @@ pub fn stream_array<E>(
     };
     let mut deserializer = serde_json::Deserializer::from_reader(bounded);
     let node = Node {
-        path,
+        paths: paths.iter().copied().enumerate().collect(),
         each,
         failure: &mut failure,
         tally: &tally,
@@ -109,11 +123,11 @@ pub fn stream_array<E>(
     }
 }
 
-/// A value on the way to the streamed array (or the array itself, when
-/// `path` is empty).
+/// A value on the way to the streamed arrays (or one of them, when its
+/// path is empty): the paths still to go below it, with their places.
 struct Node<'p, 'e, 'f, E> {
-    path: &'p [&'p str],
-    each: &'e mut Each<'f, E>,
+    paths: Vec<(usize, &'p [&'p str])>,
+    each: &'e mut EachOf<'f, E>,
     failure: &'e mut Option<E>,
     tally: &'e Tally,
 }
@@ -136,28 +150,33 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         let Node {
-            path,
+            paths,
             each,
             failure,
             tally,
         } = self;
-        let mut streamed = false;
+        let mut streamed: Vec<String> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = match path.split_first() {
-                // A second value under the streamed key would mix two arrays.
-                Some((first, _)) if *first == key && streamed => {
-                    return Err(de::Error::custom(format!("key '{key}' appears twice")));
-                }
-                Some((first, rest)) if *first == key => {
-                    streamed = true;
-                    map.next_value_seed(Node {
-                        path: rest,
-                        each: &mut *each,
-                        failure: &mut *failure,
-                        tally,
-                    })?
-                }
-                _ => map.next_value::<Value>()?,
+            let below: Vec<(usize, &[&str])> = paths
+                .iter()
+                .filter_map(|&(place, path)| match path.split_first() {
+                    Some((first, rest)) if *first == key => Some((place, rest)),
+                    _ => None,
+                })
+                .collect();
+            let value = if below.is_empty() {
+                map.next_value::<Value>()?
+            } else if streamed.contains(&key) {
+                // A second value under a streamed key would mix two arrays.
+                return Err(de::Error::custom(format!("key '{key}' appears twice")));
+            } else {
+                streamed.push(key.clone());
+                map.next_value_seed(Node {
+                    paths: below,
+                    each: &mut *each,
+                    failure: &mut *failure,
+                    tally,
+                })?
             };
             object.insert(key, value);
         }
@@ -165,13 +184,13 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        if !self.path.is_empty() {
+        let Some(&(place, _)) = self.paths.iter().find(|(_, path)| path.is_empty()) else {
             let mut items = Vec::new();
             while let Some(item) = seq.next_element::<Value>()? {
                 items.push(item);
             }
             return Ok(Value::Array(items));
-        }
+        };
         let mut index = 0;
         let tally = self.tally;
         loop {
@@ -182,7 +201,7 @@ impl<'de, E> Visitor<'de> for Node<'_, '_, '_, E> {
                 .in_elements
                 .set(tally.in_elements.get() + tally.read.get() - start);
             let Some(item) = next? else { break };
-            if let Err(e) = (self.each)(index, item) {
+            if let Err(e) = (self.each)(place, index, item) {
                 *self.failure = Some(e);
                 return Err(de::Error::custom("stopped"));
             }
@@ -255,6 +274,26 @@ mod tests {
             Ok::<(), ()>(())
         });
         assert!(matches!(twice, Err(StreamError::Syntax(_))));
+    }
+
+    #[test]
+    fn several_arrays_stream_in_document_order() {
+        let text = br#"{"images": [1, 2], "info": {}, "annotations": [3], "categories": [4]}"#;
+        let mut seen = Vec::new();
+        let rest = stream_arrays(
+            &text[..],
+            &[&["annotations"], &["images"]],
+            &mut |p, i, v| {
+                seen.push((p, i, v));
+                Ok::<(), ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, [(1, 0, json!(1)), (1, 1, json!(2)), (0, 0, json!(3))]);
+        assert_eq!(
+            rest,
+            json!({"images": [], "info": {}, "annotations": [], "categories": [4]})
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! format touches.
 
 pub mod api;
+pub mod coco_panoptic;
 pub mod colors;
 pub mod common;
 pub mod cvat;
@@ -23,6 +24,7 @@ use options::OptionSpec;
 
 /// Every format the tool knows, in the order `maskconv formats` lists them.
 pub static REGISTRY: &[&dyn Format] = &[
+    &coco_panoptic::CocoPanoptic,
     &cvat::Cvat,
     &datagen::Datagen,
     &nucleus::Nucleus,

@@ -33,6 +33,13 @@ pub trait Sink {
         self.write_file(path, &bytes)
     }
 
+    /// Adds an empty folder at `path` (`/`-separated, relative, no slash at
+    /// the end), kept even when no file goes into it. By default (a sink
+    /// in memory) nothing is kept.
+    fn write_folder(&mut self, _path: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// A folder for temporary files of this output (records waiting for the
     /// end of the run), on the output's disk; `None`: keep them in memory.
     fn scratch_dir(&self) -> Option<&Path> {
@@ -362,6 +369,23 @@ impl Sink for Output {
             Some(Archive::Zip(zip)) => zip.add(&entry, bytes),
             Some(Archive::TarGz(tar)) => tar.add(&entry, bytes),
             None => return self.folder().write_file(path, bytes),
+        };
+        added.map_err(|e| Error::output(&display, e.to_string()))
+    }
+
+    fn write_folder(&mut self, path: &str) -> Result<()> {
+        let display = format!("{}/{path}", self.display);
+        check_entry_name("output", path).map_err(|what| Error::output(&display, what))?;
+        // Archives mark a folder by a name ending in `/`.
+        let entry = format!("{}{path}/", self.prefix);
+        let added = match &mut self.archive {
+            Some(Archive::Zip(zip)) => zip.add(&entry, &[]),
+            Some(Archive::TarGz(tar)) => tar.add(&entry, &[]),
+            None => {
+                let folder = self.folder();
+                return create_below(&folder.root, &folder.root.join(path))
+                    .map_err(|e| Error::io(ErrorKind::Output, &display, &e));
+            }
         };
         added.map_err(|e| Error::output(&display, e.to_string()))
     }

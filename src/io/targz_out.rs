@@ -141,9 +141,18 @@ impl<W: Write> TarGzOut<W> {
                 )));
             }
             let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Regular);
+            // A name ending in `/` is a folder (see `Sink::write_folder`).
+            match place.name.ends_with('/') {
+                true => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                }
+                false => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_mode(0o644);
+                }
+            }
             header.set_size(place.len);
-            header.set_mode(0o644);
             header.set_uid(0);
             header.set_gid(0);
             header.set_mtime(0);

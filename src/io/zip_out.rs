@@ -18,6 +18,9 @@ const VERSION_ZIP64: u16 = 45;
 const UNIX: u16 = 3 << 8;
 /// `-rw-r--r--`, a regular file.
 const EXTERNAL_ATTRIBUTES: u32 = 0o100644 << 16;
+/// `drwxr-xr-x`, a folder (an entry whose name ends in `/`), with the
+/// MS-DOS directory bit, as the `zip` crate's `add_directory` writes it.
+const FOLDER_ATTRIBUTES: u32 = (0o40755 << 16) | 0x10;
 /// 1980-01-01 00:00, the earliest MS-DOS date: the same bytes on every run.
 const DOS_DATE: u16 = (1 << 5) | 1;
 /// General purpose flag: the name is UTF-8.
@@ -260,7 +263,11 @@ fn central_header(name: &[u8], crc: u32, size: u64, offset: u64) -> Vec<u8> {
     let extra_len = if zip64_len > 0 { 4 + zip64_len } else { 0 };
     header.extend_from_slice(&extra_len.to_le_bytes());
     header.extend_from_slice(&[0; 6]); // no comment, disk 0, no internal attributes
-    header.extend_from_slice(&EXTERNAL_ATTRIBUTES.to_le_bytes());
+    let attributes = match name.ends_with(b"/") {
+        true => FOLDER_ATTRIBUTES,
+        false => EXTERNAL_ATTRIBUTES,
+    };
+    header.extend_from_slice(&attributes.to_le_bytes());
     header.extend_from_slice(&(offset.min(U32_LIMIT) as u32).to_le_bytes());
     header.extend_from_slice(name);
     if zip64_len > 0 {

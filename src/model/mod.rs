@@ -87,6 +87,9 @@ pub struct Class {
     pub kind: ClassKind,
     /// Format-specific extras (CVAT parts/actions, Segments.ai category attributes).
     pub attributes: Attributes,
+    /// Its id in a format that numbers classes from 1 in its files (a COCO
+    /// category id), kept so that such a format writes the same ids back.
+    pub number: Option<u32>,
 }
 
 impl Class {
@@ -97,6 +100,7 @@ impl Class {
             color: None,
             kind,
             attributes: Attributes::new(),
+            number: None,
         }
     }
 
@@ -371,6 +375,9 @@ impl Origin {
     /// The image sequence the item is a frame of (Segments.ai: the
     /// sample's key), so that a writer of sequences can restore it.
     pub const SEQUENCE: &'static str = "sequence";
+    /// The item's image id in a format that numbers images (COCO), so that
+    /// such a format writes the same ids back.
+    pub const IMAGE_ID: &'static str = "image-id";
 
     /// The value of `key`, if the source gave one.
     pub fn get(&self, key: &str) -> Option<&str> {

@@ -1,6 +1,7 @@
 """The conformance suite: maskconv's output checked by the formats' own software
-(Datumaro, segments-ai, scale-nucleus, OpenCV as Datagen's docs read masks, and
-datagen-tech when it installs), and files written by that software read by maskconv.
+(Datumaro, segments-ai, scale-nucleus, OpenCV as Datagen's docs read masks,
+datagen-tech when it installs, hotcoco's panoptic quality), and files written by
+that software read by maskconv. The training formats' checks are in training_checks.py.
 
     python tests/conformance/suite.py MASKCONV_BINARY [SYNTHETIC_DIR]
 
@@ -386,6 +387,13 @@ def _():
     for source in sources("cvat/generated_cvat_export/dataset", "datagen/three_real_datapoints", synthetic=["segments"]):
         datagen_check(DATAGEN_PY, source)
 
+
+# ---------------------------------------------------------------- training formats
+
+sys.path.insert(0, str(HERE))
+import training_checks  # noqa: E402
+
+training_checks.add(sys.modules[__name__])
 
 shutil.rmtree(WORK, ignore_errors=True)
 passed = sum(r[0] == "passed" for r in results)

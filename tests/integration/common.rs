@@ -166,14 +166,17 @@ pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     for entry in walkdir::WalkDir::new(dir) {
         let entry = entry.unwrap();
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         if entry.file_type().is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
             files.insert(rel, std::fs::read(entry.path()).unwrap());
+        } else if entry.depth() > 0 && std::fs::read_dir(entry.path()).unwrap().next().is_none() {
+            // An empty folder, as archives list it.
+            files.insert(format!("{rel}/"), Vec::new());
         }
     }
     files

@@ -46,7 +46,7 @@ fn foreign_reference_ids_come_back_exact_through_every_format() {
             format.name
         );
         // Every file of the output is a plain relative path.
-        for path in read_tree(&middle).keys() {
+        for path in read_tree(&middle).keys().map(|p| p.trim_end_matches('/')) {
             assert!(
                 !path.contains([':', '\\', '*', '?', '"', '<', '>', '|']),
                 "{}: {path}",

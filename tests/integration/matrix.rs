@@ -492,7 +492,10 @@ fn every_writer_writes_a_tar_gz_holding_its_folder_output() {
         let gz = flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap());
         for entry in tar::Archive::new(gz).entries().unwrap() {
             let mut entry = entry.unwrap();
-            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut path = entry.path().unwrap().to_string_lossy().into_owned();
+            if entry.header().entry_type().is_dir() && !path.ends_with('/') {
+                path.push('/');
+            }
             let path = path
                 .strip_prefix(&prefix)
                 .unwrap_or_else(|| panic!("{to}: {path} outside {prefix:?}"))

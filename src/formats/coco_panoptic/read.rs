@@ -1,0 +1,588 @@
+//! Reading: each annotation file streamed (its `images` and `annotations`
+//! one element at a time, whatever their order), the categories resolved
+//! once the file is read, and each PNG decoded against its listed segments.
+
+use super::{
+    ANNOTATIONS_DIR, AnnotationFile, DEFAULT_SUBSET, FILE_PREFIX, IMAGES_DIR, INFO, ISCROWD,
+    MAX_SEGMENT_ID, SEGMENT_KEYS, annotation_files,
+};
+use crate::codec::{Palette, RowSource, png_rows};
+use crate::error::{Error, Result};
+use crate::formats::api::{Dataset, ItemDecoder};
+use crate::formats::common::{file_extension, read_mask_file, several_datasets, strip_bom};
+use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_arrays};
+use crate::io::Source;
+use crate::losses::Diagnostics;
+use crate::model::{
+    Attributes, Catalog, Class, ClassKind, Color, FileRef, Item, LabelMap, ListedSegments, MaskRef,
+    Origin, path_to_key,
+};
+use crate::remap::{id_of_rgb, label_pixels, rgb8_of_pixel_key};
+use crate::report::Warning;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::Arc;
+
+/// Reads every annotation file of `source`.
+pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
+    let files = annotation_files(&*source);
+    let Some(first) = files.first() else {
+        return Err(Error::input(
+            source.name(),
+            "holds no annotations/panoptic_<subset>.json",
+        ));
+    };
+    if files.iter().any(|f| f.root != first.root) {
+        let mut roots: Vec<&str> = files.iter().map(|f| f.root).collect();
+        roots.dedup();
+        return Err(several_datasets(&*source, INFO.name, roots.into_iter()));
+    }
+    let mut reading = Reading::default();
+    let mut categories: Option<(String, Vec<Value>)> = None;
+    for (index, file) in files.iter().enumerate() {
+        reading.file = index as u32;
+        let found = reading.read_file(&*source, file)?;
+        // Every file lists the same categories (Datumaro and COCO write
+        // them whole into each); the first file's are the catalog.
+        let display = source.display(file.path);
+        match &categories {
+            None => categories = Some((display, found)),
+            Some((first, listed)) if *listed != found => {
+                return Err(Error::input(
+                    display,
+                    format!(
+                        "lists other categories than {first}; the subsets of one dataset share their categories"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let (display, categories) = categories.expect("one file at least");
+    let catalog = reading.resolve(&display, &categories)?;
+    let decoder = PanopticDecoder {
+        files: files.iter().map(|f| source.display(f.path)).collect(),
+        places: reading.places,
+    };
+    Dataset::new(
+        &INFO,
+        source,
+        catalog,
+        reading.items,
+        reading.warnings,
+        Box::new(decoder),
+    )
+}
+
+/// What the files read so far hold.
+#[derive(Default)]
+struct Reading {
+    items: Vec<Item>,
+    /// Per item (a mask's recipe is its item's index): where it is listed.
+    places: Vec<ImagePlace>,
+    /// The file being read: its index in the list of annotation files.
+    file: u32,
+    /// Category ids met in segments, numbered 1.. in order of first
+    /// appearance (what listed entries hold until the catalog is known).
+    provisional: HashMap<i64, u32>,
+    /// Per provisional number: where it was first met, for messages.
+    first_use: Vec<String>,
+    warnings: Vec<Warning>,
+}
+
+/// Where an image id of one file is: its item, and whether `images` listed it.
+struct Seen {
+    item: usize,
+    listed_image: bool,
+    annotated: bool,
+}
+
+impl Reading {
+    /// Streams one annotation file into items; returns its categories.
+    fn read_file(&mut self, source: &dyn Source, file: &AnnotationFile) -> Result<Vec<Value>> {
+        let display = source.display(file.path);
+        let subset = (file.subset != DEFAULT_SUBSET).then(|| file.subset.to_string());
+        let png_dir = format!(
+            "{}{ANNOTATIONS_DIR}{FILE_PREFIX}{}/",
+            file.root, file.subset
+        );
+        let mut by_image: HashMap<String, Seen> = HashMap::new();
+        let mut problem: Option<String> = None;
+        let mut each = |array: usize, index: usize, value: Value| -> std::result::Result<(), ()> {
+            let done = match array {
+                0 => self.image(&value, index, file, &subset, &mut by_image, source),
+                _ => self.annotation(&value, index, &png_dir, &subset, &mut by_image, source),
+            };
+            done.map_err(|what| problem = Some(what))
+        };
+        let mut rest = Value::Null;
+        source.read_with(file.path, &mut |reader| {
+            let mut head = Vec::new();
+            (&mut *reader)
+                .take(3)
+                .read_to_end(&mut head)
+                .map_err(|e| Error::input(&display, format!("cannot be read: {e}")))?;
+            let text = std::io::Cursor::new(strip_bom(&head).to_vec()).chain(reader);
+            rest = match stream_arrays(text, &[&["images"], &["annotations"]], &mut each) {
+                Ok(rest) => rest,
+                Err(StreamError::Element(())) => Value::Null,
+                Err(StreamError::Syntax(e)) if e.is_io() => {
+                    return Err(Error::input(&display, format!("cannot be read: {e}")));
+                }
+                Err(StreamError::Syntax(e)) => {
+                    return Err(Error::input(&display, format!("is not valid JSON: {e}")));
+                }
+                Err(StreamError::TooLarge(held)) => {
+                    let what = match held {
+                        Held::Element => "one image or annotation",
+                        Held::Rest => "the file without its images and annotations",
+                    };
+                    return Err(Error::input(
+                        &display,
+                        format!(
+                            "{what} is longer than {} MiB; a file this shaped is refused",
+                            MAX_HELD_BYTES >> 20
+                        ),
+                    ));
+                }
+            };
+            Ok(())
+        })?;
+        if let Some(what) = problem {
+            return Err(Error::input(&display, what));
+        }
+        let Value::Object(mut root) = rest else {
+            return Err(Error::input(
+                &display,
+                "is not a JSON object; a COCO panoptic file is one",
+            ));
+        };
+        for key in ["images", "annotations"] {
+            if !root.get(key).is_some_and(Value::is_array) {
+                return Err(Error::input(
+                    &display,
+                    format!(
+                        "has no '{key}' array; a COCO panoptic file has images, annotations and categories"
+                    ),
+                ));
+            }
+        }
+        if let Some((id, _)) = by_image
+            .iter()
+            .find(|(_, seen)| seen.annotated && !seen.listed_image)
+        {
+            return Err(Error::input(
+                &display,
+                format!("an annotation names image_id {id}, which 'images' does not list"),
+            ));
+        }
+        match root.remove("categories") {
+            Some(Value::Array(categories)) => Ok(categories),
+            _ => Err(Error::input(
+                &display,
+                "has no 'categories' array; a COCO panoptic file has images, annotations and categories",
+            )),
+        }
+    }
+
+    /// The item of image id `id` in this file, made when first met.
+    fn item_of<'a>(&mut self, id: &str, by_image: &'a mut HashMap<String, Seen>) -> &'a mut Seen {
+        let (items, places, file) = (&mut self.items, &mut self.places, self.file);
+        by_image.entry(id.to_string()).or_insert_with(|| {
+            let mut item = Item::new(String::new());
+            item.origin.set(Origin::IMAGE_ID, id);
+            items.push(item);
+            places.push(ImagePlace { file, size: None });
+            Seen {
+                item: items.len() - 1,
+                listed_image: false,
+                annotated: false,
+            }
+        })
+    }
+
+    /// One element of `images`: the item's key (until an annotation names
+    /// its PNG) and its source image, when the input has it.
+    fn image(
+        &mut self,
+        value: &Value,
+        index: usize,
+        file: &AnnotationFile,
+        subset: &Option<String>,
+        by_image: &mut HashMap<String, Seen>,
+        source: &dyn Source,
+    ) -> std::result::Result<(), String> {
+        let place = format!("images[{index}]");
+        let id = image_id(value.get("id"))
+            .ok_or_else(|| format!("{place} has no integer or text 'id'"))?;
+        let name = value
+            .get("file_name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| format!("{place} has no 'file_name'"))?;
+        let size = match (
+            value.get("width").and_then(Value::as_u64),
+            value.get("height").and_then(Value::as_u64),
+        ) {
+            (Some(w), Some(h)) => u32::try_from(w).ok().zip(u32::try_from(h).ok()),
+            _ => None,
+        };
+        let seen = self.item_of(&id, by_image);
+        if seen.listed_image {
+            return Err(format!("{place}: image id {id} is listed twice"));
+        }
+        seen.listed_image = true;
+        let at = seen.item;
+        let item = &mut self.items[at];
+        item.subset.clone_from(subset);
+        let ext = file_extension(name, "");
+        item.key = path_to_key(&name[..name.len() - ext.len()]).into_owned();
+        let candidates = [
+            format!("{}{IMAGES_DIR}{}/{name}", file.root, file.subset),
+            format!("{}{}/{name}", file.root, file.subset),
+        ];
+        item.image = candidates.into_iter().find(|path| source.contains(path));
+        self.places[at].size = size;
+        Ok(())
+    }
+
+    /// One element of `annotations`: the item's mask, keyed by its PNG.
+    fn annotation(
+        &mut self,
+        value: &Value,
+        index: usize,
+        png_dir: &str,
+        subset: &Option<String>,
+        by_image: &mut HashMap<String, Seen>,
+        source: &dyn Source,
+    ) -> std::result::Result<(), String> {
+        let place = format!("annotations[{index}]");
+        let id = image_id(value.get("image_id"))
+            .ok_or_else(|| format!("{place} has no integer or text 'image_id'"))?;
+        let png = value
+            .get("file_name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| format!("{place} (image {id}) has no 'file_name'"))?;
+        let segments = value
+            .get("segments_info")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("{place} (image {id}) has no 'segments_info' array"))?;
+        let mut values = Vec::with_capacity(segments.len());
+        for (s, segment) in segments.iter().enumerate() {
+            let at = format!("image {id}: {place}.segments_info[{s}]");
+            values.push(self.segment(segment, &at)?);
+        }
+        let listed = ListedSegments::new(values)
+            .map_err(|twice| format!("{place} (image {id}) lists segment id {twice} twice"))?;
+        let seen = self.item_of(&id, by_image);
+        if seen.annotated {
+            return Err(format!("{place}: image id {id} has a second annotation"));
+        }
+        seen.annotated = true;
+        let at = seen.item;
+        let item = &mut self.items[at];
+        item.subset.clone_from(subset);
+        let path = format!("{png_dir}{png}");
+        item.mask = Some(MaskRef {
+            files: vec![FileRef::in_input(source.files(), path)],
+            listed,
+            recipe: at as u32,
+        });
+        Ok(())
+    }
+
+    /// One entry of `segments_info`: `(segment id, provisional category,
+    /// instance 0 until kinds are known, attributes)`.
+    fn segment(
+        &mut self,
+        segment: &Value,
+        at: &str,
+    ) -> std::result::Result<(u32, u32, u32, Attributes), String> {
+        let Some(fields) = segment.as_object() else {
+            return Err(format!("{at} is not an object"));
+        };
+        let id = fields
+            .get("id")
+            .and_then(Value::as_u64)
+            .filter(|&id| (1..=u64::from(MAX_SEGMENT_ID)).contains(&id))
+            .ok_or_else(|| format!("{at} has no segment 'id' in 1..{MAX_SEGMENT_ID} (an 8-bit RGB PNG holds 24-bit ids)"))?;
+        let category = fields
+            .get("category_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| format!("{at} (segment {id}) has no integer 'category_id'"))?;
+        // Category 0 is Datumaro's "no label": unlabeled pixels.
+        let class = match category {
+            0 => 0,
+            _ => {
+                let next = self.provisional.len() as u32 + 1;
+                let class = *self.provisional.entry(category).or_insert(next);
+                if class == next {
+                    self.first_use.push(format!("{at} (segment {id})"));
+                }
+                class
+            }
+        };
+        let mut attributes = Map::new();
+        for (key, value) in fields {
+            match key.as_str() {
+                ISCROWD if value.as_u64() == Some(0) => {}
+                k if SEGMENT_KEYS.contains(&k) => {}
+                _ => {
+                    attributes.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        Ok((id as u32, class, 0, attributes))
+    }
+}
+
+/// An image id: a JSON integer or text, as its JSON text (`5`, `"a5"`).
+fn image_id(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+impl Reading {
+    /// The catalog from `categories` (in file order), and every listed
+    /// segment's class and instance (a thing's instance is its segment id).
+    fn resolve(&mut self, display: &str, categories: &[Value]) -> Result<Catalog> {
+        let mut classes: Vec<Class> = Vec::with_capacity(categories.len());
+        let mut by_id: HashMap<i64, u32> = HashMap::new();
+        for (index, category) in categories.iter().enumerate() {
+            let class = class_of(category)
+                .map_err(|what| Error::input(display, format!("categories[{index}] {what}")))?;
+            let id = category["id"].as_i64().expect("checked by class_of");
+            if by_id.insert(id, index as u32 + 1).is_some() {
+                return Err(Error::input(
+                    display,
+                    format!("categories[{index}]: category id {id} is listed twice"),
+                ));
+            }
+            classes.push(class);
+        }
+        let mut class_of_provisional = vec![0u32; self.provisional.len() + 1];
+        for (&category, &provisional) in &self.provisional {
+            let Some(&class) = by_id.get(&category) else {
+                return Err(Error::input(
+                    display,
+                    format!(
+                        "{} has category_id {category}, which 'categories' does not list",
+                        self.first_use[provisional as usize - 1]
+                    ),
+                ));
+            };
+            class_of_provisional[provisional as usize] = class;
+        }
+        let promoted =
+            promote_stuff_with_instances(&self.items, &class_of_provisional, &mut classes);
+        let catalog = Catalog::new(classes).map_err(|what| Error::input(display, what))?;
+        if let Some(first) = promoted.first() {
+            self.warnings.push(Warning::new(
+                "stuff-with-instances",
+                format!(
+                    "{display}: {} categories with isthing 0 have several segments in one image (e.g. '{}'; Datumaro writes isthing 0 for every category); they are read as things, so that their segments stay apart",
+                    promoted.len(),
+                    catalog.get(*first).name
+                ),
+            ));
+        }
+        for mask in self.items.iter_mut().filter_map(|i| i.mask.as_mut()) {
+            for entry in mask
+                .listed
+                .entries_mut()
+                .iter_mut()
+                .filter(|e| e.class != 0)
+            {
+                entry.class = class_of_provisional[entry.class as usize];
+                if catalog.get(entry.class).kind == ClassKind::Thing {
+                    entry.instance = entry.value;
+                }
+            }
+        }
+        Ok(catalog)
+    }
+}
+
+/// Makes things of the stuff classes with several segments in one image;
+/// returns their ids. `class_of` maps the listed (provisional) classes.
+fn promote_stuff_with_instances(
+    items: &[Item],
+    class_of: &[u32],
+    classes: &mut [Class],
+) -> Vec<u32> {
+    let mut promoted = Vec::new();
+    let mut seen = HashSet::new();
+    for mask in items.iter().filter_map(|i| i.mask.as_ref()) {
+        seen.clear();
+        for entry in mask.listed.entries().iter().filter(|e| e.class != 0) {
+            let class = class_of[entry.class as usize];
+            let kind = &mut classes[class as usize - 1].kind;
+            if !seen.insert(class) && *kind == ClassKind::Stuff {
+                *kind = ClassKind::Thing;
+                promoted.push(class);
+            }
+        }
+    }
+    promoted.sort_unstable();
+    promoted
+}
+
+/// One category as a class: `name`, `isthing` (a thing when missing),
+/// `color`, the id as its number, the other keys as attributes.
+fn class_of(category: &Value) -> std::result::Result<Class, String> {
+    let fields = category.as_object().ok_or("is not an object")?;
+    let id = fields
+        .get("id")
+        .and_then(Value::as_i64)
+        .ok_or("has no integer 'id'")?;
+    let name = fields
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("(id {id}) has no 'name'"))?;
+    let thing = match fields.get("isthing") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => match v.as_u64() {
+            Some(0) => false,
+            Some(1) => true,
+            _ => return Err(format!("('{name}') has an 'isthing' that is not 0 or 1")),
+        },
+    };
+    let kind = if thing {
+        ClassKind::Thing
+    } else {
+        ClassKind::Stuff
+    };
+    let mut class = Class::new(name, kind);
+    match fields.get("color") {
+        None | Some(Value::Null) => {}
+        Some(color) => {
+            let rgb: Option<Vec<u8>> = color.as_array().filter(|c| c.len() == 3).and_then(|c| {
+                c.iter()
+                    .map(|v| v.as_u64().and_then(|v| u8::try_from(v).ok()))
+                    .collect()
+            });
+            let rgb = rgb.ok_or_else(|| {
+                format!("('{name}') has a 'color' that is not [R, G, B] of 0..255")
+            })?;
+            class.color = Some(Color::Rgb8([rgb[0], rgb[1], rgb[2]]));
+        }
+    }
+    class.number = u32::try_from(id).ok().filter(|&n| n >= 1);
+    for (key, value) in fields {
+        if !["id", "name", "isthing", "color"].contains(&key.as_str()) {
+            class.attributes.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(class)
+}
+
+/// Where an item is listed: its annotation file, and the size `images`
+/// gives its image.
+#[derive(Debug, Clone, Copy)]
+struct ImagePlace {
+    file: u32,
+    size: Option<(u32, u32)>,
+}
+
+/// Decodes one item's PNG against the segments its annotation lists.
+struct PanopticDecoder {
+    /// How messages name each annotation file.
+    files: Vec<String>,
+    /// Per item: where it is listed.
+    places: Vec<ImagePlace>,
+}
+
+impl ItemDecoder for PanopticDecoder {
+    fn decode(
+        &self,
+        source: &dyn Source,
+        item: &Item,
+        mask: &MaskRef,
+        _out: &mut Diagnostics,
+    ) -> Result<LabelMap> {
+        let place = self.places[mask.recipe as usize];
+        let image = item.origin.get(Origin::IMAGE_ID).unwrap_or("?");
+        decode_png(source, mask, image, place.size).map_err(|e| {
+            e.in_context(format_args!(
+                "image {image} of {}",
+                self.files[place.file as usize]
+            ))
+        })
+    }
+}
+
+fn decode_png(
+    source: &dyn Source,
+    mask: &MaskRef,
+    image: &str,
+    size: Option<(u32, u32)>,
+) -> Result<LabelMap> {
+    let (bytes, display) = read_mask_file(source, &mask.files[0])?;
+    let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
+    let info = *rows.info();
+    if info.was_palette || info.file_bits != 8 || !matches!(info.channels, 3 | 4) {
+        return Err(Error::input(
+            display,
+            format!(
+                "is a {} PNG; COCO panoptic PNGs are 8-bit RGB (segment id = R + 256·G + 65536·B)",
+                info.describe_file()
+            ),
+        ));
+    }
+    if let Some((w, h)) = size.filter(|&s| s != (info.width, info.height)) {
+        return Err(Error::input(
+            display,
+            format!(
+                "is {}x{}, but 'images' gives image {image} as {w}x{h}",
+                info.width, info.height
+            ),
+        ));
+    }
+    let listed = &mask.listed;
+    let labelled = label_pixels(&mut rows, None, |key, _| {
+        match id_of_rgb(rgb8_of_pixel_key(key)) {
+            0 => Some(0),
+            id => listed.get(id).map(|entry| entry.segment),
+        }
+    })?;
+    let unlisted = labelled
+        .unresolved
+        .iter()
+        .map(|(&(key, _), &n)| (id_of_rgb(rgb8_of_pixel_key(key)), n));
+    if let Some((id, pixels)) = unlisted.min() {
+        let more = match labelled.unresolved.len() {
+            1 => String::new(),
+            n => format!(" ({} more unlisted ids)", n - 1),
+        };
+        return Err(Error::input(
+            display,
+            format!(
+                "segment id {id} is on {pixels} pixels, but segments_info does not list it{more}"
+            ),
+        ));
+    }
+    let map = LabelMap::from_runs(info.width, info.height, labelled.runs, listed.segments())
+        .map_err(|what| Error::input(&display, what))?;
+    let counts = map.pixel_counts();
+    let classed = listed.entries().iter().filter(|e| e.class != 0);
+    if let Some(absent) = classed
+        .into_iter()
+        .find(|e| counts[e.segment as usize] == 0)
+    {
+        return Err(Error::input(
+            display,
+            format!(
+                "has no pixel (0 pixels) of segment id {}, which segments_info lists",
+                absent.value
+            ),
+        ));
+    }
+    Ok(map)
+}
