@@ -15,6 +15,7 @@ pub mod mask_url;
 pub mod nucleus;
 pub mod options;
 pub mod segments;
+pub mod semantic;
 pub mod shapes;
 
 use crate::error::{Error, Result};
@@ -29,6 +30,7 @@ pub static REGISTRY: &[&dyn Format] = &[
     &datagen::Datagen,
     &nucleus::Nucleus,
     &segments::Segments,
+    &semantic::Semantic,
 ];
 
 /// Finds a format by name or alias (case-insensitive).

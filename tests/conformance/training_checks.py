@@ -2,7 +2,9 @@
 imported by Datumaro (`coco_panoptic`), evaluated by an independent panoptic
 quality implementation (hotcoco, pinned), and read the way panopticapi reads
 it (rgb2id + segments_info); Datumaro's own coco_panoptic exports read by
-maskconv as Datumaro reads them.
+maskconv as Datumaro reads them; semantic index masks imported by Datumaro
+(`common_semantic_segmentation`) and read through Pillow and PyYAML as
+mmsegmentation, Ultralytics and Hugging Face load them.
 
 suite.py calls `add(suite)` with itself, for its helpers (`check`, `convert`,
 `per_item`, `same`, `sources`, ...).
@@ -103,6 +105,11 @@ def panoptic_quality(root):
 
 
 def add(s):
+    add_panoptic(s)
+    add_semantic(s)
+
+
+def add_panoptic(s):
     for source in s.sources("coco_panoptic/official_style", "cvat/generated_cvat_export/dataset",
                             "segments/sdk_release", "nucleus/sdk_annotations", "datagen/three_real_datapoints",
                             synthetic=s.FORMATS):
@@ -157,3 +164,98 @@ def add(s):
         with quiet():
             dataset.export(str(out), "coco_panoptic", save_media=True)
         s.same(labelled(s.classes_only(s.per_item(out))), datumaro_panoptic(out))
+
+
+def datumaro_semantic(path, subsets):
+    """Per item (by mask file name): pixels per label as Datumaro's
+    common_semantic_segmentation importer reads them (values that are no
+    label, such as the ignore value 255, left out)."""
+    import numpy as np
+    import datumaro as dm
+    fmt = "common_semantic_segmentation" + ("_with_subset_dirs" if subsets else "")
+    with quiet():
+        dataset = dm.Dataset.import_from(str(path), fmt)
+    labels = dataset.categories()[dm.AnnotationType.label]
+    found = {}
+    for item in dataset:
+        counts = {}
+        for ann in item.annotations:
+            if ann.type == dm.AnnotationType.mask and ann.label is not None and ann.label < len(labels):
+                pixels = int(np.count_nonzero(ann.image))
+                if pixels:
+                    counts[labels[ann.label].name] = counts.get(labels[ann.label].name, 0) + pixels
+        assert item.id not in found, f"{item.id} twice"
+        found[item.id] = counts
+    return labelled(found)
+
+
+def by_flat_name(items):
+    """Items keyed as the datumaro layout names their masks: `%` and `/`
+    percent-encoded (the keys here need no other escaping)."""
+    return {key.replace("%", "%25").replace("/", "%2F"): classes for key, classes in items.items()}
+
+
+def pillow_counts(root, layout):
+    """Per item: pixels per class name, read as mmsegmentation, Ultralytics
+    and Hugging Face load masks (Pillow, `np.array(Image.open(mask))`), the
+    class names from data.yaml (PyYAML) or classes.json's id2label."""
+    import numpy as np
+    import yaml
+    from PIL import Image
+    root = Path(root)
+    table = json.loads((root / "classes.json").read_text())
+    names = {int(k): v for k, v in table["id2label"].items()}
+    if layout == "ultralytics":
+        doc = yaml.safe_load((root / "data.yaml").read_text())
+        assert doc["masks_dir"] == "masks" and doc["train"] and doc["val"], doc
+        assert {int(k): v for k, v in doc["names"].items()} == names, "data.yaml names != classes.json"
+    masks = root / {"mmseg": "ann_dir", "ultralytics": "masks"}[layout]
+    images = root / {"mmseg": "img_dir", "ultralytics": "images"}[layout]
+    skip = {table["ignore_index"], table["unlabeled"]}
+    found = {}
+    for mask in sorted(masks.rglob("*.png")):
+        rel = mask.relative_to(masks)
+        if (images / rel.parent).is_dir():
+            # A mask's image has its stem, in the same subset folder.
+            assert any((images / rel.parent).glob(f"{rel.stem}.*")) or not any(images.rglob("*.*")), rel
+        values, pixels = np.unique(np.array(Image.open(mask)), return_counts=True)
+        counts = {}
+        for value, n in zip(values.tolist(), pixels.tolist()):
+            if value not in skip:
+                counts[names[value]] = counts.get(names[value], 0) + n
+        subset, _, key = str(rel.with_suffix("")).partition("/")
+        found[key] = counts
+    return labelled(found)
+
+
+def add_semantic(s):
+    for source in s.sources("semantic/ultralytics_names_only", "semantic/mmseg_voc_style",
+                            "cvat/generated_cvat_export/dataset", "segments/sdk_release", "nucleus/sdk_annotations",
+                            "datagen/three_real_datapoints", "coco_panoptic/datumaro_export",
+                            synthetic=s.FORMATS):
+        @s.check(f"semantic: Datumaro imports maskconv's --layout datumaro output of {s.name(source)} with maskconv's pixels per item and class")
+        def _(source=source):
+            out, skipped = s.convert(source, "semantic", "--layout", "datumaro")
+            subsets = (out / "dataset_meta.json").exists() is False
+            ours = labelled(s.classes_only(s.per_item(source)))
+            s.same(datumaro_semantic(out, subsets), by_flat_name({k: v for k, v in ours.items() if k not in skipped}))
+
+        for layout in ["mmseg", "ultralytics"]:
+            @s.check(f"semantic: maskconv's --layout {layout} output of {s.name(source)} reads through Pillow (as training loaders read masks) with maskconv's pixels per item and class")
+            def _(source=source, layout=layout):
+                out, skipped = s.convert(source, "semantic", "--layout", layout)
+                s.same(pillow_counts(out, layout), labelled(s.classes_only(s.per_item(source))), skipped)
+
+    @s.check("semantic: semantic_fixtures.py still writes the committed fixtures byte for byte")
+    def _():
+        out = s.WORK / "semantic-fixtures"
+        s.run([s.PY, s.HERE / "semantic_fixtures.py", out])
+        committed = s.FIXTURES / "semantic"
+        for path in committed.rglob("*"):
+            if path.is_file() and not s.is_golden(path):
+                assert (out / path.relative_to(committed)).read_bytes() == path.read_bytes(), f"{path} differs"
+
+    @s.check("semantic: maskconv reads semantic/datumaro_meta as Datumaro reads it, per item and class")
+    def _():
+        path = s.FIXTURES / "semantic" / "datumaro_meta"
+        s.same(labelled(s.classes_only(s.per_item(path))), datumaro_semantic(path, False))

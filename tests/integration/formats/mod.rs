@@ -10,3 +10,4 @@ mod nucleus;
 mod nucleus_bad_input;
 mod segments;
 mod segments_vector;
+mod semantic;
