@@ -47,6 +47,35 @@ pub struct CommonArgs {
     pub json: bool,
 }
 
+/// `--map` and `--unknown`: the label mapping, for `convert` and `inspect`.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Map classes (repeatable; the first matching rule wins): OLD=NEW renames or
+    /// merges (globs: 'human.head.*=head'), OLD=NEW:ID also gives an id, OLD= makes
+    /// unlabeled pixels, OLD=ignore the target's ignore value; or a file of rules
+    /// (JSON {"old": "new"}, or 'old -> new' lines).
+    #[arg(long = "map", value_name = "RULE|FILE")]
+    pub map: Vec<String>,
+    /// Classes no --map rule matches: keep them (default), drop them (unlabeled), or error.
+    #[arg(long, value_name = "keep|drop|error", value_parser = |v: &str| maskconv::mapping::Unknown::parse(v))]
+    pub unknown: Option<maskconv::mapping::Unknown>,
+}
+
+impl MapArgs {
+    /// The mapping asked for (`None`: no `--map`).
+    pub fn mapping(&self) -> maskconv::Result<Option<maskconv::mapping::Mapping>> {
+        if self.map.is_empty() {
+            return match self.unknown {
+                Some(_) => Err(maskconv::Error::usage(
+                    "--unknown applies to --map rules, and none was given",
+                )),
+                None => Ok(None),
+            };
+        }
+        maskconv::mapping::Mapping::from_args(&self.map, self.unknown.unwrap_or_default()).map(Some)
+    }
+}
+
 /// `maskconv convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -72,6 +101,9 @@ pub struct ConvertArgs {
     /// PNG compression effort.
     #[arg(long, value_enum, default_value_t = CompressionArg::Fast)]
     pub compression: CompressionArg,
+    /// Label mapping.
+    #[command(flatten)]
+    pub map: MapArgs,
 }
 
 /// `maskconv inspect` / `maskconv validate`.
@@ -94,6 +126,9 @@ pub struct InspectArgs {
     /// and instances (`per_item` in --json; a line per item otherwise).
     #[arg(long)]
     pub per_item: bool,
+    /// Label mapping: inspect the dataset as --map would make it.
+    #[command(flatten)]
+    pub map: MapArgs,
 }
 
 /// `maskconv formats`.

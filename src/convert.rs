@@ -15,6 +15,7 @@ use crate::io::{
     ConcurrentSink, Output, OutputOptions, Sink, Spill, refuse_output_holding_input_files,
 };
 use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
+use crate::mapping::{Mapping, MappingRow};
 use crate::model::{key_to_path, survey_keys};
 use crate::open::{ignored_options, open_dataset};
 use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
@@ -37,6 +38,8 @@ pub struct ConvertOptions<'a> {
     pub compression: Compression,
     /// Format-specific options, for the reader and the writer.
     pub options: FormatOptions,
+    /// The label mapping to apply between reader and writer (`--map`).
+    pub mapping: Option<Mapping>,
 }
 
 /// An item left out of the output under `--keep-going`, and why.
@@ -67,6 +70,8 @@ pub struct ConvertReport {
     pub losses: NoteList,
     /// Everything else worth knowing.
     pub warnings: NoteList,
+    /// The classes `--map` changed, with their pixels (empty without `--map`).
+    pub mapping: Vec<MappingRow>,
 }
 
 /// Converts INPUT to OUTPUT in format `to`. On success the output has been
@@ -83,6 +88,14 @@ pub fn convert(
     // Refuse a bad OUTPUT before reading anything; `create` checks again.
     Output::check(output, input, options.force)?;
     let dataset = open_dataset(input, from, &options.options)?;
+    let (dataset, applied) = match &options.mapping {
+        Some(mapping) => {
+            let (mapped, applied) =
+                mapping.apply(dataset, target.info().capabilities.ignore_value)?;
+            (mapped, Some(applied))
+        }
+        None => (dataset, None),
+    };
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
     let layout = OutputOptions {
         force: options.force,
@@ -106,6 +119,10 @@ pub fn convert(
         )));
     }
     report.warnings.extend(out.warnings().iter().cloned());
+    if let Some(applied) = applied {
+        report.warnings.extend(applied.warnings.iter().cloned());
+        report.mapping = applied.rows();
+    }
     out.publish()?;
     Ok(report)
 }
@@ -372,6 +389,7 @@ impl Tally<'_> {
             skipped: self.skipped,
             losses: self.losses.into_list(),
             warnings: self.warnings,
+            mapping: Vec::new(),
         })
     }
 }

@@ -70,6 +70,7 @@ mod tests {
             skipped: Vec::new(),
             losses: NoteList::default(),
             warnings: NoteList::default(),
+            mapping: Vec::new(),
         };
         assert_eq!(Exit::from(&report).code(), 0);
         report.skipped.push(Skipped {

@@ -37,6 +37,8 @@ pub struct Inspection {
     pub warnings: NoteList,
     /// Per item, when asked for ([`InspectOptions::per_item`]): in item order.
     pub per_item: Option<Vec<ItemInspection>>,
+    /// The classes `--map` changed, with their pixels (`None`: no `--map`).
+    pub mapping: Option<Vec<crate::mapping::MappingRow>>,
 }
 
 /// What `inspect --per-item` measures of one item.

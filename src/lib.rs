@@ -22,7 +22,7 @@
 //! pixel kernels), [`io`] (sources, sinks, atomic output), [`interrupt`]
 //! (signals remove unpublished output), [`pyjson`] (JSON
 //! byte-identical to Python's `json.dumps`), [`formats`] (the registry and
-//! one module per format), [`pipeline`] (the ordered parallel scheduler),
+//! one module per format), [`mapping`] (label mapping, `--map`), [`pipeline`] (the ordered parallel scheduler),
 //! then one module per command — [`open`], [`convert`], [`inspect`],
 //! [`validate`] — and [`exit`] (exit codes) and [`render`] (text and JSON).
 
@@ -38,6 +38,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod io;
 pub mod losses;
+pub mod mapping;
 pub mod model;
 pub mod open;
 pub mod pipeline;

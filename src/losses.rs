@@ -227,6 +227,9 @@ pub struct Capabilities {
     pub source_images: bool,
     /// An item without mask is written (as an image without annotations).
     pub items_without_mask: bool,
+    /// Pixels can be marked "ignore", apart from unlabeled ones (an index
+    /// mask's 255): the target of `--map old=ignore`.
+    pub ignore_value: bool,
 }
 
 impl Capabilities {
@@ -241,6 +244,7 @@ impl Capabilities {
         segment_attributes: Keeps::Nothing,
         source_images: false,
         items_without_mask: false,
+        ignore_value: false,
     };
 }
 
@@ -447,6 +451,7 @@ mod tests {
         segment_attributes: Keeps::All,
         source_images: true,
         items_without_mask: true,
+        ignore_value: true,
     };
 
     fn codes(losses: &[Loss]) -> Vec<&'static str> {

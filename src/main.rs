@@ -189,16 +189,19 @@ impl Progress for Bar {
 fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
     let start = Instant::now();
     let bar = Bar::new(&args.common);
-    let convert_options = ConvertOptions {
-        run: bar.run(),
-        force: args.force,
-        strict: args.strict,
-        keep_going: args.keep_going,
-        compression: args.compression.into(),
-        options: options.clone(),
-    };
     let from = args.common.from.as_deref();
-    let result = convert::convert(&args.input, &args.output, from, &args.to, &convert_options);
+    let result = args.map.mapping().and_then(|mapping| {
+        let convert_options = ConvertOptions {
+            run: bar.run(),
+            force: args.force,
+            strict: args.strict,
+            keep_going: args.keep_going,
+            compression: args.compression.into(),
+            options: options.clone(),
+            mapping,
+        };
+        convert::convert(&args.input, &args.output, from, &args.to, &convert_options)
+    });
     let (input, output) = (
         args.input.display().to_string(),
         args.output.display().to_string(),
@@ -248,11 +251,22 @@ fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
     let inspect_options = InspectOptions {
         per_item: args.per_item,
     };
+    let mapping = args.map.mapping();
     let args = args.read;
     let bar = Bar::new(&args.common);
-    let result = open_dataset(&args.input, args.common.from.as_deref(), options).and_then(|ds| {
-        let inspection = inspect::inspect(&ds, bar.run(), inspect_options)?;
-        Ok((ds, inspection))
+    let result = mapping.and_then(|mapping| {
+        let dataset = open_dataset(&args.input, args.common.from.as_deref(), options)?;
+        // No target: `ignore` stays a class, to be seen.
+        let (dataset, applied) = match &mapping {
+            Some(mapping) => mapping.apply(dataset, true).map(|(d, a)| (d, Some(a)))?,
+            None => (dataset, None),
+        };
+        let mut inspection = inspect::inspect(&dataset, bar.run(), inspect_options)?;
+        if let Some(applied) = applied {
+            inspection.warnings.extend(applied.warnings.iter().cloned());
+            inspection.mapping = Some(applied.rows());
+        }
+        Ok((dataset, inspection))
     });
     let (dataset, inspection) = match result {
         Ok(done) => done,

@@ -37,6 +37,9 @@ pub fn inspection_json(dataset: &Dataset, inspection: &Inspection) -> Value {
         "subsets": inspection.subsets.iter().map(|(s, n)| json!({"name": s, "count": n})).collect::<Vec<_>>(),
         "warnings": inspection.warnings,
     });
+    if let Some(rows) = &inspection.mapping {
+        report["mapping"] = json!(rows);
+    }
     if let Some(items) = &inspection.per_item {
         report["per_item"] = items
             .iter()
@@ -105,6 +108,10 @@ pub fn inspection_text(dataset: &Dataset, inspection: &Inspection) -> String {
             "{:<width$}  {:<20}  {:>12}  {:>7}  {:>9}\n",
             class.name, color, stats.pixels, stats.images, stats.instances
         ));
+    }
+    for line in mapping_lines(inspection.mapping.as_deref().unwrap_or_default()) {
+        out.push_str(&line);
+        out.push('\n');
     }
     for item in inspection.per_item.iter().flatten() {
         let size = item
@@ -175,6 +182,7 @@ pub fn convert_json(
         "skipped": report.map(|r| &r.skipped),
         "losses": report.map(|r| &r.losses),
         "warnings": report.map(|r| &r.warnings),
+        "mapping": report.map(|r| &r.mapping),
         "error": error,
         "seconds": (seconds * 1000.0).round() / 1000.0,
     })
@@ -295,6 +303,7 @@ pub fn formats_json() -> Value {
                     "segment_attributes": c.segment_attributes.label(),
                     "source_images": c.source_images,
                     "items_without_mask": c.items_without_mask,
+                    "ignore_value": c.ignore_value,
                 },
                 "options": options,
             })
@@ -314,6 +323,9 @@ pub fn convert_text(
 ) -> Vec<String> {
     let mut lines = report.losses.render("loss");
     lines.extend(report.warnings.render("warning"));
+    if !quiet {
+        lines.extend(mapping_lines(&report.mapping));
+    }
     lines.extend(
         report
             .skipped
@@ -331,6 +343,16 @@ pub fn convert_text(
         ));
     }
     lines
+}
+
+/// One line per class `--map` changed: `map: car -> vehicle (1234 pixels)`.
+pub fn mapping_lines(rows: &[crate::mapping::MappingRow]) -> Vec<String> {
+    rows.iter()
+        .map(|row| {
+            let to = row.to.as_deref().unwrap_or("(unlabeled)");
+            format!("map: {} -> {to} ({} pixels)", row.from, row.pixels)
+        })
+        .collect()
 }
 
 /// What `validate` tells people on stderr: the warnings, every problem, and

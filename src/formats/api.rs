@@ -86,6 +86,31 @@ pub trait ItemDecoder: Send + Sync {
     ) -> Result<LabelMap>;
 }
 
+/// Changes every decoded label map of a dataset (a label mapping), from any thread.
+pub trait MapTransform: Send + Sync {
+    /// The label map `map` of `item` as the new catalog has it.
+    fn apply(&self, item: &Item, map: LabelMap) -> Result<LabelMap>;
+}
+
+/// A decoder followed by a [`MapTransform`].
+struct Transformed {
+    inner: Box<dyn ItemDecoder>,
+    transform: Box<dyn MapTransform>,
+}
+
+impl ItemDecoder for Transformed {
+    fn decode(
+        &self,
+        source: &dyn Source,
+        item: &Item,
+        mask: &MaskRef,
+        out: &mut Diagnostics,
+    ) -> Result<LabelMap> {
+        let map = self.inner.decode(source, item, mask, out)?;
+        self.transform.apply(item, map)
+    }
+}
+
 /// A dataset opened for reading: metadata now, masks on demand.
 pub struct Dataset {
     /// The format it was read as.
@@ -132,6 +157,22 @@ impl Dataset {
             source,
             decoder,
         })
+    }
+
+    /// The same dataset with its classes changed: `catalog` is the new
+    /// class table, and `transform` turns each decoded label map into one
+    /// of its classes (a label mapping, `--map`).
+    pub fn with_classes_mapped(
+        mut self,
+        catalog: Catalog,
+        transform: Box<dyn MapTransform>,
+    ) -> Self {
+        self.catalog = catalog;
+        self.decoder = Box::new(Transformed {
+            inner: self.decoder,
+            transform,
+        });
+        self
     }
 
     /// The same dataset with these reading losses (see [`Dataset::losses`]).

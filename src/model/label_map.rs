@@ -179,6 +179,24 @@ impl LabelMap {
         })
     }
 
+    /// The same pixels with every segment id `i` renamed `new_id[i]`
+    /// (`new_id[0]` is 0: unlabeled stays so), and these segments; runs
+    /// that become equal neighbours merge.
+    pub fn renumbered(&self, new_id: &[u32], segments: Vec<Segment>) -> Result<Self, String> {
+        let mut runs = RunsBuilder::new(self.width);
+        for run in &self.runs {
+            runs.push_run(new_id[run.id as usize], run.len as usize);
+        }
+        Self::from_runs(self.width, self.height, runs, segments)
+    }
+
+    /// The same pixels with these segments (as many as before).
+    pub fn with_segments(mut self, segments: Vec<Segment>) -> Self {
+        assert_eq!(segments.len(), self.segments.len(), "one for one");
+        self.segments = segments;
+        self
+    }
+
     /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.width

@@ -87,9 +87,22 @@ pub struct Class {
     pub kind: ClassKind,
     /// Format-specific extras (CVAT parts/actions, Segments.ai category attributes).
     pub attributes: Attributes,
-    /// Its id in a format that numbers classes from 1 in its files (a COCO
-    /// category id), kept so that such a format writes the same ids back.
-    pub number: Option<u32>,
+    /// Its id in the formats that number classes, when it has one of its
+    /// own (see [`ClassNumber`]).
+    pub number: Option<ClassNumber>,
+}
+
+/// A class's id in the formats that number classes in their files (COCO
+/// category ids, index-mask values), beyond its place in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClassNumber {
+    /// The id the source gave it (a COCO category id): a format of the
+    /// same numbering (COCO's, from 1) writes it back.
+    Source(u32),
+    /// The id `--map` gave it (`car=car:7`): every format with class ids writes it.
+    Mapped(u32),
+    /// `--map old=ignore`: the target's ignore value (255 in an index mask).
+    Ignore,
 }
 
 impl Class {

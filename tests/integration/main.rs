@@ -9,6 +9,7 @@ mod formats;
 mod fuzz_regressions;
 mod golden;
 mod keys;
+mod mapping;
 mod matrix;
 mod polygon_cases;
 mod rasterise;

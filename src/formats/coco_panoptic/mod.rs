@@ -30,8 +30,9 @@
 //! are segment attributes. Image ids are kept as the items' origin.
 //!
 //! **Written**: one JSON per subset, with `info`, `licenses`, `images`,
-//! `annotations` and `categories`. Category ids are the classes' numbers
-//! when every class has a distinct one, else 1..N in catalog order.
+//! `annotations` and `categories`. Category ids: the id `--map` gives a
+//! class, else its source's (a COCO category id) unless another class has
+//! it, else the smallest free id from 1, in catalog order.
 //! Image ids are the source's when every item has a distinct one, else the
 //! item's position in the dataset plus one (so ids stay unique across
 //! subsets, and a shard knows its ids from the item order alone). Segment
@@ -86,6 +87,7 @@ static INFO: FormatInfo = FormatInfo {
         },
         source_images: true,
         items_without_mask: true,
+        ignore_value: false,
     },
     options: &[],
     archive_folder: false,

@@ -14,8 +14,8 @@ use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_arra
 use crate::io::Source;
 use crate::losses::Diagnostics;
 use crate::model::{
-    Attributes, Catalog, Class, ClassKind, Color, FileRef, Item, LabelMap, ListedSegments, MaskRef,
-    Origin, path_to_key,
+    Attributes, Catalog, Class, ClassKind, ClassNumber, Color, FileRef, Item, LabelMap,
+    ListedSegments, MaskRef, Origin, path_to_key,
 };
 use crate::remap::{id_of_rgb, label_pixels, rgb8_of_pixel_key};
 use crate::report::Warning;
@@ -474,7 +474,10 @@ fn class_of(category: &Value) -> std::result::Result<Class, String> {
             class.color = Some(Color::Rgb8([rgb[0], rgb[1], rgb[2]]));
         }
     }
-    class.number = u32::try_from(id).ok().filter(|&n| n >= 1);
+    class.number = u32::try_from(id)
+        .ok()
+        .filter(|&n| n >= 1)
+        .map(ClassNumber::Source);
     for (key, value) in fields {
         if !["id", "name", "isthing", "color"].contains(&key.as_str()) {
             class.attributes.insert(key.clone(), value.clone());

@@ -14,10 +14,10 @@ use crate::formats::common::source_image;
 use crate::formats::shapes::image_size;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{ClassKind, Item, LabelMap, Origin, Segment, key_to_path};
+use crate::model::{Catalog, ClassKind, ClassNumber, Item, LabelMap, Origin, Segment, key_to_path};
 use crate::remap::{paint_row, rgb_of_id};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 
 /// Writes a COCO panoptic dataset.
@@ -50,26 +50,7 @@ impl<'a> PanopticWriter<'a> {
         out: &mut Diagnostics,
     ) -> Result<Self> {
         let catalog = &dataset.catalog;
-        let numbers: Vec<u32> = catalog.classes().iter().filter_map(|c| c.number).collect();
-        let distinct: HashSet<u32> = numbers.iter().copied().collect();
-        let keep_numbers = numbers.len() == catalog.len() && distinct.len() == numbers.len();
-        if !keep_numbers && !numbers.is_empty() {
-            out.warn(
-                "category-ids-renumbered",
-                format!(
-                    "{} of {} classes have a category id of their own, and not distinct ones; categories are numbered 1..{} in class order",
-                    numbers.len(),
-                    catalog.len(),
-                    catalog.len()
-                ),
-            );
-        }
-        let category_ids: Vec<u32> = std::iter::once(0)
-            .chain(catalog.iter().map(|(id, class)| match keep_numbers {
-                true => class.number.expect("every class has one"),
-                false => id,
-            }))
-            .collect();
+        let category_ids = plan_category_ids(catalog, out)?;
         let palette = distinct_rgb8(catalog, &mut out.warnings);
         let categories = catalog
             .iter()
@@ -127,6 +108,63 @@ impl<'a> PanopticWriter<'a> {
             ImageIds::Positions => index as u64 + 1,
         }
     }
+}
+
+/// Each class's category id (index 0 unused): the id `--map` gave it, else
+/// the source's (a COCO category id) unless another class has it, else the
+/// smallest free id from 1, in class order.
+fn plan_category_ids(catalog: &Catalog, out: &mut Diagnostics) -> Result<Vec<u32>> {
+    let mut taken: HashMap<u32, &str> = HashMap::new();
+    let mut ids = vec![0u32; catalog.len() + 1];
+    for (id, class) in catalog.iter() {
+        if let Some(ClassNumber::Mapped(n)) = class.number {
+            if n == 0 {
+                return Err(Error::usage(format!(
+                    "--map gives '{}' category id 0; COCO category ids start at 1",
+                    class.name
+                )));
+            }
+            if let Some(other) = taken.insert(n, &class.name) {
+                return Err(Error::usage(format!(
+                    "classes '{other}' and '{}' would both have category id {n}",
+                    class.name
+                )));
+            }
+            ids[id as usize] = n;
+        }
+    }
+    let mut moved = Vec::new();
+    for (id, class) in catalog.iter() {
+        if let Some(ClassNumber::Source(n)) = class.number {
+            match taken.contains_key(&n) {
+                true => moved.push(class.name.as_str()),
+                false => {
+                    taken.insert(n, &class.name);
+                    ids[id as usize] = n;
+                }
+            }
+        }
+    }
+    let mut next = 1;
+    for (id, _) in catalog.iter() {
+        if ids[id as usize] == 0 {
+            while taken.contains_key(&next) {
+                next += 1;
+            }
+            ids[id as usize] = next;
+            next += 1;
+        }
+    }
+    if let Some(first) = moved.first() {
+        out.warn(
+            "category-ids-renumbered",
+            format!(
+                "{} classes cannot keep their source's category id, which another class has (e.g. '{first}'); they get free ids",
+                moved.len()
+            ),
+        );
+    }
+    Ok(ids)
 }
 
 /// The subset an item is written in, as file names say it.

@@ -68,6 +68,7 @@ static INFO: FormatInfo = FormatInfo {
         segment_attributes: Keeps::Nothing,
         source_images: true,
         items_without_mask: true,
+        ignore_value: false,
     },
     options: &[],
     archive_folder: false,

@@ -105,6 +105,7 @@ static INFO: FormatInfo = FormatInfo {
         },
         source_images: true,
         items_without_mask: true,
+        ignore_value: false,
     },
     options: &[
         &MASK_ROOT,

@@ -18,8 +18,9 @@
 //! file name alone, so there a key's `/` (and `%`) are percent-encoded:
 //! `street/frame_1` is `masks/street%2Fframe_1.png`.
 //!
-//! **Pixels**: 8-bit gray, value = class id 0..N−1 in class order; 255 is
-//! the ignore value. Unlabeled pixels are written as ignore (`--unlabeled
+//! **Pixels**: 8-bit gray, value = class id 0..N−1 in class order (or the
+//! id `--map` gives a class, the others taking the smallest free ids); 255
+//! is the ignore value, also of classes `--map` sends to `ignore`. Unlabeled pixels are written as ignore (`--unlabeled
 //! ignore`, the default) or as class 0 `background` (`--unlabeled
 //! background`, the other classes from 1). More than 255 ids need 16-bit
 //! gray masks, whose ignore value is 65535 (warning `sixteen-bit-masks`:
@@ -70,6 +71,7 @@ static INFO: FormatInfo = FormatInfo {
         segment_attributes: Keeps::Nothing,
         source_images: true,
         items_without_mask: false,
+        ignore_value: true,
     },
     options: &[&LAYOUT, &UNLABELED],
     archive_folder: false,

@@ -15,9 +15,9 @@ use crate::formats::common::source_image;
 use crate::formats::options::FormatOptions;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{ClassKind, Item, LabelMap, key_to_path};
+use crate::model::{Catalog, ClassKind, ClassNumber, Item, LabelMap, key_to_path};
 use crate::remap::paint_row;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Writes semantic index masks.
 pub(super) struct SemanticWriter {
@@ -54,23 +54,23 @@ impl SemanticWriter {
                 "the dataset has a class named '{BACKGROUND}', and --unlabeled background would add another; rename it (or leave out --unlabeled background)"
             )));
         }
-        let first = u32::from(background);
-        let count = catalog.len() as u32 + first;
-        let sixteen = count > IGNORE_8;
-        if count > IGNORE_16 {
+        let planned = plan_values(catalog, background)?;
+        let widest = planned.iter().flatten().max().copied().unwrap_or(0);
+        let sixteen = widest >= IGNORE_8;
+        if widest >= IGNORE_16 {
             return Err(Error::usage(format!(
-                "{count} class ids do not fit a 16-bit mask (at most 65535, 65535 being the ignore value)"
+                "class id {widest} does not fit a 16-bit mask (65535 is the ignore value)"
             )));
         }
         let ignore = if sixteen { IGNORE_16 } else { IGNORE_8 };
         if sixteen {
             out.warn(
                 "sixteen-bit-masks",
-                format!("{count} class ids are more than an 8-bit mask holds: masks are 16-bit gray with 65535 as the ignore value, which most training loaders do not expect"),
+                format!("class ids up to {widest} are more than an 8-bit mask holds: masks are 16-bit gray with 65535 as the ignore value, which most training loaders do not expect"),
             );
         }
         let palette = distinct_rgb8(catalog, &mut out.warnings);
-        let mut classes = Vec::with_capacity(count as usize);
+        let mut classes = Vec::with_capacity(catalog.len() + 1);
         if background {
             classes.push(TableClass {
                 value: 0,
@@ -79,17 +79,20 @@ impl SemanticWriter {
                 thing: false,
             });
         }
-        for (id, class) in catalog.iter() {
-            classes.push(TableClass {
-                value: id - 1 + first,
-                name: class.name.clone(),
-                color: Some(palette[id as usize]),
-                thing: class.kind == ClassKind::Thing,
-            });
+        for ((id, class), value) in catalog.iter().zip(&planned) {
+            if let Some(value) = *value {
+                classes.push(TableClass {
+                    value,
+                    name: class.name.clone(),
+                    color: Some(palette[id as usize]),
+                    thing: class.kind == ClassKind::Thing,
+                });
+            }
         }
+        classes.sort_by_key(|c| c.value);
         let unlabeled = background.then_some(0);
         let values = std::iter::once(unlabeled.unwrap_or(ignore))
-            .chain(catalog.iter().map(|(id, _)| id - 1 + first))
+            .chain(planned.iter().map(|v| v.unwrap_or(ignore)))
             .collect();
         let subsets: BTreeSet<String> = dataset
             .items
@@ -124,6 +127,43 @@ impl SemanticWriter {
         (!self.flat)
             .then(|| key_to_path(item.subset.as_deref().unwrap_or(DEFAULT_SUBSET)).into_owned())
     }
+}
+
+/// Each class's value (`None`: the ignore value, `--map old=ignore`): the
+/// id `--map` gave it, else the smallest free one in class order, from 0
+/// (from 1 with `background` at 0).
+fn plan_values(catalog: &Catalog, background: bool) -> Result<Vec<Option<u32>>> {
+    let mut taken: HashMap<u32, &str> = HashMap::new();
+    if background {
+        taken.insert(0, BACKGROUND);
+    }
+    for class in catalog.classes() {
+        if let Some(ClassNumber::Mapped(id)) = class.number
+            && let Some(other) = taken.insert(id, &class.name)
+        {
+            return Err(Error::usage(format!(
+                "classes '{other}' and '{}' would both have id {id} in the index masks",
+                class.name
+            )));
+        }
+    }
+    let mut next = 0;
+    let planned = catalog
+        .classes()
+        .iter()
+        .map(|class| match class.number {
+            Some(ClassNumber::Mapped(id)) => Some(id),
+            Some(ClassNumber::Ignore) => None,
+            _ => {
+                while taken.contains_key(&next) {
+                    next += 1;
+                }
+                next += 1;
+                Some(next - 1)
+            }
+        })
+        .collect();
+    Ok(planned)
 }
 
 impl Writer for SemanticWriter {
