@@ -22,11 +22,13 @@ type Files = BTreeMap<String, Vec<u8>>;
 pub type Target = fn(&[u8]);
 
 /// Every target, by name (the name of its corpus folder).
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("labelmap", labelmap),
     ("datagen_metadata", datagen_metadata),
     ("nucleus_records", nucleus_records),
     ("segments_release", segments_release),
+    ("coco_panoptic_json", coco_panoptic_json),
+    ("semantic_tables", semantic_tables),
     ("png_masks", png_masks),
     ("zip", zip),
     ("targz", targz),
@@ -63,6 +65,21 @@ const SEGMENTS_STREET: &[u8] =
     include_bytes!("../fixtures/segments/sdk_release/bitmaps/street.png");
 const SEGMENTS_FIELD: &[u8] = include_bytes!("../fixtures/segments/sdk_release/bitmaps/field.png");
 
+const PANOPTIC_JSON: &[u8] =
+    include_bytes!("../fixtures/coco_panoptic/official_style/annotations/panoptic_val2017.json");
+const PANOPTIC_PNG_A: &[u8] = include_bytes!(
+    "../fixtures/coco_panoptic/official_style/annotations/panoptic_val2017/000000000139.png"
+);
+const PANOPTIC_PNG_B: &[u8] = include_bytes!(
+    "../fixtures/coco_panoptic/official_style/annotations/panoptic_val2017/000000000285.png"
+);
+const SEMANTIC_CLASSES: &[u8] = include_bytes!("../fixtures/semantic/mmseg_voc_style/classes.json");
+const SEMANTIC_MASK: &[u8] =
+    include_bytes!("../fixtures/semantic/mmseg_voc_style/ann_dir/train/2007_000032.png");
+const SEMANTIC_DATA_YAML: &[u8] =
+    include_bytes!("../fixtures/semantic/ultralytics_names_only/data.yaml");
+const SEMANTIC_META: &[u8] = include_bytes!("../fixtures/semantic/datumaro_meta/dataset_meta.json");
+
 /// A small black 16-bit RGB mask (Datagen's background everywhere).
 fn datagen_mask() -> Vec<u8> {
     encode_png(4, 3, PngLayout::Rgb16, &[0; 4 * 3 * 6], Compression::Fast)
@@ -94,6 +111,28 @@ fn nucleus(ndjson: &[u8], mask_a: &[u8]) -> Files {
         ("masks/street_b.png", NUCLEUS_MASK_B),
         ("masks/field_c.png", NUCLEUS_MASK_C),
     ])
+}
+
+fn coco_panoptic(json: &[u8], png_a: &[u8]) -> Files {
+    files(&[
+        ("annotations/panoptic_val2017.json", json),
+        ("annotations/panoptic_val2017/000000000139.png", png_a),
+        (
+            "annotations/panoptic_val2017/000000000285.png",
+            PANOPTIC_PNG_B,
+        ),
+    ])
+}
+
+/// A semantic dataset in the layout `layout` picks (0: mmseg with
+/// classes.json, 1: Ultralytics' data.yaml, 2: Datumaro's
+/// dataset_meta.json), whose table is `table` and mask `mask`.
+fn semantic(layout: u8, table: &[u8], mask: &[u8]) -> Files {
+    match layout % 3 {
+        0 => files(&[("classes.json", table), ("ann_dir/train/a.png", mask)]),
+        1 => files(&[("data.yaml", table), ("masks/train/a.png", mask)]),
+        _ => files(&[("dataset_meta.json", table), ("masks/a.png", mask)]),
+    }
 }
 
 /// The images and bitmaps the vector and sequence fixtures' releases name.
@@ -188,17 +227,33 @@ pub fn segments_release(data: &[u8]) {
     in_memory(segments(data, SEGMENTS_STREET), Some("segments"));
 }
 
+/// A COCO panoptic annotation file.
+pub fn coco_panoptic_json(data: &[u8]) {
+    in_memory(coco_panoptic(data, PANOPTIC_PNG_A), Some("coco-panoptic"));
+}
+
+/// A semantic dataset's class table: the first byte picks the layout
+/// (classes.json, data.yaml, dataset_meta.json), the rest is the table.
+pub fn semantic_tables(data: &[u8]) {
+    let Some((&layout, table)) = data.split_first() else {
+        return;
+    };
+    in_memory(semantic(layout, table, SEMANTIC_MASK), Some("semantic"));
+}
+
 /// A mask PNG under each format's layout rules: the first byte picks the
 /// format, the rest is the PNG.
 pub fn png_masks(data: &[u8]) {
     let Some((&pick, png)) = data.split_first() else {
         return;
     };
-    match pick % 4 {
+    match pick % 6 {
         0 => in_memory(cvat(CVAT_LABELMAP, png), Some("cvat")),
         1 => in_memory(datagen(DATAGEN_METADATA, png), Some("datagen")),
         2 => in_memory(nucleus(NUCLEUS_NDJSON, png), Some("nucleus")),
-        _ => in_memory(segments(SEGMENTS_RELEASE, png), Some("segments")),
+        3 => in_memory(segments(SEGMENTS_RELEASE, png), Some("segments")),
+        4 => in_memory(coco_panoptic(PANOPTIC_JSON, png), Some("coco-panoptic")),
+        _ => in_memory(semantic(0, SEMANTIC_CLASSES, png), Some("semantic")),
     }
 }
 
@@ -287,11 +342,19 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             include_bytes!("../fixtures/segments/sdk_sequence/release.json").to_vec(),
             include_bytes!("../fixtures/segments/sdk_vector_sequence/release.json").to_vec(),
         ],
+        "coco_panoptic_json" => vec![PANOPTIC_JSON.to_vec()],
+        "semantic_tables" => vec![
+            with_pick(0, SEMANTIC_CLASSES),
+            with_pick(1, SEMANTIC_DATA_YAML),
+            with_pick(2, SEMANTIC_META),
+        ],
         "png_masks" => vec![
             with_pick(0, CVAT_CLASS),
             with_pick(1, &datagen_mask()),
             with_pick(2, NUCLEUS_MASK_A),
             with_pick(3, SEGMENTS_STREET),
+            with_pick(4, PANOPTIC_PNG_A),
+            with_pick(5, SEMANTIC_MASK),
         ],
         "zip" => vec![
             include_bytes!("../fixtures/cvat/generated_cvat_export/cvat_like_export.zip").to_vec(),
@@ -301,6 +364,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             whole_input_bytes(&cvat(CVAT_LABELMAP, CVAT_CLASS)),
             whole_input_bytes(&nucleus(NUCLEUS_NDJSON, NUCLEUS_MASK_A)),
             whole_input_bytes(&segments(SEGMENTS_RELEASE, SEGMENTS_STREET)),
+            whole_input_bytes(&coco_panoptic(PANOPTIC_JSON, PANOPTIC_PNG_A)),
+            whole_input_bytes(&semantic(1, SEMANTIC_DATA_YAML, SEMANTIC_MASK)),
         ],
     }
 }

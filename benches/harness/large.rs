@@ -141,6 +141,30 @@ pub fn run(args: &Args) {
                 .collect(),
         },
         Scenario {
+            name: "cvat → coco-panoptic (folder)",
+            input: corpus.clone(),
+            to: "coco-panoptic",
+            output: "out-coco-panoptic",
+            files: (0..n)
+                .map(|i| {
+                    let png = format!("annotations/panoptic_default/{}.png", cvat_key(i));
+                    (cvat_inputs(i), vec![png])
+                })
+                .collect(),
+        },
+        Scenario {
+            name: "cvat → semantic (folder)",
+            input: corpus.clone(),
+            to: "semantic",
+            output: "out-semantic",
+            files: (0..n)
+                .map(|i| {
+                    let png = format!("ann_dir/default/{}.png", cvat_key(i));
+                    (cvat_inputs(i), vec![png])
+                })
+                .collect(),
+        },
+        Scenario {
             name: "cvat → segments (folder)",
             input: corpus.clone(),
             to: "segments",
