@@ -178,11 +178,14 @@ pub fn folder_of(path: &str) -> &str {
 /// it has none.
 pub fn file_extension<'a>(path: &'a str, default: &'a str) -> &'a str {
     let path = match path.split_once("://") {
-        // A URL: only its path counts (`https://h.com` has no extension).
-        Some((_, rest)) => rest.find('/').map_or("", |slash| &rest[slash..]),
+        // A URL: only its path counts (`https://h.com` has no extension),
+        // without its query or fragment.
+        Some((_, rest)) => {
+            let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+            path.split(['?', '#']).next().unwrap_or(path)
+        }
         None => path,
     };
-    let path = path.split(['?', '#']).next().unwrap_or(path);
     let file = path.rsplit('/').next().unwrap_or(path);
     match file.rfind('.') {
         Some(dot) if dot > 0 => &file[dot..],
@@ -428,6 +431,12 @@ mod tests {
         assert_eq!(file_extension("https://h/img.jpg?sig=1", ".png"), ".jpg");
         assert_eq!(file_extension("https://h.com", ".png"), ".png");
         assert_eq!(file_extension("a/.hidden", ".png"), ".png");
+        assert_eq!(
+            file_extension("img#1.jpg", ".png"),
+            ".jpg",
+            "a file name, not a URL"
+        );
+        assert_eq!(file_extension("img.jpg?日本", ".png"), ".jpg?日本");
         assert_eq!(folder_of("a/b/x.json"), "a/b/");
         assert_eq!(folder_of("x.json"), "");
     }

@@ -187,6 +187,15 @@ impl Mapping {
                 }
                 Becomes::Ignore => (IGNORE.to_string(), Some(ClassNumber::Ignore)),
             };
+            if let Some(&existing) = by_name.get(&name) {
+                let ignore_class =
+                    classes[existing as usize - 1].number == Some(ClassNumber::Ignore);
+                if ignore_class != (*becomes == Becomes::Ignore) {
+                    return Err(Error::usage(format!(
+                        "a class named '{IGNORE}' and classes mapped to the ignore value would be one class; rename it (--map '{IGNORE}=other name')"
+                    )));
+                }
+            }
             if *becomes != Becomes::Kept {
                 applied
                     .changed
@@ -287,7 +296,8 @@ impl MapTransform for ClassRemap {
         let mut new_id = vec![0u32; map.segments().len() + 1];
         let mut segments: Vec<Segment> = Vec::with_capacity(map.segments().len());
         let mut stuff: HashMap<ClassId, u32> = HashMap::new();
-        let mut instances: HashMap<ClassId, HashSet<u32>> = HashMap::new();
+        // Per class: the instance numbers taken, and where to look for a free one.
+        let mut instances: HashMap<ClassId, (HashSet<u32>, u32)> = HashMap::new();
         for (i, segment) in map.segments().iter().enumerate() {
             let class = self.class_of[segment.class as usize];
             if class == 0 {
@@ -305,9 +315,16 @@ impl MapTransform for ClassRemap {
                 ..segment.clone()
             };
             if let Some(number) = segment.instance {
-                let used = instances.entry(class).or_default();
+                let (used, free) = instances
+                    .entry(class)
+                    .or_insert_with(|| (HashSet::new(), 1));
                 let number = match used.contains(&number) {
-                    true => (1..).find(|n| !used.contains(n)).expect("a free number"),
+                    true => {
+                        while used.contains(free) {
+                            *free += 1;
+                        }
+                        *free
+                    }
                     false => number,
                 };
                 used.insert(number);

@@ -5,7 +5,8 @@ shape, with numpy + Pillow as panopticapi's converters write it.
 
 - datumaro_export/: `Dataset.export(..., "coco_panoptic", save_media=True)` of
   two subsets: two instances of a thing class (one a crowd), a stuff class, an
-  item in a subfolder (`sub/b`), and an image without masks. Datumaro writes
+  item in a subfolder (`sub/b`), and an image without masks; image ids given
+  (Datumaro numbers them in an order that changes from run to run). Datumaro writes
   every category with `isthing: 0`, no colours, and ids from 1.
 - official_style/: the layout of COCO's panoptic_val2017 download:
   `annotations/panoptic_val2017.json` with its keys in COCO's order
@@ -41,15 +42,15 @@ def datumaro_export(folder):
     road = np.zeros((h, w), bool); road[8:, :] = True; road[8:, 2:6] = False
     media = lambda v: DmImage.from_numpy(np.full((h, w, 3), v, np.uint8))  # noqa: E731
     items = [
-        dm.DatasetItem(id="street_1", subset="train", media=media(40), annotations=[
+        dm.DatasetItem(id="street_1", subset="train", media=media(40), attributes={"id": 1}, annotations=[
             Mask(image=person_1, label=0, id=1, attributes={"is_crowd": False}),
             Mask(image=person_2, label=0, id=2, attributes={"is_crowd": True}),
             Mask(image=sky, label=1, id=3), Mask(image=road, label=2, id=4)]),
-        dm.DatasetItem(id="sub/b", subset="train", media=media(80), annotations=[
+        dm.DatasetItem(id="sub/b", subset="train", media=media(80), attributes={"id": 2}, annotations=[
             Mask(image=road, label=2, id=1), Mask(image=person_1, label=0, id=2)]),
-        dm.DatasetItem(id="field_7", subset="val", media=media(120), annotations=[
+        dm.DatasetItem(id="field_7", subset="val", media=media(120), attributes={"id": 3}, annotations=[
             Mask(image=sky, label=1, id=5), Mask(image=~sky, label=2, id=6)]),
-        dm.DatasetItem(id="empty_9", subset="val", media=media(160)),
+        dm.DatasetItem(id="empty_9", subset="val", media=media(160), attributes={"id": 4}),
     ]
     labels = LabelCategories.from_iterable(["person", "sky", "road"])
     dataset = dm.Dataset.from_iterable(items, categories={AnnotationType.label: labels})

@@ -221,3 +221,25 @@ fn inspect_shows_the_mapped_dataset_without_writing() {
         head_pixels
     );
 }
+
+#[test]
+fn a_class_named_ignore_and_classes_mapped_to_ignore_are_refused_together() {
+    let classes = vec![
+        Class::new("ignore", ClassKind::Stuff),
+        Class::new("tree", ClassKind::Stuff),
+    ];
+    let map = LabelMap::new(
+        2,
+        1,
+        vec![1, 2],
+        vec![Segment::new(1, None), Segment::new(2, None)],
+    )
+    .unwrap();
+    let dataset = memory_dataset(classes, vec![Item::new("a")], vec![Some(map)]);
+    let error = Mapping::from_args(&["tree=ignore".into()], Unknown::Keep)
+        .unwrap()
+        .apply(dataset, true)
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("would be one class"), "{error}");
+}

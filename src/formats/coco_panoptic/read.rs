@@ -60,9 +60,10 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
         }
     }
     let (display, categories) = categories.expect("one file at least");
-    let catalog = reading.resolve(&display, &categories)?;
+    let displays: Vec<String> = files.iter().map(|f| source.display(f.path)).collect();
+    let catalog = reading.resolve(&display, &displays, &categories)?;
     let decoder = PanopticDecoder {
-        files: files.iter().map(|f| source.display(f.path)).collect(),
+        files: displays,
         places: reading.places,
     };
     Dataset::new(
@@ -86,8 +87,9 @@ struct Reading {
     /// Category ids met in segments, numbered 1.. in order of first
     /// appearance (what listed entries hold until the catalog is known).
     provisional: HashMap<i64, u32>,
-    /// Per provisional number: where it was first met, for messages.
-    first_use: Vec<String>,
+    /// Per provisional number: where it was first met (and the segment's
+    /// id), for messages: 16 bytes, not a message, per category id.
+    first_use: Vec<(SegmentPlace, u32)>,
     warnings: Vec<Warning>,
 }
 
@@ -236,8 +238,9 @@ impl Reading {
         let at = seen.item;
         let item = &mut self.items[at];
         item.subset.clone_from(subset);
-        let ext = file_extension(name, "");
-        item.key = path_to_key(&name[..name.len() - ext.len()]).into_owned();
+        check_inside(name).map_err(|what| format!("{place}: {what}"))?;
+        let stem = name.strip_suffix(file_extension(name, "")).unwrap_or(name);
+        item.key = path_to_key(stem).into_owned();
         let candidates = [
             format!("{}{IMAGES_DIR}{}/{name}", file.root, file.subset),
             format!("{}{}/{name}", file.root, file.subset),
@@ -269,10 +272,18 @@ impl Reading {
             .get("segments_info")
             .and_then(Value::as_array)
             .ok_or_else(|| format!("{place} (image {id}) has no 'segments_info' array"))?;
+        check_inside(png).map_err(|what| format!("{place} (image {id}): {what}"))?;
         let mut values = Vec::with_capacity(segments.len());
         for (s, segment) in segments.iter().enumerate() {
-            let at = format!("image {id}: {place}.segments_info[{s}]");
-            values.push(self.segment(segment, &at)?);
+            let at = SegmentPlace {
+                file: self.file,
+                annotation: index as u32,
+                segment: s as u32,
+            };
+            values.push(
+                self.segment(segment, at)
+                    .map_err(|what| format!("image {id}: {at}{what}"))?,
+            );
         }
         let listed = ListedSegments::new(values)
             .map_err(|twice| format!("{place} (image {id}) lists segment id {twice} twice"))?;
@@ -294,24 +305,25 @@ impl Reading {
     }
 
     /// One entry of `segments_info`: `(segment id, provisional category,
-    /// instance 0 until kinds are known, attributes)`.
+    /// instance 0 until kinds are known, attributes)`. The error follows
+    /// the entry's place.
     fn segment(
         &mut self,
         segment: &Value,
-        at: &str,
+        at: SegmentPlace,
     ) -> std::result::Result<(u32, u32, u32, Attributes), String> {
         let Some(fields) = segment.as_object() else {
-            return Err(format!("{at} is not an object"));
+            return Err(" is not an object".into());
         };
         let id = fields
             .get("id")
             .and_then(Value::as_u64)
             .filter(|&id| (1..=u64::from(MAX_SEGMENT_ID)).contains(&id))
-            .ok_or_else(|| format!("{at} has no segment 'id' in 1..{MAX_SEGMENT_ID} (an 8-bit RGB PNG holds 24-bit ids)"))?;
+            .ok_or_else(|| format!(" has no segment 'id' in 1..{MAX_SEGMENT_ID} (an 8-bit RGB PNG holds 24-bit ids)"))?;
         let category = fields
             .get("category_id")
             .and_then(Value::as_i64)
-            .ok_or_else(|| format!("{at} (segment {id}) has no integer 'category_id'"))?;
+            .ok_or_else(|| format!(" (segment {id}) has no integer 'category_id'"))?;
         // Category 0 is Datumaro's "no label": unlabeled pixels.
         let class = match category {
             0 => 0,
@@ -319,7 +331,7 @@ impl Reading {
                 let next = self.provisional.len() as u32 + 1;
                 let class = *self.provisional.entry(category).or_insert(next);
                 if class == next {
-                    self.first_use.push(format!("{at} (segment {id})"));
+                    self.first_use.push((at, id as u32));
                 }
                 class
             }
@@ -338,6 +350,36 @@ impl Reading {
     }
 }
 
+/// Where an entry of `segments_info` is: its file, annotation and place.
+#[derive(Debug, Clone, Copy)]
+struct SegmentPlace {
+    file: u32,
+    annotation: u32,
+    segment: u32,
+}
+
+impl std::fmt::Display for SegmentPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "annotations[{}].segments_info[{}]",
+            self.annotation, self.segment
+        )
+    }
+}
+
+/// Refuses a `file_name` that would name a file outside the dataset's
+/// folders (absolute, or with a `..` component).
+fn check_inside(name: &str) -> std::result::Result<(), String> {
+    let absolute = name.starts_with(['/', '\\']) || name.get(1..2) == Some(":");
+    if absolute || name.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!(
+            "file_name '{name}' leads outside the dataset's folders"
+        ));
+    }
+    Ok(())
+}
+
 /// An image id: a JSON integer or text, as its JSON text (`5`, `"a5"`).
 fn image_id(value: Option<&Value>) -> Option<String> {
     match value? {
@@ -350,7 +392,12 @@ fn image_id(value: Option<&Value>) -> Option<String> {
 impl Reading {
     /// The catalog from `categories` (in file order), and every listed
     /// segment's class and instance (a thing's instance is its segment id).
-    fn resolve(&mut self, display: &str, categories: &[Value]) -> Result<Catalog> {
+    fn resolve(
+        &mut self,
+        display: &str,
+        files: &[String],
+        categories: &[Value],
+    ) -> Result<Catalog> {
         let mut classes: Vec<Class> = Vec::with_capacity(categories.len());
         let mut by_id: HashMap<i64, u32> = HashMap::new();
         for (index, category) in categories.iter().enumerate() {
@@ -368,11 +415,11 @@ impl Reading {
         let mut class_of_provisional = vec![0u32; self.provisional.len() + 1];
         for (&category, &provisional) in &self.provisional {
             let Some(&class) = by_id.get(&category) else {
+                let (at, segment) = self.first_use[provisional as usize - 1];
                 return Err(Error::input(
-                    display,
+                    &files[at.file as usize],
                     format!(
-                        "{} has category_id {category}, which 'categories' does not list",
-                        self.first_use[provisional as usize - 1]
+                        "{at} (segment {segment}) has category_id {category}, which 'categories' does not list"
                     ),
                 ));
             };
@@ -381,6 +428,15 @@ impl Reading {
         let promoted =
             promote_stuff_with_instances(&self.items, &class_of_provisional, &mut classes);
         let catalog = Catalog::new(classes).map_err(|what| Error::input(display, what))?;
+        if let Some(&zero) = by_id.get(&0) {
+            self.warnings.push(Warning::new(
+                "category-0",
+                format!(
+                    "{display}: category '{}' has id 0, which segments cannot name: category_id 0 is read as Datumaro's 'no label' (unlabeled)",
+                    catalog.get(zero).name
+                ),
+            ));
+        }
         if let Some(first) = promoted.first() {
             self.warnings.push(Warning::new(
                 "stuff-with-instances",

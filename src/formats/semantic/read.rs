@@ -10,7 +10,7 @@ use super::{
 use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, ItemDecoder};
-use crate::formats::common::{file_extension, read_mask_file, read_small_file};
+use crate::formats::common::{file_extension, is_mac_metadata, read_mask_file, read_small_file};
 use crate::io::Source;
 use crate::losses::Diagnostics;
 use crate::model::{
@@ -244,6 +244,12 @@ fn key_of(found: &Found, stem: &str) -> String {
     }
 }
 
+/// The extensions of the files read as source images (Datumaro's, and
+/// what mmsegmentation and Ultralytics load).
+const IMAGE_EXTENSIONS: [&str; 8] = [
+    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif",
+];
+
 /// An item per mask (`.png`), in path order, with the image of the same
 /// stem in its subset; then an item without mask per image without one.
 fn items_of(source: &dyn Source, found: &Found) -> Vec<Item> {
@@ -251,7 +257,10 @@ fn items_of(source: &dyn Source, found: &Found) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
     let mut by_key: HashMap<(Option<String>, String), usize> = HashMap::new();
     for part in parts(found) {
-        for (index, _, rest) in files_under(files, &part.masks) {
+        for (index, path, rest) in files_under(files, &part.masks) {
+            if is_mac_metadata(path) {
+                continue;
+            }
             let Some(stem) = rest
                 .strip_suffix(".png")
                 .or_else(|| rest.strip_suffix(".PNG"))
@@ -266,8 +275,12 @@ fn items_of(source: &dyn Source, found: &Found) -> Vec<Item> {
             items.push(item);
         }
         for (_, path, rest) in files_under(files, &part.images) {
-            let ext = file_extension(rest, "");
-            let (subset, stem) = split_subset(&part, &rest[..rest.len() - ext.len()]);
+            let ext = file_extension(rest, "").to_ascii_lowercase();
+            if is_mac_metadata(path) || !IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+                continue;
+            }
+            let stem = &rest[..rest.len() - ext.len()];
+            let (subset, stem) = split_subset(&part, stem);
             match by_key.get(&(subset.clone(), stem.clone())) {
                 Some(&at) if items[at].image.is_none() => items[at].image = Some(path.clone()),
                 Some(_) => {}

@@ -35,8 +35,18 @@ fn rgb(value: &Value) -> Option<[u8; 3]> {
     Some(rgb)
 }
 
-/// `classes` in value order; two classes of one value are an error.
+/// The largest value a mask holds (16-bit masks).
+const MAX_VALUE: u32 = 65535;
+
+/// `classes` in value order; two classes of one value, or a value no mask
+/// can hold, are errors.
 fn sorted(mut classes: Vec<TableClass>) -> Result<Vec<TableClass>, String> {
+    if let Some(c) = classes.iter().find(|c| c.value > MAX_VALUE) {
+        return Err(format!(
+            "gives class '{}' the id {}, which no mask holds (at most {MAX_VALUE}, in a 16-bit mask)",
+            c.name, c.value
+        ));
+    }
     classes.sort_by_key(|c| c.value);
     match classes.windows(2).find(|w| w[0].value == w[1].value) {
         Some(w) => Err(format!(
@@ -157,9 +167,26 @@ pub(super) fn parse_dataset_meta(bytes: &[u8]) -> Result<ClassTable, String> {
             thing: false,
         })
         .collect();
+    foreign_table(classes)
+}
+
+/// A table from someone else's file: 255 is the ignore value unless a class
+/// has it (256 classes or more: their masks hold no ignore value but 65535).
+fn foreign_table(classes: Vec<TableClass>) -> Result<ClassTable, String> {
+    let classes = sorted(classes)?;
+    let ignore = match classes.last() {
+        Some(c) if c.value >= 255 => 65535,
+        _ => 255,
+    };
+    if let Some(c) = classes.iter().find(|c| c.value == ignore) {
+        return Err(format!(
+            "class '{}' has the ignore value {ignore} as its id",
+            c.name
+        ));
+    }
     Ok(ClassTable {
-        classes: sorted(classes)?,
-        ignore: 255,
+        classes,
+        ignore,
         unlabeled: None,
     })
 }
@@ -168,32 +195,17 @@ pub(super) fn parse_dataset_meta(bytes: &[u8]) -> Result<ClassTable, String> {
 /// then `  0: road` lines) or a flow list (`names: [road, car]`); values
 /// may be quoted.
 pub(super) fn parse_data_yaml_names(text: &str) -> Result<ClassTable, String> {
-    let unquote = |v: &str| -> String {
-        let v = v.trim();
-        match (
-            v.strip_prefix('"').and_then(|v| v.strip_suffix('"')),
-            v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')),
-        ) {
-            (Some(inner), _) => {
-                serde_json::from_str(&format!("\"{inner}\"")).unwrap_or_else(|_| inner.to_string())
-            }
-            (_, Some(inner)) => inner.replace("''", "'"),
-            _ => v.to_string(),
-        }
-    };
     let mut lines = text.lines().skip_while(|l| !l.starts_with("names:"));
     let Some(first) = lines.next() else {
         return Err("has no 'names'".into());
     };
     let inline = first["names:".len()..].trim();
     let mut classes = Vec::new();
-    if let Some(list) = inline.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-        for (i, name) in list
-            .split(',')
-            .map(unquote)
-            .filter(|n| !n.is_empty())
-            .enumerate()
-        {
+    if let Some(list) = inline.strip_prefix('[') {
+        let Some((items, _)) = split_flow(list) else {
+            return Err("has a names list without its closing ']'".into());
+        };
+        for (i, name) in items.iter().map(|n| yaml_scalar(n)).enumerate() {
             classes.push(TableClass {
                 value: i as u32,
                 name,
@@ -203,28 +215,90 @@ pub(super) fn parse_data_yaml_names(text: &str) -> Result<ClassTable, String> {
         }
     } else {
         for line in lines.take_while(|l| l.starts_with([' ', '\t']) || l.trim().is_empty()) {
-            let Some((key, name)) = line.trim().split_once(':') else {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
                 continue;
-            };
-            let value = key.trim().parse::<u32>().map_err(|_| {
-                format!("has a names entry '{}' that is not 'id: name'", line.trim())
-            })?;
+            }
+            let (key, name) = line.split_once(':').unwrap_or((line, ""));
+            let value = key
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("has a names entry '{line}' that is not 'id: name'"))?;
             classes.push(TableClass {
                 value,
-                name: unquote(name),
+                name: yaml_scalar(name),
                 color: None,
                 thing: false,
             });
         }
     }
+    if let Some(i) = classes.iter().position(|c| c.name.is_empty()) {
+        return Err(format!("names entry {i} has no name"));
+    }
     if classes.is_empty() {
         return Err("lists no names".into());
     }
-    Ok(ClassTable {
-        classes: sorted(classes)?,
-        ignore: 255,
-        unlabeled: None,
-    })
+    foreign_table(classes)
+}
+
+/// One YAML scalar: double-quoted (JSON's escapes), single-quoted (`''`
+/// for a quote), or plain up to a ` #` comment.
+fn yaml_scalar(text: &str) -> String {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix('"') {
+        let mut escaped = false;
+        let end = rest.char_indices().find(|&(_, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close
+        });
+        let inner = end.map_or(rest, |(at, _)| &rest[..at]);
+        return serde_json::from_str(&format!("\"{inner}\"")).unwrap_or_else(|_| inner.to_string());
+    }
+    if let Some(rest) = text.strip_prefix('\'') {
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    out.push('\'');
+                }
+                '\'' => break,
+                c => out.push(c),
+            }
+        }
+        return out;
+    }
+    let plain = match text.find(" #") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    plain.trim().to_string()
+}
+
+/// The items of a flow list after its `[`, split at commas outside quotes,
+/// and the text after its `]`; `None` without a `]`.
+fn split_flow(list: &str) -> Option<(Vec<&str>, &str)> {
+    let mut items = Vec::new();
+    let (mut start, mut quote) = (0, None);
+    for (at, c) in list.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                items.push(&list[start..at]);
+                start = at + 1;
+            }
+            (None, ']') => {
+                items.push(&list[start..at]);
+                items.retain(|i| !i.trim().is_empty());
+                return Some((items, &list[at + 1..]));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// maskconv's `classes.json` of `table`.
@@ -248,17 +322,26 @@ pub(super) fn classes_json(table: &ClassTable) -> String {
     pyjson::dumps_indented(&doc, 2) + "\n"
 }
 
-/// Datumaro's `dataset_meta.json` of `table` (values 0..N−1 in order).
+/// Datumaro's `dataset_meta.json` of `table`. Datumaro numbers labels by
+/// their place in `label_map`, so ids `--map` left unused are listed too,
+/// as `<unused N>`, for every value to keep its label.
 pub(super) fn dataset_meta(table: &ClassTable) -> String {
-    let label_map: Map<String, Value> = table
-        .classes
+    let widest = table.classes.last().map_or(0, |c| c.value + 1);
+    let mut names = vec![None; widest as usize];
+    for class in &table.classes {
+        names[class.value as usize] = Some(class);
+    }
+    let label_map: Map<String, Value> = names
         .iter()
-        .map(|c| (c.value.to_string(), c.name.clone().into()))
+        .enumerate()
+        .map(|(value, class)| {
+            let name = class.map_or_else(|| format!("<unused {value}>"), |c| c.name.clone());
+            (value.to_string(), name.into())
+        })
         .collect();
-    let colors: Vec<Value> = table
-        .classes
+    let colors: Vec<Value> = names
         .iter()
-        .map(|c| json!(c.color.unwrap_or([0, 0, 0])))
+        .map(|c| json!(c.and_then(|c| c.color).unwrap_or([0, 0, 0])))
         .collect();
     let doc = json!({"label_map": label_map, "segmentation_colors": colors});
     pyjson::dumps_indented(&doc, 2) + "\n"
@@ -271,7 +354,11 @@ pub(super) fn data_yaml(table: &ClassTable, subsets: &[String]) -> String {
         "# written by maskconv: an Ultralytics semantic segmentation dataset\npath: .\n",
     );
     for subset in subsets {
-        text.push_str(&format!("{}: images/{subset}\n", yaml_key(subset)));
+        match ["path", "names", "masks_dir", "nc", "download"].contains(&subset.as_str()) {
+            // A subset named like one of the file's own keys cannot be a key.
+            true => text.push_str(&format!("# subset '{subset}': images/{subset}\n")),
+            false => text.push_str(&format!("{}: images/{subset}\n", yaml_key(subset))),
+        }
     }
     // Ultralytics trains on `train` and validates on `val`: without such
     // subsets, both name the first one.
@@ -365,8 +452,16 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(0, "road"), (2, "sky")]
         );
-        let list = parse_data_yaml_names("names: [road, \"car\"]\n").unwrap();
-        assert_eq!(list.classes[1].name, "car");
+        let list =
+            parse_data_yaml_names("names: [road, \"car, red\", 'it''s']  # three\n").unwrap();
+        let names: Vec<&str> = list.classes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["road", "car, red", "it's"]);
+        let commented = parse_data_yaml_names(
+            "names:  # the classes\n  0: road  # asphalt\n  # a comment\n  1: \"a # b\"\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = commented.classes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["road", "a # b"]);
         assert!(parse_data_yaml_names("train: x\n").is_err());
     }
 
@@ -376,5 +471,14 @@ mod tests {
         assert!(parse_classes_json(br#"{"id2label": {"0": "x"}, "unlabeled": 3}"#).is_err());
         let wide = parse_classes_json(br#"{"id2label": {"0": "a", "300": "b"}}"#).unwrap();
         assert_eq!(wide.ignore, 65535, "16-bit ids: 65535 is the ignore value");
+        let names: Vec<String> = (0..256).map(|i| format!("\"c{i}\"")).collect();
+        let labels = format!("{{\"labels\": [{}]}}", names.join(", "));
+        let foreign = parse_dataset_meta(labels.as_bytes()).unwrap();
+        assert_eq!(
+            foreign.ignore, 65535,
+            "a class at 255 is a class, not ignore"
+        );
+        let huge = parse_classes_json(br#"{"id2label": {"4000000000": "x"}}"#).unwrap_err();
+        assert!(huge.contains("no mask holds"), "{huge}");
     }
 }

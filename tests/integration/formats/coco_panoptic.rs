@@ -199,3 +199,30 @@ fn keys_with_a_dot_are_written_with_a_warning_and_ids_follow_the_item_order() {
             .contains_key("annotations/panoptic_default/b.png")
     );
 }
+
+#[test]
+fn file_names_leading_outside_the_dataset_are_refused() {
+    let tmp = TempDir::new("panoptic-outside");
+    for (field, at) in [("annotations", "file_name"), ("images", "file_name")] {
+        let copy = tmp.join(field);
+        let _ = std::fs::remove_dir_all(&copy);
+        for (path, bytes) in read_tree(&fixture(OFFICIAL)) {
+            let dest = copy.join(&path);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(dest, bytes).unwrap();
+        }
+        let json = copy.join("annotations/panoptic_val2017.json");
+        let mut doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        doc[field][0][at] = json!("../../../etc/passwd.png");
+        std::fs::write(&json, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let error = open_dataset(&copy, None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("leads outside the dataset's folders"),
+            "{error}"
+        );
+        assert!(error.contains(&format!("{field}[0]")), "{error}");
+    }
+}

@@ -173,3 +173,30 @@ fn more_than_255_classes_write_16_bit_masks_whose_ignore_value_is_65535() {
     let names: Vec<Option<&str>> = back[0].pixels.iter().map(|p| p.0.as_deref()).collect();
     assert_eq!(names, [None, Some("c0"), Some("c299")]);
 }
+
+#[test]
+fn datumaro_tables_list_every_value_up_to_the_largest_id_given() {
+    let tmp = TempDir::new("semantic-datumaro-ids");
+    let out = tmp.join("out");
+    convert(
+        &fixture(ULTRALYTICS),
+        &out,
+        "semantic",
+        &["--layout", "datumaro", "--map", "road=road:3"],
+    );
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(out.join("train/dataset_meta.json")).unwrap())
+            .unwrap();
+    // Datumaro numbers labels by their place: value 3 is the fourth entry.
+    let names: Vec<&str> = meta["label_map"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sidewalk", "traffic sign", "<unused 2>", "road"]);
+    assert_eq!(
+        classes_per_pixel(&out),
+        classes_per_pixel(&fixture(ULTRALYTICS))
+    );
+}
