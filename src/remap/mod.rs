@@ -120,6 +120,15 @@ pub struct Labelled {
 }
 
 impl Labelled {
+    /// `" (N more NOUN)"` for the unresolved pairs beyond the one a message
+    /// names, or nothing when there is only that one.
+    pub fn more_unresolved(&self, noun: &str) -> String {
+        match self.unresolved.len() {
+            0 | 1 => String::new(),
+            n => format!(" ({} more {noun})", n - 1),
+        }
+    }
+
     /// The pixels of every unresolved pair whose key in `a` is `key`.
     pub fn unresolved_in_a(&self, key: PixelKey) -> u64 {
         let pairs = self.unresolved.range((key, 0)..=(key, PixelKey::MAX));

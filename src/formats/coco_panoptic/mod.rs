@@ -47,6 +47,7 @@
 //! holding a dot are written as they are, with a warning: panopticapi's
 //! converters cut names at the first dot.
 
+mod decode;
 mod read;
 mod write;
 

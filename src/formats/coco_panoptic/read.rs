@@ -2,22 +2,20 @@
 //! one element at a time, whatever their order), the categories resolved
 //! once the file is read, and each PNG decoded against its listed segments.
 
+use super::decode::{ImagePlace, PanopticDecoder};
 use super::{
     ANNOTATIONS_DIR, AnnotationFile, DEFAULT_SUBSET, FILE_PREFIX, IMAGES_DIR, INFO, ISCROWD,
     MAX_SEGMENT_ID, SEGMENT_KEYS, annotation_files,
 };
-use crate::codec::{Palette, RowSource, png_rows};
 use crate::error::{Error, Result};
-use crate::formats::api::{Dataset, ItemDecoder};
-use crate::formats::common::{file_extension, read_mask_file, several_datasets, strip_bom};
+use crate::formats::api::Dataset;
+use crate::formats::common::{file_extension, several_datasets, strip_bom};
 use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_arrays};
 use crate::io::Source;
-use crate::losses::Diagnostics;
 use crate::model::{
-    Attributes, Catalog, Class, ClassKind, ClassNumber, Color, FileRef, Item, LabelMap,
-    ListedSegments, MaskRef, Origin, path_to_key,
+    Attributes, Catalog, Class, ClassKind, ClassNumber, Color, FileRef, Item, ListedSegments,
+    MaskRef, Origin, path_to_key,
 };
-use crate::remap::{id_of_rgb, label_pixels, rgb8_of_pixel_key};
 use crate::report::Warning;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -540,108 +538,4 @@ fn class_of(category: &Value) -> std::result::Result<Class, String> {
         }
     }
     Ok(class)
-}
-
-/// Where an item is listed: its annotation file, and the size `images`
-/// gives its image.
-#[derive(Debug, Clone, Copy)]
-struct ImagePlace {
-    file: u32,
-    size: Option<(u32, u32)>,
-}
-
-/// Decodes one item's PNG against the segments its annotation lists.
-struct PanopticDecoder {
-    /// How messages name each annotation file.
-    files: Vec<String>,
-    /// Per item: where it is listed.
-    places: Vec<ImagePlace>,
-}
-
-impl ItemDecoder for PanopticDecoder {
-    fn decode(
-        &self,
-        source: &dyn Source,
-        item: &Item,
-        mask: &MaskRef,
-        _out: &mut Diagnostics,
-    ) -> Result<LabelMap> {
-        let place = self.places[mask.recipe as usize];
-        let image = item.origin.get(Origin::IMAGE_ID).unwrap_or("?");
-        decode_png(source, mask, image, place.size).map_err(|e| {
-            e.in_context(format_args!(
-                "image {image} of {}",
-                self.files[place.file as usize]
-            ))
-        })
-    }
-}
-
-fn decode_png(
-    source: &dyn Source,
-    mask: &MaskRef,
-    image: &str,
-    size: Option<(u32, u32)>,
-) -> Result<LabelMap> {
-    let (bytes, display) = read_mask_file(source, &mask.files[0])?;
-    let mut rows = png_rows(&bytes, &display, Palette::Indices)?;
-    let info = *rows.info();
-    if info.was_palette || info.file_bits != 8 || !matches!(info.channels, 3 | 4) {
-        return Err(Error::input(
-            display,
-            format!(
-                "is a {} PNG; COCO panoptic PNGs are 8-bit RGB (segment id = R + 256·G + 65536·B)",
-                info.describe_file()
-            ),
-        ));
-    }
-    if let Some((w, h)) = size.filter(|&s| s != (info.width, info.height)) {
-        return Err(Error::input(
-            display,
-            format!(
-                "is {}x{}, but 'images' gives image {image} as {w}x{h}",
-                info.width, info.height
-            ),
-        ));
-    }
-    let listed = &mask.listed;
-    let labelled = label_pixels(&mut rows, None, |key, _| {
-        match id_of_rgb(rgb8_of_pixel_key(key)) {
-            0 => Some(0),
-            id => listed.get(id).map(|entry| entry.segment),
-        }
-    })?;
-    let unlisted = labelled
-        .unresolved
-        .iter()
-        .map(|(&(key, _), &n)| (id_of_rgb(rgb8_of_pixel_key(key)), n));
-    if let Some((id, pixels)) = unlisted.min() {
-        let more = match labelled.unresolved.len() {
-            1 => String::new(),
-            n => format!(" ({} more unlisted ids)", n - 1),
-        };
-        return Err(Error::input(
-            display,
-            format!(
-                "segment id {id} is on {pixels} pixels, but segments_info does not list it{more}"
-            ),
-        ));
-    }
-    let map = LabelMap::from_runs(info.width, info.height, labelled.runs, listed.segments())
-        .map_err(|what| Error::input(&display, what))?;
-    let counts = map.pixel_counts();
-    let classed = listed.entries().iter().filter(|e| e.class != 0);
-    if let Some(absent) = classed
-        .into_iter()
-        .find(|e| counts[e.segment as usize] == 0)
-    {
-        return Err(Error::input(
-            display,
-            format!(
-                "has no pixel (0 pixels) of segment id {}, which segments_info lists",
-                absent.value
-            ),
-        ));
-    }
-    Ok(map)
 }

@@ -512,10 +512,7 @@ impl ItemDecoder for DatagenDecoder {
             let (root, key) = split_mask_path(path).expect("masks are in camera folders");
             let candidates = metadata_candidates(root, key);
             let metadata = candidates.iter().find(|c| source.contains(c));
-            let more = match labelled.unresolved.len() {
-                1 => String::new(),
-                n => format!(" (and {} more unknown colours)", n - 1),
-            };
+            let more = labelled.more_unresolved("unknown colours");
             return Err(Error::input(
                 display,
                 format!(

@@ -193,10 +193,7 @@ fn decode_bitmap(
         .iter()
         .map(|(&(key, _), &n)| (id_of_key(key), n));
     if let Some((id, pixels)) = unknown.min() {
-        let more = match labelled.unresolved.len() {
-            1 => String::new(),
-            n => format!(" ({} more unlisted ids)", n - 1),
-        };
+        let more = labelled.more_unresolved("unlisted ids");
         let clipped = if encoding == Encoding::Gray16 && id == 65535 {
             "; this 16-bit file is a cache of the SDK, which writes every id above 65535 as 65535, so these pixels' ids are lost: read the RGBA bitmap instead"
         } else {

@@ -342,10 +342,7 @@ impl ItemDecoder for SemanticDecoder {
             }))
         })?;
         if let Some((&(value, _), &pixels)) = labelled.unresolved.iter().min() {
-            let more = match labelled.unresolved.len() {
-                1 => String::new(),
-                n => format!(" ({} more such values)", n - 1),
-            };
+            let more = labelled.more_unresolved("such values");
             return Err(Error::input(
                 display,
                 format!(
