@@ -117,8 +117,19 @@ def broken(name, change):
     write_json(folder, doc)
 
 
-shutil.rmtree(out, ignore_errors=True)
-os.makedirs(out)
+def clear(folder):
+    """Empties `folder` but for the golden sidecars beside its datasets
+    (`*.inspect.json`, `*.err`), which `cargo test golden` checks."""
+    os.makedirs(folder, exist_ok=True)
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif not entry.endswith((".inspect.json", ".err")):
+            os.remove(path)
+
+
+clear(out)
 datumaro_export(f"{out}/datumaro_export")
 official = official_style(f"{out}/official_style")
 # The crowd segment's id is on its pixels but no longer listed.

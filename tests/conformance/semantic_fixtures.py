@@ -57,8 +57,19 @@ def write_json(path, doc):
         json.dump(doc, f, indent=2)
 
 
-shutil.rmtree(out, ignore_errors=True)
-os.makedirs(out)
+def clear(folder):
+    """Empties `folder` but for the golden sidecars beside its datasets
+    (`*.inspect.json`, `*.err`), which `cargo test golden` checks."""
+    os.makedirs(folder, exist_ok=True)
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif not entry.endswith((".inspect.json", ".err")):
+            os.remove(path)
+
+
+clear(out)
 
 # mmseg, VOC style: palette masks, background a class, 255 boundaries.
 root = f"{out}/mmseg_voc_style"

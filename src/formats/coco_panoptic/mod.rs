@@ -57,7 +57,7 @@ use super::options::FormatOptions;
 use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
-use crate::losses::{Capabilities, Diagnostics, Keeps};
+use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit, segments_with_pixels};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -72,7 +72,13 @@ static INFO: FormatInfo = FormatInfo {
     can_write: true,
     capabilities: Capabilities {
         instances: true,
-        max_segments: None,
+        max_segments: Some(SegmentLimit {
+            needs: segments_with_pixels,
+            max: MAX_SEGMENT_ID,
+            unit: "segment ids",
+            why: "a COCO panoptic PNG holds 24-bit ones (at most 16777215)",
+            hint: "",
+        }),
         color_bits: 8,
         subsets: true,
         class_attributes: Keeps::Some {

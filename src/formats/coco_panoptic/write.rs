@@ -237,7 +237,12 @@ impl PanopticWriter<'_> {
     /// The item's PNG in `files`, and its `segments_info`: the segments
     /// with pixels, in segment-id order.
     fn annotation(&self, item: &Item, map: &LabelMap, files: &mut Vec<OutputFile>) -> Value {
-        let ids = segment_ids(map.segments());
+        let ids = match map.segments().len() > MAX_SEGMENT_ID as usize {
+            false => segment_ids(map.segments()),
+            // Only the segments with pixels get ids (the planned losses
+            // let at most MAX_SEGMENT_ID of them through).
+            true => map.number_segments_with_pixels(),
+        };
         let palette: Vec<[u8; 3]> = ids.iter().map(|&id| rgb_of_id(id)).collect();
         let (w, h) = (map.width(), map.height());
         let png = encode_png_rows(w, h, PngLayout::Rgb8, self.compression, |y, row| {
