@@ -4,6 +4,7 @@
 //! caches the last value and consults its table only when the value changes.
 
 pub mod rle;
+pub mod rle_encode;
 
 use crate::codec::{ImageInfo, RowSource};
 use crate::error::{Error, Result};

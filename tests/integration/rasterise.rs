@@ -52,3 +52,37 @@ fn fresh_polygons_rasterise_to_the_rle_pycocotools_gives() {
         kinds.values().sum::<usize>()
     );
 }
+
+/// pycocotools' RLE strings come back from pixels: each fixture polygon,
+/// painted into a label map, encodes (from the map's row runs) to the
+/// string pycocotools gave for it — the encoder a COCO writer uses.
+#[test]
+fn label_map_segments_encode_to_the_rle_strings_pycocotools_gives() {
+    use maskconv::model::{LabelMap, Segment};
+    use maskconv::remap::rle::paint;
+    use maskconv::remap::rle_encode::rles_of_segments;
+    let text = std::fs::read_to_string(crate::common::fixture(
+        "rasterise/pycocotools_polygons.jsonl",
+    ))
+    .unwrap();
+    let mut checked = 0;
+    for case in polygon_cases(&text) {
+        let rle = case.rasterise();
+        let painted = paint(&[(1, &rle)], case.height, case.width).unwrap();
+        let map = LabelMap::from_runs(
+            case.width,
+            case.height,
+            painted.runs,
+            vec![Segment::new(1, None)],
+        )
+        .unwrap();
+        assert_eq!(
+            rles_of_segments(&map)[0].to_coco_string(),
+            case.counts,
+            "{:?}",
+            case.rings
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 1000);
+}
