@@ -20,7 +20,8 @@
 //! (`small.rs`): every reader × writer pair's peak RSS at each size and its
 //! slope per item, and cvat → cvat / cvat → nucleus against the floor.
 //!
-//! `--polygons FILE` times the polygon rasteriser instead (`polygons.rs`).
+//! `--polygons FILE` times the polygon rasteriser instead (`polygons.rs`);
+//! `--rle DATASET` times COCO RLE encoding of a dataset's segments (`rle.rs`).
 //!
 //! Prints Markdown tables for BENCHMARKS.md: medians over R runs (the
 //! ratio is the median of per-run ratios, convert and floor alternating).
@@ -29,6 +30,7 @@ mod corpus;
 mod large;
 mod measure;
 mod polygons;
+mod rle;
 mod small;
 
 /// The command line of the harness.
@@ -43,6 +45,8 @@ pub struct Args {
     pub small: Option<Vec<usize>>,
     /// A polygons file: time the rasteriser on it instead.
     pub polygons: Option<String>,
+    /// A dataset: time COCO RLE encoding of its segments instead.
+    pub rle: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +56,7 @@ fn parse_args() -> Args {
         only: None,
         small: None,
         polygons: None,
+        rle: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -60,6 +65,7 @@ fn parse_args() -> Args {
             "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--only" => args.only = it.next(),
             "--polygons" => args.polygons = it.next(),
+            "--rle" => args.rle = it.next(),
             "--small" => {
                 let sizes = it.next().expect("--small N[,M...]");
                 let sizes = sizes
@@ -75,6 +81,9 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
+    if let Some(path) = &args.rle {
+        return rle::run(path, args.runs);
+    }
     match (&args.polygons, &args.small) {
         (Some(path), _) => polygons::run(path, args.runs),
         (None, Some(sizes)) => small::run(&args, sizes),
