@@ -3,6 +3,7 @@
 //! RGB id bitmaps. Masks are mostly long runs of one value, so every kernel
 //! caches the last value and consults its table only when the value changes.
 
+pub mod components;
 pub mod rle;
 pub mod rle_encode;
 
