@@ -28,6 +28,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+from fixture_folders import clear
+
 out = sys.argv[1]
 
 
@@ -115,18 +117,6 @@ def broken(name, change):
     doc = copy.deepcopy(official)
     change(doc, folder)
     write_json(folder, doc)
-
-
-def clear(folder):
-    """Empties `folder` but for the golden sidecars beside its datasets
-    (`*.inspect.json`, `*.err`), which `cargo test golden` checks."""
-    os.makedirs(folder, exist_ok=True)
-    for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif not entry.endswith((".inspect.json", ".err")):
-            os.remove(path)
 
 
 clear(out)

@@ -22,6 +22,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+from fixture_folders import clear
+
 out = sys.argv[1]
 VOC = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
        "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
@@ -55,18 +57,6 @@ def write_json(path, doc):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(doc, f, indent=2)
-
-
-def clear(folder):
-    """Empties `folder` but for the golden sidecars beside its datasets
-    (`*.inspect.json`, `*.err`), which `cargo test golden` checks."""
-    os.makedirs(folder, exist_ok=True)
-    for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif not entry.endswith((".inspect.json", ".err")):
-            os.remove(path)
 
 
 clear(out)

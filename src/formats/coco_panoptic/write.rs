@@ -326,8 +326,14 @@ impl Writer for PanopticWriter<'_> {
             image["width"] = width.into();
             image["height"] = height.into();
         }
-        let text = serde_json::to_string(&json!([subset, image, annotation]))
-            .expect("JSON values serialise");
+        // Three lines (compact JSON holds no line break, nor does an escaped
+        // subset): `finish` writes the entries as they are, ids spliced in.
+        let json = |value: &Value| serde_json::to_string(value).expect("JSON values serialise");
+        let text = format!(
+            "{subset}\n{}\n{}",
+            json(&image),
+            annotation.as_ref().map_or_else(String::new, json)
+        );
         Ok(Encoded {
             files,
             record: Record {
@@ -371,39 +377,34 @@ impl PanopticWriter<'_> {
                 let mut first = true;
                 for record in written.indexed_records() {
                     let (index, record) = record?;
-                    let [in_subset, image, annotation]: [Value; 3] =
-                        serde_json::from_str::<Vec<Value>>(&record.text)?
-                            .try_into()
-                            .map_err(|_| std::io::Error::other("a record of another writer"))?;
+                    let mut lines = record.text.splitn(3, '\n');
+                    let (in_subset, image, annotation) = (lines.next(), lines.next(), lines.next());
+                    let (Some(in_subset), Some(image), Some(annotation)) =
+                        (in_subset, image, annotation)
+                    else {
+                        return Err(std::io::Error::other("a record of another writer"));
+                    };
                     if in_subset != subset {
                         continue;
                     }
-                    let id = self.image_id(index);
-                    let entry = match pass {
-                        "images" => with_id(image, "id", id),
-                        _ if annotation.is_null() => continue,
-                        _ => with_id(annotation, "image_id", id),
+                    let (key, entry) = match pass {
+                        "images" => ("id", image),
+                        _ if annotation.is_empty() => continue,
+                        _ => ("image_id", annotation),
                     };
                     if !first {
                         file.write_all(b",")?;
                     }
                     first = false;
-                    serde_json::to_writer(&mut *file, &entry)?;
+                    // `{"key":id,` and the entry's fields after its `{`.
+                    let fields = entry.strip_prefix('{').expect("an entry is a JSON object");
+                    let comma = if fields == "}" { "" } else { "," };
+                    write!(file, "{{\"{key}\":{}{comma}{fields}", self.image_id(index))?;
                 }
             }
             write!(file, "],\"categories\":{categories}}}")
         })
     }
-}
-
-/// `entry` with `key: id` first.
-fn with_id(entry: Value, key: &str, id: u64) -> Value {
-    let mut object = Map::new();
-    object.insert(key.into(), id.into());
-    if let Value::Object(fields) = entry {
-        object.extend(fields);
-    }
-    Value::Object(object)
 }
 
 #[cfg(test)]
