@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod coco_panoptic;
+pub mod coco_shared;
 pub mod colors;
 pub mod common;
 pub mod cvat;

@@ -52,13 +52,12 @@ mod read;
 mod write;
 
 use super::api::{Dataset, Format, FormatInfo, Writer};
-use super::common::is_mac_metadata;
+use super::coco_shared::{CATEGORY_KEYS, ISCROWD, SUPERCATEGORY, annotation_files};
 use super::options::FormatOptions;
 use crate::codec::Compression;
 use crate::error::Result;
 use crate::io::Source;
 use crate::losses::{Capabilities, Diagnostics, Keeps, SegmentLimit, segments_with_pixels};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// The COCO panoptic format.
@@ -100,22 +99,10 @@ static INFO: FormatInfo = FormatInfo {
     archive_folder: false,
 };
 
-/// The keys of a category the format itself defines.
-const CATEGORY_KEYS: [&str; 5] = ["id", "name", "supercategory", "isthing", "color"];
 /// The keys of a segment the format itself defines (`iscrowd` aside).
 const SEGMENT_KEYS: [&str; 4] = ["id", "category_id", "area", "bbox"];
-/// The class attribute holding a category's supercategory.
-const SUPERCATEGORY: &str = "supercategory";
-/// The segment attribute holding COCO's crowd flag.
-const ISCROWD: &str = "iscrowd";
-/// The folder of annotation files, below the dataset's root.
-const ANNOTATIONS_DIR: &str = "annotations/";
 /// How annotation files' names start.
 const FILE_PREFIX: &str = "panoptic_";
-/// The folder of written source images, below the dataset's root.
-const IMAGES_DIR: &str = "images/";
-/// The subset of items without one.
-const DEFAULT_SUBSET: &str = "default";
 /// Segment ids are 24-bit (three 8-bit channels).
 const MAX_SEGMENT_ID: u32 = (1 << 24) - 1;
 
@@ -125,7 +112,7 @@ impl Format for CocoPanoptic {
     }
 
     fn detect(&self, source: &dyn Source) -> bool {
-        !annotation_files(source).is_empty()
+        !annotation_files(source, FILE_PREFIX).is_empty()
     }
 
     fn open(&self, source: Arc<dyn Source>, _options: &FormatOptions) -> Result<Dataset> {
@@ -144,75 +131,5 @@ impl Format for CocoPanoptic {
             compression,
             out,
         )?))
-    }
-}
-
-/// One annotation file of the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct AnnotationFile<'a> {
-    /// Its path in the input.
-    path: &'a str,
-    /// The dataset's root folder (`""` or `top/`).
-    root: &'a str,
-    /// The subset it holds (`default` included).
-    subset: &'a str,
-}
-
-/// The `annotations/panoptic_<subset>.json` files at the input's top or in
-/// a folder there, in path order.
-fn annotation_files(source: &dyn Source) -> Vec<AnnotationFile<'_>> {
-    source
-        .files()
-        .iter()
-        .filter(|f| !is_mac_metadata(f))
-        .filter_map(|path| {
-            let stem = path.strip_suffix(".json")?;
-            let at = stem.rfind(ANNOTATIONS_DIR)?;
-            let (root, name) = (&path[..at], &stem[at + ANNOTATIONS_DIR.len()..]);
-            let subset = name.strip_prefix(FILE_PREFIX)?;
-            let root_ok = root.is_empty() || root.find('/') == Some(root.len() - 1);
-            (root_ok && !subset.is_empty() && !subset.contains('/')).then_some(AnnotationFile {
-                path,
-                root,
-                subset,
-            })
-        })
-        .collect()
-}
-
-/// The `iscrowd` flag a segment's attributes give (0 without one).
-fn crowd_flag(attributes: &serde_json::Map<String, Value>) -> u64 {
-    attributes
-        .get(ISCROWD)
-        .and_then(Value::as_u64)
-        .filter(|&v| v <= 1)
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::io::MemorySource;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn annotation_files_are_found_at_the_top_or_in_one_folder() {
-        let files: BTreeMap<String, Vec<u8>> = [
-            "annotations/panoptic_train.json",
-            "annotations/panoptic_train/a.png",
-            "top/annotations/panoptic_val2017.json",
-            "a/b/annotations/panoptic_deep.json",
-            "annotations/instances_train.json",
-            "__MACOSX/annotations/panoptic_x.json",
-        ]
-        .into_iter()
-        .map(|f| (f.to_string(), Vec::new()))
-        .collect();
-        let source = MemorySource::new("input", files);
-        let found: Vec<(&str, &str)> = annotation_files(&source)
-            .iter()
-            .map(|f| (f.root, f.subset))
-            .collect();
-        assert_eq!(found, [("", "train"), ("top/", "val2017")]);
     }
 }

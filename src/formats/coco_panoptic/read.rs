@@ -3,28 +3,27 @@
 //! once the file is read, and each PNG decoded against its listed segments.
 
 use super::decode::{ImagePlace, PanopticDecoder};
-use super::{
-    ANNOTATIONS_DIR, AnnotationFile, DEFAULT_SUBSET, FILE_PREFIX, IMAGES_DIR, INFO, ISCROWD,
-    MAX_SEGMENT_ID, SEGMENT_KEYS, annotation_files,
-};
+use super::{FILE_PREFIX, INFO, MAX_SEGMENT_ID, SEGMENT_KEYS};
 use crate::error::{Error, Result};
 use crate::formats::api::Dataset;
-use crate::formats::common::{file_extension, several_datasets, strip_bom};
-use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_arrays};
+use crate::formats::coco_shared::{
+    ANNOTATIONS_DIR, AnnotationFile, DEFAULT_SUBSET, ISCROWD, ImageEntry, annotation_files,
+    category_warnings, check_inside, classes_of, id_text, promote_stuff_with_instances,
+    stream_annotation_file,
+};
+use crate::formats::common::several_datasets;
 use crate::io::Source;
 use crate::model::{
-    Attributes, Catalog, Class, ClassKind, ClassNumber, Color, FileRef, Item, ListedSegments,
-    MaskRef, Origin, path_to_key,
+    Attributes, Catalog, ClassKind, FileRef, Item, ListedSegments, MaskRef, Origin,
 };
 use crate::report::Warning;
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
-use std::io::Read;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Reads every annotation file of `source`.
 pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
-    let files = annotation_files(&*source);
+    let files = annotation_files(&*source, FILE_PREFIX);
     let Some(first) = files.first() else {
         return Err(Error::input(
             source.name(),
@@ -108,66 +107,12 @@ impl Reading {
             file.root, file.subset
         );
         let mut by_image: HashMap<String, Seen> = HashMap::new();
-        let mut problem: Option<String> = None;
-        let mut each = |array: usize, index: usize, value: Value| -> std::result::Result<(), ()> {
-            let done = match array {
-                0 => self.image(&value, index, file, &subset, &mut by_image, source),
-                _ => self.annotation(&value, index, &png_dir, &subset, &mut by_image, source),
-            };
-            done.map_err(|what| problem = Some(what))
+        let mut each = |array: usize, index: usize, value: Value| match array {
+            0 => self.image(&value, index, file, &subset, &mut by_image, source),
+            _ => self.annotation(&value, index, &png_dir, &subset, &mut by_image, source),
         };
-        let mut rest = Value::Null;
-        source.read_with(file.path, &mut |reader| {
-            let mut head = Vec::new();
-            (&mut *reader)
-                .take(3)
-                .read_to_end(&mut head)
-                .map_err(|e| Error::input(&display, format!("cannot be read: {e}")))?;
-            let text = std::io::Cursor::new(strip_bom(&head).to_vec()).chain(reader);
-            rest = match stream_arrays(text, &[&["images"], &["annotations"]], &mut each) {
-                Ok(rest) => rest,
-                Err(StreamError::Element(())) => Value::Null,
-                Err(StreamError::Syntax(e)) if e.is_io() => {
-                    return Err(Error::input(&display, format!("cannot be read: {e}")));
-                }
-                Err(StreamError::Syntax(e)) => {
-                    return Err(Error::input(&display, format!("is not valid JSON: {e}")));
-                }
-                Err(StreamError::TooLarge(held)) => {
-                    let what = match held {
-                        Held::Element => "one image or annotation",
-                        Held::Rest => "the file without its images and annotations",
-                    };
-                    return Err(Error::input(
-                        &display,
-                        format!(
-                            "{what} is longer than {} MiB; a file this shaped is refused",
-                            MAX_HELD_BYTES >> 20
-                        ),
-                    ));
-                }
-            };
-            Ok(())
-        })?;
-        if let Some(what) = problem {
-            return Err(Error::input(&display, what));
-        }
-        let Value::Object(mut root) = rest else {
-            return Err(Error::input(
-                &display,
-                "is not a JSON object; a COCO panoptic file is one",
-            ));
-        };
-        for key in ["images", "annotations"] {
-            if !root.get(key).is_some_and(Value::is_array) {
-                return Err(Error::input(
-                    &display,
-                    format!(
-                        "has no '{key}' array; a COCO panoptic file has images, annotations and categories"
-                    ),
-                ));
-            }
-        }
+        let mut root =
+            stream_annotation_file(source, file.path, "a COCO panoptic file", &mut each)?;
         if let Some((id, _)) = by_image
             .iter()
             .find(|(_, seen)| seen.annotated && !seen.listed_image)
@@ -179,10 +124,7 @@ impl Reading {
         }
         match root.remove("categories") {
             Some(Value::Array(categories)) => Ok(categories),
-            _ => Err(Error::input(
-                &display,
-                "has no 'categories' array; a COCO panoptic file has images, annotations and categories",
-            )),
+            _ => unreachable!("checked by stream_annotation_file"),
         }
     }
 
@@ -213,38 +155,21 @@ impl Reading {
         by_image: &mut HashMap<String, Seen>,
         source: &dyn Source,
     ) -> std::result::Result<(), String> {
-        let place = format!("images[{index}]");
-        let id = image_id(value.get("id"))
-            .ok_or_else(|| format!("{place} has no integer or text 'id'"))?;
-        let name = value
-            .get("file_name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| format!("{place} has no 'file_name'"))?;
-        let size = match (
-            value.get("width").and_then(Value::as_u64),
-            value.get("height").and_then(Value::as_u64),
-        ) {
-            (Some(w), Some(h)) => u32::try_from(w).ok().zip(u32::try_from(h).ok()),
-            _ => None,
-        };
-        let seen = self.item_of(&id, by_image);
+        let entry = ImageEntry::parse(value, index)?;
+        let seen = self.item_of(&entry.id, by_image);
         if seen.listed_image {
-            return Err(format!("{place}: image id {id} is listed twice"));
+            return Err(format!(
+                "images[{index}]: image id {} is listed twice",
+                entry.id
+            ));
         }
         seen.listed_image = true;
         let at = seen.item;
         let item = &mut self.items[at];
         item.subset.clone_from(subset);
-        check_inside(name).map_err(|what| format!("{place}: {what}"))?;
-        let stem = name.strip_suffix(file_extension(name, "")).unwrap_or(name);
-        item.key = path_to_key(stem).into_owned();
-        let candidates = [
-            format!("{}{IMAGES_DIR}{}/{name}", file.root, file.subset),
-            format!("{}{}/{name}", file.root, file.subset),
-        ];
-        item.image = candidates.into_iter().find(|path| source.contains(path));
-        self.places[at].size = size;
+        item.key = entry.key();
+        item.image = entry.find_image(source, file);
+        self.places[at].size = entry.size;
         Ok(())
     }
 
@@ -259,7 +184,7 @@ impl Reading {
         source: &dyn Source,
     ) -> std::result::Result<(), String> {
         let place = format!("annotations[{index}]");
-        let id = image_id(value.get("image_id"))
+        let id = id_text(value.get("image_id"))
             .ok_or_else(|| format!("{place} has no integer or text 'image_id'"))?;
         let png = value
             .get("file_name")
@@ -366,27 +291,6 @@ impl std::fmt::Display for SegmentPlace {
     }
 }
 
-/// Refuses a `file_name` that would name a file outside the dataset's
-/// folders (absolute, or with a `..` component).
-fn check_inside(name: &str) -> std::result::Result<(), String> {
-    let absolute = name.starts_with(['/', '\\']) || name.get(1..2) == Some(":");
-    if absolute || name.split(['/', '\\']).any(|part| part == "..") {
-        return Err(format!(
-            "file_name '{name}' leads outside the dataset's folders"
-        ));
-    }
-    Ok(())
-}
-
-/// An image id: a JSON integer or text, as its JSON text (`5`, `"a5"`).
-fn image_id(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
 impl Reading {
     /// The catalog from `categories` (in file order), and every listed
     /// segment's class and instance (a thing's instance is its segment id).
@@ -396,20 +300,8 @@ impl Reading {
         files: &[String],
         categories: &[Value],
     ) -> Result<Catalog> {
-        let mut classes: Vec<Class> = Vec::with_capacity(categories.len());
-        let mut by_id: HashMap<i64, u32> = HashMap::new();
-        for (index, category) in categories.iter().enumerate() {
-            let class = class_of(category)
-                .map_err(|what| Error::input(display, format!("categories[{index}] {what}")))?;
-            let id = category["id"].as_i64().expect("checked by class_of");
-            if by_id.insert(id, index as u32 + 1).is_some() {
-                return Err(Error::input(
-                    display,
-                    format!("categories[{index}]: category id {id} is listed twice"),
-                ));
-            }
-            classes.push(class);
-        }
+        let (mut classes, by_id) =
+            classes_of(categories).map_err(|what| Error::input(display, what))?;
         let mut class_of_provisional = vec![0u32; self.provisional.len() + 1];
         for (&category, &provisional) in &self.provisional {
             let Some(&class) = by_id.get(&category) else {
@@ -426,25 +318,9 @@ impl Reading {
         let promoted =
             promote_stuff_with_instances(&self.items, &class_of_provisional, &mut classes);
         let catalog = Catalog::new(classes).map_err(|what| Error::input(display, what))?;
-        if let Some(&zero) = by_id.get(&0) {
-            self.warnings.push(Warning::new(
-                "category-0",
-                format!(
-                    "{display}: category '{}' has id 0, which segments cannot name: category_id 0 is read as Datumaro's 'no label' (unlabeled)",
-                    catalog.get(zero).name
-                ),
-            ));
-        }
-        if let Some(first) = promoted.first() {
-            self.warnings.push(Warning::new(
-                "stuff-with-instances",
-                format!(
-                    "{display}: {} categories with isthing 0 have several segments in one image (e.g. '{}'; Datumaro writes isthing 0 for every category); they are read as things, so that their segments stay apart",
-                    promoted.len(),
-                    catalog.get(*first).name
-                ),
-            ));
-        }
+        self.warnings.extend(category_warnings(
+            display, &catalog, &by_id, &promoted, "segments",
+        ));
         for mask in self.items.iter_mut().filter_map(|i| i.mask.as_mut()) {
             for entry in mask
                 .listed
@@ -460,82 +336,4 @@ impl Reading {
         }
         Ok(catalog)
     }
-}
-
-/// Makes things of the stuff classes with several segments in one image;
-/// returns their ids. `class_of` maps the listed (provisional) classes.
-fn promote_stuff_with_instances(
-    items: &[Item],
-    class_of: &[u32],
-    classes: &mut [Class],
-) -> Vec<u32> {
-    let mut promoted = Vec::new();
-    let mut seen = HashSet::new();
-    for mask in items.iter().filter_map(|i| i.mask.as_ref()) {
-        seen.clear();
-        for entry in mask.listed.entries().iter().filter(|e| e.class != 0) {
-            let class = class_of[entry.class as usize];
-            let kind = &mut classes[class as usize - 1].kind;
-            if !seen.insert(class) && *kind == ClassKind::Stuff {
-                *kind = ClassKind::Thing;
-                promoted.push(class);
-            }
-        }
-    }
-    promoted.sort_unstable();
-    promoted
-}
-
-/// One category as a class: `name`, `isthing` (a thing when missing),
-/// `color`, the id as its number, the other keys as attributes.
-fn class_of(category: &Value) -> std::result::Result<Class, String> {
-    let fields = category.as_object().ok_or("is not an object")?;
-    let id = fields
-        .get("id")
-        .and_then(Value::as_i64)
-        .ok_or("has no integer 'id'")?;
-    let name = fields
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| format!("(id {id}) has no 'name'"))?;
-    let thing = match fields.get("isthing") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => match v.as_u64() {
-            Some(0) => false,
-            Some(1) => true,
-            _ => return Err(format!("('{name}') has an 'isthing' that is not 0 or 1")),
-        },
-    };
-    let kind = if thing {
-        ClassKind::Thing
-    } else {
-        ClassKind::Stuff
-    };
-    let mut class = Class::new(name, kind);
-    match fields.get("color") {
-        None | Some(Value::Null) => {}
-        Some(color) => {
-            let rgb: Option<Vec<u8>> = color.as_array().filter(|c| c.len() == 3).and_then(|c| {
-                c.iter()
-                    .map(|v| v.as_u64().and_then(|v| u8::try_from(v).ok()))
-                    .collect()
-            });
-            let rgb = rgb.ok_or_else(|| {
-                format!("('{name}') has a 'color' that is not [R, G, B] of 0..255")
-            })?;
-            class.color = Some(Color::Rgb8([rgb[0], rgb[1], rgb[2]]));
-        }
-    }
-    class.number = u32::try_from(id)
-        .ok()
-        .filter(|&n| n >= 1)
-        .map(ClassNumber::Source);
-    for (key, value) in fields {
-        if !["id", "name", "isthing", "color"].contains(&key.as_str()) {
-            class.attributes.insert(key.clone(), value.clone());
-        }
-    }
-    Ok(class)
 }

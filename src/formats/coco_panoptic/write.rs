@@ -2,23 +2,22 @@
 //! item; once every item is written, one annotation file per subset, its
 //! entries streamed from where they waited.
 
-use super::{
-    ANNOTATIONS_DIR, CATEGORY_KEYS, DEFAULT_SUBSET, FILE_PREFIX, IMAGES_DIR, INFO, ISCROWD,
-    MAX_SEGMENT_ID, SEGMENT_KEYS, crowd_flag,
-};
+use super::{FILE_PREFIX, INFO, MAX_SEGMENT_ID, SEGMENT_KEYS};
 use crate::codec::{Compression, PngLayout, encode_png_rows};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
+use crate::formats::coco_shared::{
+    ANNOTATIONS_DIR, AnnotationIds, IMAGES_DIR, ISCROWD, ImageIds, areas_and_boxes,
+    category_entries, crowd_flag, image_entry, plan_category_ids, record_text, subset_of,
+    write_annotation_file,
+};
 use crate::formats::colors::distinct_rgb8;
-use crate::formats::common::source_image;
-use crate::formats::shapes::image_size;
 use crate::io::Sink;
 use crate::losses::{Capabilities, Diagnostics};
-use crate::model::{Catalog, ClassKind, ClassNumber, Item, LabelMap, Origin, Segment, key_to_path};
+use crate::model::{Item, LabelMap, Segment, key_to_path};
 use crate::remap::{paint_row, rgb_of_id};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::Write;
+use std::collections::{BTreeSet, HashSet};
 
 /// Writes a COCO panoptic dataset.
 pub(super) struct PanopticWriter<'a> {
@@ -34,14 +33,6 @@ pub(super) struct PanopticWriter<'a> {
     items: &'a [Item],
 }
 
-/// Where image ids come from.
-enum ImageIds {
-    /// The source's, in the items' origin.
-    Kept,
-    /// The item's position in the dataset plus one.
-    Positions,
-}
-
 impl<'a> PanopticWriter<'a> {
     /// Plans categories, image ids and subsets from the metadata.
     pub(super) fn new(
@@ -52,30 +43,8 @@ impl<'a> PanopticWriter<'a> {
         let catalog = &dataset.catalog;
         let category_ids = plan_category_ids(catalog, out)?;
         let palette = distinct_rgb8(catalog, &mut out.warnings);
-        let categories = catalog
-            .iter()
-            .map(|(id, class)| {
-                let mut category = Map::new();
-                category.insert("id".into(), category_ids[id as usize].into());
-                category.insert("name".into(), class.name.clone().into());
-                if let Some(supercategory) = class.attributes.get("supercategory") {
-                    category.insert("supercategory".into(), supercategory.clone());
-                }
-                let thing = class.kind == ClassKind::Thing;
-                category.insert("isthing".into(), u8::from(thing).into());
-                category.insert("color".into(), json!(palette[id as usize]));
-                for (key, value) in &class.attributes {
-                    if !CATEGORY_KEYS.contains(&key.as_str()) {
-                        category.insert(key.clone(), value.clone());
-                    }
-                }
-                Value::Object(category)
-            })
-            .collect();
-        let image_ids = match kept_image_ids(&dataset.items) {
-            true => ImageIds::Kept,
-            false => ImageIds::Positions,
-        };
+        let categories = category_entries(catalog, &category_ids, &palette);
+        let image_ids = ImageIds::plan(&dataset.items);
         let dotted: Vec<&str> = dataset
             .items
             .iter()
@@ -101,93 +70,6 @@ impl<'a> PanopticWriter<'a> {
             items: &dataset.items,
         })
     }
-
-    fn image_id(&self, index: usize) -> u64 {
-        match self.image_ids {
-            ImageIds::Kept => kept_image_id(&self.items[index]).expect("checked when planned"),
-            ImageIds::Positions => index as u64 + 1,
-        }
-    }
-}
-
-/// Each class's category id (index 0 unused): the id `--map` gave it, else
-/// the source's (a COCO category id) unless another class has it, else the
-/// smallest free id from 1, in class order.
-fn plan_category_ids(catalog: &Catalog, out: &mut Diagnostics) -> Result<Vec<u32>> {
-    let mut taken: HashMap<u32, &str> = HashMap::new();
-    let mut ids = vec![0u32; catalog.len() + 1];
-    for (id, class) in catalog.iter() {
-        if let Some(ClassNumber::Mapped(n)) = class.number {
-            if n == 0 {
-                return Err(Error::usage(format!(
-                    "--map gives '{}' category id 0; COCO category ids start at 1",
-                    class.name
-                )));
-            }
-            if let Some(other) = taken.insert(n, &class.name) {
-                return Err(Error::usage(format!(
-                    "classes '{other}' and '{}' would both have category id {n}",
-                    class.name
-                )));
-            }
-            ids[id as usize] = n;
-        }
-    }
-    let mut moved = Vec::new();
-    for (id, class) in catalog.iter() {
-        if let Some(ClassNumber::Source(n)) = class.number {
-            match taken.contains_key(&n) {
-                true => moved.push(class.name.as_str()),
-                false => {
-                    taken.insert(n, &class.name);
-                    ids[id as usize] = n;
-                }
-            }
-        }
-    }
-    let mut next = 1;
-    for (id, _) in catalog.iter() {
-        if ids[id as usize] == 0 {
-            while taken.contains_key(&next) {
-                next += 1;
-            }
-            ids[id as usize] = next;
-            next += 1;
-        }
-    }
-    if let Some(first) = moved.first() {
-        out.warn(
-            "category-ids-renumbered",
-            format!(
-                "{} classes cannot keep their source's category id, which another class has (e.g. '{first}'); they get free ids",
-                moved.len()
-            ),
-        );
-    }
-    Ok(ids)
-}
-
-/// The subset an item is written in, as file names say it.
-fn subset_of(item: &Item) -> String {
-    key_to_path(item.subset.as_deref().unwrap_or(DEFAULT_SUBSET)).into_owned()
-}
-
-/// The image id the item's source gave, when it is an integer ≥ 1.
-fn kept_image_id(item: &Item) -> Option<u64> {
-    item.origin
-        .get(Origin::IMAGE_ID)?
-        .parse()
-        .ok()
-        .filter(|&id| id >= 1)
-}
-
-/// Whether every item has an image id of its source, all distinct.
-fn kept_image_ids(items: &[Item]) -> bool {
-    let mut seen = HashSet::with_capacity(items.len());
-    !items.is_empty()
-        && items
-            .iter()
-            .all(|item| kept_image_id(item).is_some_and(|id| seen.insert(id)))
 }
 
 /// Segment ids (by segment, index 0 unused): thing instance numbers where
@@ -204,32 +86,6 @@ fn segment_ids(segments: &[Segment]) -> Vec<u32> {
             (true, Some(k)) => k,
             _ => free.next().expect("ids enough"),
         }))
-        .collect()
-}
-
-/// Pixels and `[x, y, w, h]` of each segment (index = segment id).
-fn areas_and_boxes(map: &LabelMap) -> Vec<(u64, [u32; 4])> {
-    let mut found = vec![(0u64, [u32::MAX, u32::MAX, 0, 0]); map.segments().len() + 1];
-    for y in 0..map.height() as usize {
-        let mut x = 0u32;
-        for run in map.row(y) {
-            if run.id != 0 {
-                let (area, [x0, y0, x1, y1]) = &mut found[run.id as usize];
-                *area += u64::from(run.len);
-                *x0 = (*x0).min(x);
-                *y0 = (*y0).min(y as u32);
-                *x1 = (*x1).max(x + run.len);
-                *y1 = (*y1).max(y as u32 + 1);
-            }
-            x += run.len;
-        }
-    }
-    found
-        .into_iter()
-        .map(|(area, [x0, y0, x1, y1])| match area {
-            0 => (0, [0; 4]),
-            _ => (area, [x0, y0, x1 - x0, y1 - y0]),
-        })
         .collect()
 }
 
@@ -302,42 +158,15 @@ impl Writer for PanopticWriter<'_> {
         image: Option<&[u8]>,
         _out: &mut Diagnostics,
     ) -> Result<Encoded> {
-        let mut files = Vec::new();
-        let subset = subset_of(item);
-        let stem = key_to_path(&item.key);
-        let file_name = match source_image(item, image, ".jpg") {
-            Some((bytes, ext)) => {
-                let name = format!("{stem}{ext}");
-                files.push(OutputFile::new(
-                    format!("{IMAGES_DIR}{subset}/{name}"),
-                    bytes,
-                ));
-                name
-            }
-            None => format!("{stem}.jpg"),
-        };
+        let (image, file) = image_entry(item, map, image);
+        let mut files: Vec<OutputFile> = file.into_iter().collect();
         let annotation = map.map(|map| self.annotation(item, map, &mut files));
-        // The size: the mask's, else the source image's header's, else none.
-        let size = map
-            .map(|m| (m.width(), m.height()))
-            .or_else(|| image.and_then(image_size));
-        let mut image = json!({"file_name": file_name});
-        if let Some((width, height)) = size {
-            image["width"] = width.into();
-            image["height"] = height.into();
-        }
-        // Three lines (compact JSON holds no line break, nor does an escaped
-        // subset): `finish` writes the entries as they are, ids spliced in.
-        let json = |value: &Value| serde_json::to_string(value).expect("JSON values serialise");
-        let text = format!(
-            "{subset}\n{}\n{}",
-            json(&image),
-            annotation.as_ref().map_or_else(String::new, json)
-        );
+        let annotations: Vec<(Option<u64>, Value)> =
+            annotation.into_iter().map(|a| (None, a)).collect();
         Ok(Encoded {
             files,
             record: Record {
-                text,
+                text: record_text(item, &image, &annotations),
                 ..Record::default()
             },
         })
@@ -363,46 +192,16 @@ impl PanopticWriter<'_> {
         path: &str,
         sink: &mut dyn Sink,
     ) -> Result<()> {
-        let info = json!({
-            "description": format!("written by maskconv {}", env!("CARGO_PKG_VERSION")),
-            "version": "1.0",
-        });
-        let categories = serde_json::to_string(&self.categories).expect("JSON values serialise");
-        sink.write_stream(path, &mut |file: &mut dyn Write| {
-            write!(file, "{{\"info\":{info},\"licenses\":[],\"images\":[")?;
-            for pass in ["images", "annotations"] {
-                if pass == "annotations" {
-                    file.write_all(b"],\"annotations\":[")?;
-                }
-                let mut first = true;
-                for record in written.indexed_records() {
-                    let (index, record) = record?;
-                    let mut lines = record.text.splitn(3, '\n');
-                    let (in_subset, image, annotation) = (lines.next(), lines.next(), lines.next());
-                    let (Some(in_subset), Some(image), Some(annotation)) =
-                        (in_subset, image, annotation)
-                    else {
-                        return Err(std::io::Error::other("a record of another writer"));
-                    };
-                    if in_subset != subset {
-                        continue;
-                    }
-                    let (key, entry) = match pass {
-                        "images" => ("id", image),
-                        _ if annotation.is_empty() => continue,
-                        _ => ("image_id", annotation),
-                    };
-                    if !first {
-                        file.write_all(b",")?;
-                    }
-                    first = false;
-                    // `{"key":id,` and the entry's fields after its `{`.
-                    let fields = entry.strip_prefix('{').expect("an entry is a JSON object");
-                    let comma = if fields == "}" { "" } else { "," };
-                    write!(file, "{{\"{key}\":{}{comma}{fields}", self.image_id(index))?;
-                }
-            }
-            write!(file, "],\"categories\":{categories}}}")
+        let image_id = |index| self.image_ids.of(self.items, index);
+        sink.write_stream(path, &mut |file| {
+            write_annotation_file(
+                file,
+                written,
+                subset,
+                &image_id,
+                AnnotationIds::None,
+                &self.categories,
+            )
         })
     }
 }
@@ -420,19 +219,5 @@ mod tests {
         assert_eq!(clash, vec![0, 1, 2]);
         let too_large = segment_ids(&[seg(1, Some(1 << 24))]);
         assert_eq!(too_large, vec![0, 1]);
-    }
-
-    #[test]
-    fn areas_and_boxes_measure_each_segment() {
-        let map = LabelMap::new(
-            4,
-            3,
-            vec![0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 2, 2],
-            vec![Segment::new(1, None), Segment::new(2, None)],
-        )
-        .unwrap();
-        let found = areas_and_boxes(&map);
-        assert_eq!(found[1], (3, [1, 0, 2, 2]));
-        assert_eq!(found[2], (3, [2, 1, 2, 2]));
     }
 }
