@@ -44,6 +44,10 @@ pub enum LossCode {
     OverlapResolved,
     /// Reading: stuff annotations' track ids in sequences.
     StuffTrackIds,
+    /// Reading: annotations with a box but no mask (COCO without segmentation).
+    BoxWithoutMask,
+    /// Stuff classes left out (`--things-only`).
+    StuffDropped,
 }
 
 impl LossCode {
@@ -63,6 +67,8 @@ impl LossCode {
         LossCode::VectorWithoutArea,
         LossCode::OverlapResolved,
         LossCode::StuffTrackIds,
+        LossCode::BoxWithoutMask,
+        LossCode::StuffDropped,
     ];
 
     /// The code as reports spell it (`too-many-segments`).
@@ -82,6 +88,8 @@ impl LossCode {
             LossCode::VectorWithoutArea => "vector-without-area",
             LossCode::OverlapResolved => "overlap-resolved",
             LossCode::StuffTrackIds => "stuff-track-ids",
+            LossCode::BoxWithoutMask => "box-without-mask",
+            LossCode::StuffDropped => "stuff-dropped",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! format touches.
 
 pub mod api;
+pub mod coco;
 pub mod coco_panoptic;
 pub mod coco_shared;
 pub mod colors;
@@ -26,6 +27,7 @@ use options::OptionSpec;
 
 /// Every format the tool knows, in the order `maskconv formats` lists them.
 pub static REGISTRY: &[&dyn Format] = &[
+    &coco::Coco,
     &coco_panoptic::CocoPanoptic,
     &cvat::Cvat,
     &datagen::Datagen,

@@ -17,6 +17,8 @@ pub enum Shape {
     Polygon(Vec<[f64; 2]>),
     /// A box: left, top, width, height (as a COCO `bbox`).
     Box([f64; 4]),
+    /// A mask already run-length encoded (a COCO RLE).
+    Rle(Rle),
 }
 
 impl Shape {
@@ -25,6 +27,12 @@ impl Shape {
         match self {
             Shape::Polygon(points) => rle_from_polygon(points, height, width),
             &Shape::Box([x, y, w, h]) => rle_from_box(x, y, w, h, height, width),
+            Shape::Rle(rle) if (rle.height, rle.width) == (height, width) => Ok(rle.clone()),
+            Shape::Rle(rle) => Err(PolygonError::OtherSize {
+                height: rle.height,
+                width: rle.width,
+                image: (height, width),
+            }),
         }
     }
 }
@@ -52,6 +60,7 @@ impl Default for ShapeStore {
 
 const POLYGON: u8 = 0;
 const BOX: u8 = 1;
+const RLE: u8 = 2;
 
 impl ShapeStore {
     /// Stores one item's shapes: `(value, shape)` in painting order.
@@ -68,6 +77,16 @@ impl ShapeStore {
                 Shape::Box(b) => {
                     bytes.push(BOX);
                     b
+                }
+                Shape::Rle(rle) => {
+                    bytes.push(RLE);
+                    for n in [rle.height, rle.width, rle.counts.len() as u32] {
+                        bytes.extend_from_slice(&n.to_le_bytes());
+                    }
+                    for count in &rle.counts {
+                        bytes.extend_from_slice(&count.to_le_bytes());
+                    }
+                    &[]
                 }
             };
             for c in coordinates {
@@ -110,7 +129,16 @@ impl ShapeStore {
                     let n = cursor.u32() as usize;
                     Shape::Polygon((0..n).map(|_| [cursor.f64(), cursor.f64()]).collect())
                 }
-                _ => Shape::Box([cursor.f64(), cursor.f64(), cursor.f64(), cursor.f64()]),
+                BOX => Shape::Box([cursor.f64(), cursor.f64(), cursor.f64(), cursor.f64()]),
+                _ => {
+                    let (height, width, n) = (cursor.u32(), cursor.u32(), cursor.u32());
+                    let counts = (0..n).map(|_| cursor.u32()).collect();
+                    Shape::Rle(Rle {
+                        height,
+                        width,
+                        counts,
+                    })
+                }
             };
             shapes.push((value, shape));
         }
@@ -209,6 +237,14 @@ mod tests {
         let first = vec![
             (3, Shape::Polygon(vec![[0.5, 1.25], [4.0, 1.0], [2.0, 9.5]])),
             (1, Shape::Box([1.0, 2.0, 3.0, 4.5])),
+            (
+                7,
+                Shape::Rle(Rle {
+                    height: 2,
+                    width: 3,
+                    counts: vec![1, 4, 1],
+                }),
+            ),
         ];
         let a = store.push(&first).unwrap();
         let empty = store.push(&[]).unwrap();

@@ -56,6 +56,74 @@ impl Rle {
     }
 }
 
+impl Rle {
+    /// Reads the compact string of pycocotools (`rleFrString`) for a
+    /// `height × width` mask, refusing what pycocotools would silently
+    /// misread: a character outside 48..111, a count cut short, a negative
+    /// or oversized count, counts not summing to `height · width`.
+    pub fn from_coco_string(text: &str, height: u32, width: u32) -> Result<Rle, String> {
+        let bytes = text.as_bytes();
+        let mut counts: Vec<u32> = Vec::with_capacity(bytes.len() / 2 + 1);
+        let mut p = 0;
+        while p < bytes.len() {
+            let (mut x, mut k) = (0i64, 0u32);
+            loop {
+                let Some(&byte) = bytes.get(p) else {
+                    return Err("counts string ends in the middle of a count".into());
+                };
+                let c = i64::from(byte) - 48;
+                if !(0..64).contains(&c) {
+                    return Err(format!(
+                        "counts string holds '{}', which is not a character of a COCO RLE (0 to o)",
+                        char::from(byte).escape_default()
+                    ));
+                }
+                if k >= 7 {
+                    return Err("counts string holds a count of more than 35 bits".into());
+                }
+                x |= (c & 0x1f) << (5 * k);
+                p += 1;
+                k += 1;
+                if c & 0x20 == 0 {
+                    if c & 0x10 != 0 {
+                        x |= -1i64 << (5 * k);
+                    }
+                    break;
+                }
+            }
+            let m = counts.len();
+            if m > 2 {
+                x += i64::from(counts[m - 2]);
+            }
+            let count =
+                u32::try_from(x).map_err(|_| format!("count {} is {x}, outside 0..2^32", m + 1))?;
+            counts.push(count);
+        }
+        Rle::checked(counts, height, width)
+    }
+
+    /// A mask of `counts` (as a COCO uncompressed RLE lists them), checked
+    /// to cover `height · width` pixels exactly.
+    pub fn checked(counts: Vec<u32>, height: u32, width: u32) -> Result<Rle, String> {
+        let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+        let pixels = u64::from(height) * u64::from(width);
+        if total != pixels {
+            return Err(format!(
+                "counts sum to {total}, but its size [{height}, {width}] has {pixels} pixels"
+            ));
+        }
+        let mut counts = counts;
+        if counts.is_empty() {
+            counts.push(0);
+        }
+        Ok(Rle {
+            height,
+            width,
+            counts,
+        })
+    }
+}
+
 /// Largest distance of a polygon point from the origin on either axis, in
 /// pixels (16 times the largest image side).
 pub const MAX_COORDINATE: f64 = 1_048_576.0;
@@ -76,6 +144,15 @@ pub enum PolygonError {
     },
     /// Its outline crosses more than [`MAX_CROSSINGS`] column centres.
     TooFragmented,
+    /// A mask of another size than the image (a COCO RLE's `size`).
+    OtherSize {
+        /// Its rows.
+        height: u32,
+        /// Its columns.
+        width: u32,
+        /// The image's rows and columns.
+        image: (u32, u32),
+    },
 }
 
 impl std::fmt::Display for PolygonError {
@@ -88,6 +165,14 @@ impl std::fmt::Display for PolygonError {
             PolygonError::TooFragmented => write!(
                 f,
                 "its outline crosses more than {MAX_CROSSINGS} pixel columns; it is refused as too fragmented"
+            ),
+            PolygonError::OtherSize {
+                height,
+                width,
+                image: (h, w),
+            } => write!(
+                f,
+                "is an RLE of size [{height}, {width}], but the image is [{h}, {w}] (height, width)"
             ),
         }
     }

@@ -263,3 +263,41 @@ fn ids_beyond_8_and_16_bits_paint_on_wider_canvases() {
         assert_eq!(wide.overlapped, narrow.overlapped);
     }
 }
+
+#[test]
+fn coco_strings_read_back_to_their_counts_and_bad_ones_are_refused() {
+    let mut seed = 7u64;
+    for _ in 0..200 {
+        let mut counts = Vec::new();
+        let mut total = 0u64;
+        for i in 0..(seed % 12 + 1) {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let count = ((seed >> 33) % 5000) as u32 + u32::from(i > 0);
+            counts.push(count);
+            total += u64::from(count);
+        }
+        let rle = Rle {
+            height: 1,
+            width: total as u32,
+            counts,
+        };
+        let text = rle.to_coco_string();
+        assert_eq!(Rle::from_coco_string(&text, 1, total as u32), Ok(rle));
+    }
+    // From pycocotools: a 3×4 mask and the all-ones 2×2 mask.
+    let mask = Rle::from_coco_string("3230O", 3, 4).unwrap();
+    assert_eq!(mask.counts, [3, 2, 3, 2, 2]);
+    assert_eq!(Rle::from_coco_string("04", 2, 2).unwrap().counts, [0, 4]);
+    let refused = |text: &str, h, w| Rle::from_coco_string(text, h, w).unwrap_err();
+    assert!(refused("3230", 3, 4).contains("sum to 10"), "short");
+    assert!(refused("3230O~", 3, 4).contains("'~'"));
+    assert!(refused("3230o", 3, 4).contains("middle of a count"));
+    assert!(refused("0O", 3, 4).contains("outside 0..2^32"), "negative");
+    assert!(
+        Rle::checked(vec![2, 30, 5], 4, 5).is_err(),
+        "pycocotools' area 30"
+    );
+    assert_eq!(Rle::checked(vec![], 0, 0).unwrap().counts, [0]);
+}

@@ -1,6 +1,7 @@
 //! Each format's own tests: its fixtures read as its software reads them,
 //! its writer's output, round trips through it, and its bad inputs.
 
+mod coco;
 mod coco_panoptic;
 mod cvat_fixtures;
 mod cvat_roundtrip;

@@ -274,7 +274,16 @@ fn a_sequence_through_every_format_with_instances_comes_back_with_its_frames_and
     let mut checked = Vec::new();
     for format in formats {
         let middle = out.join(format.name);
-        convert(&input, &middle, format.name, &[]);
+        let there = convert(&input, &middle, format.name, &[]);
+        if format.name == "coco" {
+            // COCO annotation ids are unique in a dataset: a track's
+            // instance number cannot repeat across frames, and says so.
+            assert!(
+                codes(&there["warnings"]).contains(&"annotation-ids-renumbered"),
+                "{there}"
+            );
+            continue;
+        }
         let back = out.join(&format!("{}-back", format.name));
         let report = convert(&middle, &back, "segments", &[]);
         assert!(

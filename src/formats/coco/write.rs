@@ -1,0 +1,273 @@
+//! Writing: per item an `images` entry and its annotations, each mask
+//! encoded from the label map's runs (no dense mask per object); once
+//! every item is written, one annotation file per subset, its entries
+//! streamed from where they waited.
+
+use super::{ANNOTATION_KEYS, FILE_PREFIX, INFO};
+use crate::error::{Error, Result};
+use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
+use crate::formats::coco_shared::{
+    ANNOTATIONS_DIR, AnnotationIds, IMAGES_DIR, ISCROWD, ImageIds, areas_and_boxes,
+    category_entries, crowd_flag, image_entry, plan_category_ids, record_text, subset_of,
+    write_annotation_file,
+};
+use crate::formats::colors::distinct_rgb8;
+use crate::formats::options::FormatOptions;
+use crate::io::Sink;
+use crate::losses::{Capabilities, Diagnostics, LossCode};
+use crate::model::{ClassId, ClassKind, Item, LabelMap, Origin, Segment};
+use crate::remap::rle::{Rle, union};
+use crate::remap::rle_encode::rles_of_segments;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+
+/// Writes a COCO instances dataset.
+pub(super) struct CocoWriter<'a> {
+    /// `categories`, in catalog order (things only under `--things-only`).
+    categories: Vec<Value>,
+    /// Each class's category id, by class id (index 0 unused).
+    category_ids: Vec<u32>,
+    image_ids: ImageIds,
+    /// The subsets written, as their file names say them.
+    subsets: Vec<String>,
+    items: &'a [Item],
+    /// Each class's kind, by class id (index 0 unused).
+    kinds: Vec<ClassKind>,
+    /// `--things-only`: stuff classes are not written.
+    things_only: bool,
+}
+
+impl<'a> CocoWriter<'a> {
+    /// Plans categories, image ids and subsets from the metadata.
+    pub(super) fn new(
+        dataset: &'a Dataset,
+        options: &FormatOptions,
+        out: &mut Diagnostics,
+    ) -> Result<Self> {
+        let catalog = &dataset.catalog;
+        let things_only = options.flag("things-only");
+        let category_ids = plan_category_ids(catalog, out)?;
+        let palette = distinct_rgb8(catalog, &mut out.warnings);
+        let entries = category_entries(catalog, &category_ids, &palette);
+        let stuff: Vec<&str> = catalog
+            .iter()
+            .filter(|(_, class)| class.kind == ClassKind::Stuff)
+            .map(|(_, class)| class.name.as_str())
+            .collect();
+        let categories = match things_only {
+            false => entries,
+            true => catalog
+                .iter()
+                .zip(entries)
+                .filter(|((_, class), _)| class.kind == ClassKind::Thing)
+                .map(|(_, entry)| entry)
+                .collect(),
+        };
+        if things_only && let Some(first) = stuff.first() {
+            out.loss(
+                LossCode::StuffDropped,
+                format!(
+                    "{} stuff classes (e.g. '{first}') are not written: --things-only",
+                    stuff.len()
+                ),
+            );
+        }
+        let subsets: BTreeSet<String> = dataset.items.iter().map(subset_of).collect();
+        Ok(CocoWriter {
+            categories,
+            category_ids,
+            image_ids: ImageIds::plan(&dataset.items),
+            subsets: subsets.into_iter().collect(),
+            items: &dataset.items,
+            kinds: std::iter::once(ClassKind::Stuff)
+                .chain(catalog.iter().map(|(_, class)| class.kind))
+                .collect(),
+            things_only,
+        })
+    }
+
+    /// The item's annotations, in segment order: one per thing segment with
+    /// pixels, one per stuff class (at its first segment), each with the
+    /// annotation id it would like (a thing's instance number).
+    fn annotations(&self, map: &LabelMap) -> Vec<(Option<u64>, Value)> {
+        let rles = rles_of_segments(map);
+        let measured = areas_and_boxes(map);
+        let segments = map.segments();
+        // Stuff classes: the segments of each, in order.
+        let mut stuff: HashMap<ClassId, Vec<usize>> = HashMap::new();
+        let mut order: Vec<(usize, bool)> = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            if measured[i + 1].0 == 0 {
+                continue;
+            }
+            let thing = match segment.class {
+                class if self.kinds[class as usize] == ClassKind::Thing => true,
+                _ if self.things_only => continue,
+                _ => false,
+            };
+            if thing {
+                order.push((i, true));
+            } else {
+                let members = stuff.entry(segment.class).or_default();
+                if members.is_empty() {
+                    order.push((i, false));
+                }
+                members.push(i);
+            }
+        }
+        order
+            .into_iter()
+            .map(|(i, thing)| {
+                let segment = &segments[i];
+                if thing {
+                    let (area, bbox) = measured[i + 1];
+                    let asked = segment.instance.map(u64::from);
+                    (asked, self.annotation(segment, &rles[i], area, bbox))
+                } else {
+                    let members = &stuff[&segment.class];
+                    let masks: Vec<Rle> = members.iter().map(|&m| rles[m].clone()).collect();
+                    let mask = match masks.len() {
+                        1 => masks.into_iter().next().expect("one"),
+                        _ => union(&masks),
+                    };
+                    let (area, bbox) = joined(members.iter().map(|&m| measured[m + 1]));
+                    (None, self.annotation(segment, &mask, area, bbox))
+                }
+            })
+            .collect()
+    }
+
+    /// One annotation (without `id` and `image_id`).
+    fn annotation(&self, segment: &Segment, mask: &Rle, area: u64, bbox: [u32; 4]) -> Value {
+        let crowd = crowd_flag(&segment.attributes);
+        let counts = match crowd {
+            // COCO's own crowd regions list their counts.
+            1 => json!(mask.counts),
+            _ => mask.to_coco_string().into(),
+        };
+        let mut annotation = Map::new();
+        annotation.insert(
+            "category_id".into(),
+            self.category_ids[segment.class as usize].into(),
+        );
+        annotation.insert(
+            "segmentation".into(),
+            json!({"size": [mask.height, mask.width], "counts": counts}),
+        );
+        annotation.insert("area".into(), area.into());
+        annotation.insert("bbox".into(), json!(bbox));
+        annotation.insert(ISCROWD.into(), crowd.into());
+        for (key, value) in &segment.attributes {
+            if key != ISCROWD && !ANNOTATION_KEYS.contains(&key.as_str()) {
+                annotation.insert(key.clone(), value.clone());
+            }
+        }
+        Value::Object(annotation)
+    }
+}
+
+/// The pixels and box of several segments together.
+fn joined(parts: impl Iterator<Item = (u64, [u32; 4])>) -> (u64, [u32; 4]) {
+    let (mut area, mut x0, mut y0, mut x1, mut y1) = (0, u32::MAX, u32::MAX, 0, 0);
+    for (pixels, [x, y, w, h]) in parts {
+        area += pixels;
+        (x0, y0) = (x0.min(x), y0.min(y));
+        (x1, y1) = (x1.max(x + w), y1.max(y + h));
+    }
+    (area, [x0, y0, x1 - x0, y1 - y0])
+}
+
+impl Writer for CocoWriter<'_> {
+    fn capabilities(&self) -> Capabilities {
+        INFO.capabilities
+    }
+
+    fn folders(&self) -> Vec<String> {
+        // Datumaro's importer refuses a dataset without it, images or not.
+        vec![IMAGES_DIR.trim_end_matches('/').to_string()]
+    }
+
+    fn encode(
+        &self,
+        item: &Item,
+        map: Option<&LabelMap>,
+        image: Option<&[u8]>,
+        _out: &mut Diagnostics,
+    ) -> Result<Encoded> {
+        let (entry, file) = image_entry(item, map, image);
+        let files: Vec<OutputFile> = file.into_iter().collect();
+        let annotations = map.map(|m| self.annotations(m)).unwrap_or_default();
+        Ok(Encoded {
+            files,
+            record: Record {
+                text: record_text(item, &entry, &annotations),
+                ..Record::default()
+            },
+        })
+    }
+
+    fn finish(&self, written: &Written, sink: &mut dyn Sink, out: &mut Diagnostics) -> Result<()> {
+        let ids = self
+            .plan_annotation_ids(written)
+            .map_err(|e| Error::output("the written records", e.to_string()))?;
+        // Where instance numbers mean something beyond one image: a COCO
+        // source's annotation ids, a sequence's track ids.
+        let meaningful = matches!(self.image_ids, ImageIds::Kept)
+            || self
+                .items
+                .iter()
+                .any(|i| i.origin.get(Origin::SEQUENCE).is_some());
+        if ids == AnnotationIds::Counted && meaningful {
+            out.warn(
+                "annotation-ids-renumbered",
+                "COCO annotation ids are unique in a dataset, and the instance numbers (a COCO source's annotation ids, or track ids across frames) do not increase through each file, so annotations are numbered 1, 2, … instead",
+            );
+        }
+        let image_id = |index| self.image_ids.of(self.items, index);
+        for subset in &self.subsets {
+            let path = format!("{ANNOTATIONS_DIR}{FILE_PREFIX}{subset}.json");
+            let wrote = sink.write_stream(&path, &mut |file| {
+                write_annotation_file(file, written, subset, &image_id, ids, &self.categories)
+            });
+            wrote.map_err(|e| Error::output(&path, e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl CocoWriter<'_> {
+    /// The annotation ids asked for when every annotation asks one and
+    /// they increase through each subset's file, the files' ranges apart
+    /// (so unique in the dataset); else ids counted through the dataset.
+    fn plan_annotation_ids(&self, written: &Written) -> std::io::Result<AnnotationIds> {
+        // Per subset: (first, last) asked id.
+        let mut ranges: HashMap<String, (u64, u64)> = HashMap::new();
+        for record in written.records() {
+            let (_, record) = record?;
+            let mut lines = record.text.split('\n');
+            let subset = lines.next().unwrap_or_default();
+            for line in lines.skip(1) {
+                let asked = line
+                    .split_once('\t')
+                    .and_then(|(id, _)| id.parse::<u64>().ok());
+                let Some(id) = asked.filter(|&id| id >= 1) else {
+                    return Ok(AnnotationIds::Counted);
+                };
+                match ranges.get_mut(subset) {
+                    Some((_, last)) if id <= *last => return Ok(AnnotationIds::Counted),
+                    Some((_, last)) => *last = id,
+                    None => {
+                        ranges.insert(subset.to_string(), (id, id));
+                    }
+                }
+            }
+        }
+        let mut spans: Vec<(u64, u64)> = ranges.into_values().collect();
+        spans.sort_unstable();
+        let apart = spans.windows(2).all(|pair| pair[0].1 < pair[1].0);
+        Ok(match apart {
+            true => AnnotationIds::Asked,
+            false => AnnotationIds::Counted,
+        })
+    }
+}

@@ -1,0 +1,259 @@
+//! COCO instances: COCO's own layout kept through coco → coco (annotation,
+//! category and image ids, crowd regions as uncompressed counts,
+//! supercategories, images), overlaps and box-only annotations reported,
+//! stuff written one annotation per image and class, a written dataset
+//! that is a fixpoint, and a Datumaro export read.
+
+use crate::common::{
+    TempDir, canonical, codes, convert, fixture, memory_dataset, open_dataset, read_tree,
+};
+use maskconv::convert::{ConvertOptions, convert_dataset};
+use maskconv::formats::find;
+use maskconv::formats::options::FormatOptions;
+use maskconv::io::MemorySink;
+use maskconv::model::{Class, ClassKind, Item, LabelMap, Segment};
+use serde_json::{Value, json};
+use std::path::Path;
+
+const OFFICIAL: &str = "coco/official_style";
+const DATUMARO: &str = "coco/datumaro_export";
+
+fn annotation_file(dir: &Path, subset: &str) -> Value {
+    let path = dir.join(format!("annotations/instances_{subset}.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// `[id, image_id, category_id, iscrowd]` of every annotation, in file order.
+fn annotation_ids(doc: &Value) -> Vec<Value> {
+    doc["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!([a["id"], a["image_id"], a["category_id"], a["iscrowd"]]))
+        .collect()
+}
+
+#[test]
+fn coco_ids_crowds_and_supercategories_survive_coco_to_coco() {
+    let tmp = TempDir::new("coco-official");
+    let out = tmp.join("out");
+    let report = convert(&fixture(OFFICIAL), &out, "coco", &[]);
+    let lost: Vec<&str> = report["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(lost, ["box-without-mask", "overlap-resolved"], "{report}");
+    let (before, after) = (
+        annotation_file(&fixture(OFFICIAL), "val2017"),
+        annotation_file(&out, "val2017"),
+    );
+    for key in ["info", "licenses"] {
+        assert!(after.get(key).is_some(), "always written: {key}");
+    }
+    let categories = |doc: &Value| -> Vec<Value> {
+        let listed = doc["categories"].as_array().unwrap().iter();
+        listed
+            .map(|c| json!([c["id"], c["name"], c["supercategory"]]))
+            .collect()
+    };
+    assert_eq!(categories(&after), categories(&before));
+    let images = |doc: &Value| -> Vec<Value> {
+        let listed = doc["images"].as_array().unwrap().iter();
+        listed
+            .map(|i| json!([i["id"], i["file_name"], i["width"], i["height"]]))
+            .collect()
+    };
+    assert_eq!(images(&after), images(&before));
+    // The box-only annotation (1770) is the loss; the crowd region's id
+    // (beyond 32 bits) cannot be an instance number, so ids are counted.
+    assert_eq!(
+        annotation_ids(&after),
+        [
+            json!([1, 139, 1, 0]),
+            json!([2, 139, 3, 0]),
+            json!([3, 139, 1, 1]),
+            json!([4, 285, 18, 0]),
+            json!([5, 285, 1, 0]),
+        ]
+    );
+    let warned = codes(&report["warnings"]);
+    assert!(warned.contains(&"annotation-ids-renumbered"), "{report}");
+    let crowd = &after["annotations"][2]["segmentation"];
+    assert_eq!(
+        crowd, &before["annotations"][2]["segmentation"],
+        "counts as listed"
+    );
+    let car = &after["annotations"][1]["segmentation"];
+    assert_eq!(
+        car, &before["annotations"][1]["segmentation"],
+        "pycocotools' string"
+    );
+    let files = read_tree(&out);
+    assert_eq!(
+        files["images/val2017/000000000139.jpg"],
+        std::fs::read(fixture(&format!("{OFFICIAL}/val2017/000000000139.jpg"))).unwrap(),
+        "the source image is copied"
+    );
+}
+
+#[test]
+fn annotation_ids_that_increase_through_the_file_are_kept() {
+    let tmp = TempDir::new("coco-ids");
+    let (once, twice) = (tmp.join("once"), tmp.join("twice"));
+    let source = fixture("cvat/generated_cvat_export/dataset");
+    convert(&source, &once, "coco", &[]);
+    let mut doc = annotation_file(&once, "default");
+    // Ids with gaps, increasing: what a COCO file written elsewhere has.
+    for (i, annotation) in doc["annotations"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        annotation["id"] = json!(1000 + 7 * i);
+    }
+    let path = once.join("annotations/instances_default.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let report = convert(&once, &twice, "coco", &[]);
+    assert!(!codes(&report["warnings"]).contains(&"annotation-ids-renumbered"));
+    assert_eq!(
+        annotation_ids(&annotation_file(&twice, "default")),
+        annotation_ids(&doc)
+    );
+}
+
+#[test]
+fn overlapping_annotations_go_to_the_later_in_the_file() {
+    let dataset = open_dataset(&fixture(OFFICIAL), None).unwrap();
+    let items = canonical(&dataset);
+    let dog_image = items.iter().find(|i| i.key == "000000000285").unwrap();
+    let pixels = |class: &str| -> u64 {
+        dog_image
+            .pixels
+            .iter()
+            .filter(|(c, _)| c.as_deref() == Some(class))
+            .map(|(_, _)| 1u64)
+            .sum()
+    };
+    // The dog: a 6×6 square with a 2×2 hole (32 pixels); the person's
+    // square (36 pixels) covers 8 of them.
+    assert_eq!(pixels("person"), 36);
+    assert_eq!(pixels("dog"), 24);
+}
+
+fn street() -> maskconv::formats::api::Dataset {
+    let classes = vec![
+        Class::new("car", ClassKind::Thing),
+        Class::new("road", ClassKind::Stuff),
+    ];
+    // Two cars (instances 7 and 9), road in two separate segments.
+    let map = LabelMap::new(
+        4,
+        2,
+        vec![1, 1, 3, 2, 4, 0, 3, 2],
+        vec![
+            Segment::new(1, Some(7)),
+            Segment::new(2, None),
+            Segment::new(1, Some(9)),
+            Segment::new(2, None),
+        ],
+    )
+    .unwrap();
+    memory_dataset(classes, vec![Item::new("a")], vec![Some(map)])
+}
+
+#[test]
+fn stuff_is_one_annotation_per_image_and_class_and_things_only_drops_it() {
+    let write = |options: FormatOptions| {
+        let mut sink = MemorySink::default();
+        let report = convert_dataset(
+            &street(),
+            find("coco").unwrap(),
+            &mut sink,
+            &ConvertOptions {
+                options,
+                ..ConvertOptions::default()
+            },
+        )
+        .unwrap();
+        let doc: Value =
+            serde_json::from_slice(&sink.files["annotations/instances_default.json"]).unwrap();
+        (report, doc)
+    };
+    let (_, doc) = write(FormatOptions::new());
+    let summary: Vec<Value> = doc["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!([a["id"], a["category_id"], a["area"], a["bbox"]]))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            json!([1, 1, 2, [0, 0, 2, 1]]),
+            json!([2, 2, 3, [0, 0, 4, 2]]),
+            json!([3, 1, 2, [2, 0, 1, 2]]),
+        ],
+        "the road's two parts one annotation; stuff has no instance number, so ids are counted"
+    );
+    let things_only = find("coco").unwrap().info().options.iter().copied();
+    let spec = things_only
+        .into_iter()
+        .find(|s| s.name == "things-only")
+        .unwrap();
+    let (report, doc) = write(FormatOptions::new().with(spec, None).unwrap());
+    let lost: Vec<_> = report.losses.summaries().iter().map(|s| s.code).collect();
+    assert_eq!(lost, ["stuff-dropped"]);
+    assert_eq!(doc["categories"].as_array().unwrap().len(), 1);
+    let ids: Vec<&Value> = doc["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["id"])
+        .collect();
+    assert_eq!(
+        ids,
+        [7, 9],
+        "things only: their instance numbers are the ids"
+    );
+}
+
+#[test]
+fn a_written_coco_dataset_is_written_again_byte_for_byte() {
+    let tmp = TempDir::new("coco-fixpoint");
+    for source in [OFFICIAL, DATUMARO, "cvat/generated_cvat_export/dataset"] {
+        let (once, twice) = (tmp.join("once"), tmp.join("twice"));
+        let _ = std::fs::remove_dir_all(&once);
+        let _ = std::fs::remove_dir_all(&twice);
+        convert(&fixture(source), &once, "coco", &["--force"]);
+        convert(&once, &twice, "coco", &["--force"]);
+        assert_eq!(read_tree(&twice), read_tree(&once), "{source}");
+    }
+}
+
+#[test]
+fn datumaro_export_reads_with_its_masks_polygons_and_subsets() {
+    let dataset = open_dataset(&fixture(DATUMARO), None).unwrap();
+    assert_eq!(dataset.format.name, "coco");
+    let items = canonical(&dataset);
+    let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["street_1", "sub/b", "empty_9"]);
+    let street = &items[0];
+    let people: std::collections::BTreeSet<Option<u32>> = street
+        .pixels
+        .iter()
+        .filter(|(c, _)| c.as_deref() == Some("person"))
+        .map(|(_, i)| *i)
+        .collect();
+    assert_eq!(
+        people,
+        [Some(1), Some(3)].into(),
+        "annotation ids as instances"
+    );
+    assert!(
+        items[2].pixels.iter().all(|(c, _)| c.is_none()),
+        "an image without annotations has an empty mask"
+    );
+}
