@@ -1,7 +1,8 @@
 """The conformance suite: maskconv's output checked by the formats' own software
 (Datumaro, segments-ai, scale-nucleus, OpenCV as Datagen's docs read masks,
 datagen-tech when it installs, hotcoco's panoptic quality), and files written by
-that software read by maskconv. The training formats' checks are in training_checks.py.
+that software read by maskconv. The training formats' checks are in training_checks.py
+and coco_checks.py.
 
     python tests/conformance/suite.py MASKCONV_BINARY [SYNTHETIC_DIR]
 
@@ -394,6 +395,9 @@ sys.path.insert(0, str(HERE))
 import training_checks  # noqa: E402
 
 training_checks.add(sys.modules[__name__])
+import coco_checks  # noqa: E402
+
+coco_checks.add(sys.modules[__name__])
 
 shutil.rmtree(WORK, ignore_errors=True)
 passed = sum(r[0] == "passed" for r in results)
