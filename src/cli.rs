@@ -59,6 +59,11 @@ pub struct MapArgs {
     /// Classes no --map rule matches: keep them (default), drop them (unlabeled), or error.
     #[arg(long, value_name = "keep|drop|error", value_parser = |v: &str| maskconv::mapping::Unknown::parse(v))]
     pub unknown: Option<maskconv::mapping::Unknown>,
+    /// Remake instances after any --map: components[=4|8] makes each connected
+    /// component of a class an instance (8-connected unless =4; every class becomes a
+    /// thing), per-class merges each class's instances into one.
+    #[arg(long, value_name = "components[=4|8]|per-class", value_parser = |v: &str| maskconv::mapping::Instances::parse(v))]
+    pub instances: Option<maskconv::mapping::Instances>,
 }
 
 impl MapArgs {

@@ -15,7 +15,7 @@ use crate::io::{
     ConcurrentSink, Output, OutputOptions, Sink, Spill, refuse_output_holding_input_files,
 };
 use crate::losses::{self, Capabilities, Diagnostics, ItemVerdict, Loss, LossCode, LossLog};
-use crate::mapping::{Mapping, MappingRow};
+use crate::mapping::{Instances, InstancesRow, Mapping, MappingRow};
 use crate::model::{key_to_path, survey_keys};
 use crate::open::{ignored_options, open_dataset};
 use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
@@ -40,6 +40,8 @@ pub struct ConvertOptions<'a> {
     pub options: FormatOptions,
     /// The label mapping to apply between reader and writer (`--map`).
     pub mapping: Option<Mapping>,
+    /// Instances remade after the mapping (`--instances`).
+    pub instances: Option<Instances>,
 }
 
 /// An item left out of the output under `--keep-going`, and why.
@@ -72,6 +74,8 @@ pub struct ConvertReport {
     pub warnings: NoteList,
     /// The classes `--map` changed, with their pixels (empty without `--map`).
     pub mapping: Vec<MappingRow>,
+    /// The instances per class `--instances` made (empty without it).
+    pub instances: Vec<InstancesRow>,
 }
 
 /// Converts INPUT to OUTPUT in format `to`. On success the output has been
@@ -94,6 +98,10 @@ pub fn convert(
                 mapping.apply(dataset, target.info().capabilities.ignore_value)?;
             (mapped, Some(applied))
         }
+        None => (dataset, None),
+    };
+    let (dataset, remade) = match options.instances {
+        Some(instances) => instances.apply(dataset).map(|(d, r)| (d, Some(r)))?,
         None => (dataset, None),
     };
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
@@ -122,6 +130,9 @@ pub fn convert(
     if let Some(applied) = applied {
         report.warnings.extend(applied.warnings.iter().cloned());
         report.mapping = applied.rows();
+    }
+    if let Some(remade) = remade {
+        report.instances = remade.rows();
     }
     out.publish()?;
     Ok(report)
@@ -390,6 +401,7 @@ impl Tally<'_> {
             losses: self.losses.into_list(),
             warnings: self.warnings,
             mapping: Vec::new(),
+            instances: Vec::new(),
         })
     }
 }

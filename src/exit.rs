@@ -71,6 +71,7 @@ mod tests {
             losses: NoteList::default(),
             warnings: NoteList::default(),
             mapping: Vec::new(),
+            instances: Vec::new(),
         };
         assert_eq!(Exit::from(&report).code(), 0);
         report.skipped.push(Skipped {

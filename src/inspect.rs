@@ -39,6 +39,8 @@ pub struct Inspection {
     pub per_item: Option<Vec<ItemInspection>>,
     /// The classes `--map` changed, with their pixels (`None`: no `--map`).
     pub mapping: Option<Vec<crate::mapping::MappingRow>>,
+    /// The instances per class `--instances` made (`None`: no `--instances`).
+    pub instances: Option<Vec<crate::mapping::InstancesRow>>,
 }
 
 /// What `inspect --per-item` measures of one item.

@@ -199,6 +199,7 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
             compression: args.compression.into(),
             options: options.clone(),
             mapping,
+            instances: args.map.instances,
         };
         convert::convert(&args.input, &args.output, from, &args.to, &convert_options)
     });
@@ -252,6 +253,7 @@ fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
         per_item: args.per_item,
     };
     let mapping = args.map.mapping();
+    let instances = args.map.instances;
     let args = args.read;
     let bar = Bar::new(&args.common);
     let result = mapping.and_then(|mapping| {
@@ -261,10 +263,17 @@ fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
             Some(mapping) => mapping.apply(dataset, true).map(|(d, a)| (d, Some(a)))?,
             None => (dataset, None),
         };
+        let (dataset, remade) = match instances {
+            Some(instances) => instances.apply(dataset).map(|(d, r)| (d, Some(r)))?,
+            None => (dataset, None),
+        };
         let mut inspection = inspect::inspect(&dataset, bar.run(), inspect_options)?;
         if let Some(applied) = applied {
             inspection.warnings.extend(applied.warnings.iter().cloned());
             inspection.mapping = Some(applied.rows());
+        }
+        if let Some(remade) = remade {
+            inspection.instances = Some(remade.rows());
         }
         Ok((dataset, inspection))
     });

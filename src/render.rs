@@ -40,6 +40,9 @@ pub fn inspection_json(dataset: &Dataset, inspection: &Inspection) -> Value {
     if let Some(rows) = &inspection.mapping {
         report["mapping"] = json!(rows);
     }
+    if let Some(rows) = &inspection.instances {
+        report["instances"] = json!(rows);
+    }
     if let Some(items) = &inspection.per_item {
         report["per_item"] = items
             .iter()
@@ -109,7 +112,11 @@ pub fn inspection_text(dataset: &Dataset, inspection: &Inspection) -> String {
             class.name, color, stats.pixels, stats.images, stats.instances
         ));
     }
-    for line in mapping_lines(inspection.mapping.as_deref().unwrap_or_default()) {
+    let instances = instances_lines(inspection.instances.as_deref().unwrap_or_default());
+    for line in mapping_lines(inspection.mapping.as_deref().unwrap_or_default())
+        .into_iter()
+        .chain(instances)
+    {
         out.push_str(&line);
         out.push('\n');
     }
@@ -183,6 +190,7 @@ pub fn convert_json(
         "losses": report.map(|r| &r.losses),
         "warnings": report.map(|r| &r.warnings),
         "mapping": report.map(|r| &r.mapping),
+        "instances": report.map(|r| &r.instances),
         "error": error,
         "seconds": (seconds * 1000.0).round() / 1000.0,
     })
@@ -325,6 +333,7 @@ pub fn convert_text(
     lines.extend(report.warnings.render("warning"));
     if !quiet {
         lines.extend(mapping_lines(&report.mapping));
+        lines.extend(instances_lines(&report.instances));
     }
     lines.extend(
         report
@@ -353,6 +362,20 @@ pub fn mapping_lines(rows: &[crate::mapping::MappingRow]) -> Vec<String> {
             format!("map: {} -> {to} ({} pixels)", row.from, row.pixels)
         })
         .collect()
+}
+
+/// One line for what `--instances` made: `instances: car 12, road 3`.
+pub fn instances_lines(rows: &[crate::mapping::InstancesRow]) -> Vec<String> {
+    match rows.is_empty() {
+        true => Vec::new(),
+        false => vec![format!(
+            "instances: {}",
+            rows.iter()
+                .map(|row| format!("{} {}", row.class, row.instances))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+    }
 }
 
 /// What `validate` tells people on stderr: the warnings, every problem, and

@@ -4,8 +4,10 @@
 //! (segments of one stuff class merge, things stay apart), its runs
 //! rewritten only when segments merged or went.
 
+mod instances;
 mod rules;
 
+pub use instances::{Instances, InstancesRow, Remade};
 pub use rules::{IGNORE, Rule, Target, matches, parse_rule, rules_of};
 
 use crate::error::{Error, Result};

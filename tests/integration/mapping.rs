@@ -243,3 +243,105 @@ fn a_class_named_ignore_and_classes_mapped_to_ignore_are_refused_together() {
         .unwrap();
     assert!(error.to_string().contains("would be one class"), "{error}");
 }
+
+/// Road in two separate parts (one diagonal apart), a car in one segment
+/// of two touching parts; 3×2: road . car / . road car.
+fn two_roads() -> Dataset {
+    let classes = vec![
+        Class::new("road", ClassKind::Stuff),
+        Class::new("car", ClassKind::Thing),
+    ];
+    let segments = vec![Segment::new(1, None), Segment::new(2, Some(5))];
+    let map = LabelMap::new(3, 2, vec![1, 0, 2, 0, 1, 2], segments).unwrap();
+    memory_dataset(classes, vec![Item::new("a")], vec![Some(map)])
+}
+
+#[test]
+fn components_make_each_connected_part_an_instance_of_a_thing() {
+    use maskconv::mapping::Instances;
+    use maskconv::remap::components::Connectivity;
+    let split = |connectivity| {
+        let (dataset, remade) = Instances::Components(connectivity)
+            .apply(two_roads())
+            .unwrap();
+        let items = canonical(&dataset);
+        let kinds: Vec<ClassKind> = dataset.catalog.classes().iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [ClassKind::Thing, ClassKind::Thing],
+            "every class a thing"
+        );
+        let rows: Vec<(String, u64)> = remade
+            .rows()
+            .into_iter()
+            .map(|r| (r.class, r.instances))
+            .collect();
+        (items[0].pixels.clone(), rows)
+    };
+    let (pixels, rows) = split(Connectivity::Four);
+    let road = |i| (Some("road".to_string()), Some(i));
+    let car = (Some("car".to_string()), Some(1));
+    assert_eq!(
+        pixels,
+        [
+            road(1),
+            (None, None),
+            car.clone(),
+            (None, None),
+            road(2),
+            car.clone()
+        ]
+    );
+    assert_eq!(rows, [("road".into(), 2), ("car".into(), 1)]);
+    let (pixels, rows) = split(Connectivity::Eight);
+    assert_eq!(
+        pixels[4],
+        road(1),
+        "diagonal neighbours join at 8-connectivity"
+    );
+    assert_eq!(rows, [("road".into(), 1), ("car".into(), 1)]);
+}
+
+#[test]
+fn per_class_instances_and_components_are_reported_by_convert_and_inspect() {
+    let tmp = TempDir::new("instances");
+    // One image, 255 instances of 'obj'.
+    let input = fixture("cvat/generated_many_instances");
+    let out = tmp.join("out");
+    let run = maskconv(&[
+        "convert",
+        s(&input),
+        s(&out),
+        "--to",
+        "coco",
+        "--instances",
+        "per-class",
+        "--json",
+        "-q",
+    ]);
+    assert!(run.status.success(), "{}", describe(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        report["instances"],
+        json!([{"class": "obj", "instances": 1}]),
+        "{report}"
+    );
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(out.join("annotations/instances_default.json")).unwrap(),
+    )
+    .unwrap();
+    let annotations = doc["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 1, "one annotation for the 255 instances");
+    assert_eq!(annotations[0]["area"], 300);
+    let run = maskconv(&["inspect", s(&input), "--instances", "components", "--json"]);
+    assert!(run.status.success(), "{}", describe(&run));
+    let inspection: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(
+        inspection["instances"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{inspection}"
+    );
+    let bad = maskconv(&["inspect", s(&input), "--instances", "components=6"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
