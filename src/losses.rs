@@ -48,6 +48,8 @@ pub enum LossCode {
     BoxWithoutMask,
     /// Stuff classes left out (`--things-only`).
     StuffDropped,
+    /// Polygons that do not give back an object's pixels (its holes fill).
+    PolygonApproximation,
 }
 
 impl LossCode {
@@ -69,6 +71,7 @@ impl LossCode {
         LossCode::StuffTrackIds,
         LossCode::BoxWithoutMask,
         LossCode::StuffDropped,
+        LossCode::PolygonApproximation,
     ];
 
     /// The code as reports spell it (`too-many-segments`).
@@ -90,6 +93,7 @@ impl LossCode {
             LossCode::StuffTrackIds => "stuff-track-ids",
             LossCode::BoxWithoutMask => "box-without-mask",
             LossCode::StuffDropped => "stuff-dropped",
+            LossCode::PolygonApproximation => "polygon-approximation",
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod components;
 pub mod rle;
 pub mod rle_encode;
+pub mod trace;
 
 use crate::codec::{ImageInfo, RowSource};
 use crate::error::{Error, Result};

@@ -175,6 +175,35 @@ def pycocotools_reading(root):
     return labelled(found)
 
 
+def polygon_ious(rle_out, polygon_out):
+    """Per non-crowd object: the IoU of pycocotools' fill of its polygons
+    (frPyObjects + merge, as annToMask and torchvision fill them) with its
+    pixels (the RLE output's same annotation); checks that no pixel is lost
+    and that `area` is the filled pixels."""
+    import numpy as np
+    ious = []
+    for rle_path, polygon_path in zip(coco_files(rle_out), coco_files(polygon_out)):
+        exact, traced = load(rle_path), load(polygon_path)
+        pairs = zip(exact.dataset["annotations"], traced.dataset["annotations"])
+        for truth, ann in pairs:
+            assert truth["id"] == ann["id"], f"{polygon_path.name}: annotation order differs"
+            if ann["iscrowd"]:
+                continue
+            assert isinstance(ann["segmentation"], list), f"annotation {ann['id']}: not polygons"
+            filled, pixels = traced.annToMask(ann).astype(bool), exact.annToMask(truth).astype(bool)
+            assert not (pixels & ~filled).any(), f"annotation {ann['id']}: pixels outside its polygons"
+            assert ann["area"] == int(filled.sum()), f"annotation {ann['id']}: area {ann['area']}"
+            ious.append((pixels & filled).sum() / (pixels | filled).sum())
+    return ious
+
+
+def reported_mean_iou(report):
+    """The mean IoU maskconv's `polygon-iou` warning gives."""
+    import re
+    [summary] = [w["examples"][0] for w in report["warnings"] if w["code"] == "polygon-iou"]
+    return float(re.search(r"mean IoU ([0-9.]+)", summary).group(1))
+
+
 def add(s):
     for source in s.sources("coco/official_style", "cvat/generated_cvat_export/dataset", "segments/sdk_release",
                             "nucleus/sdk_annotations", "datagen/three_real_datapoints",
@@ -198,6 +227,20 @@ def add(s):
             out, skipped = s.convert(source, "coco")
             average_precision(out)
             s.same(datumaro_instances(out), labelled(s.classes_only(s.per_item(source))), skipped)
+
+        @s.check(f"coco: pycocotools fills maskconv's --segmentation polygon output of {s.name(source)} back to every object's pixels (holes aside), with the mean IoU maskconv reports")
+        def _(source=source):
+            rle_out, _ = s.convert(source, "coco")
+            polygon_out = s.WORK / f"{source.name}-coco-polygon-{len(list(s.WORK.iterdir()))}"
+            report = json.loads(s.run([s.MASKCONV, "convert", source, polygon_out, "--to", "coco", "-q", "--json",
+                                       "--keep-going", "--segmentation", "polygon"], ok=(0, 3)))
+            ious = polygon_ious(rle_out, polygon_out)
+            if not ious:
+                return "skipped: no object to trace"
+            mean = sum(ious) / len(ious)
+            assert abs(reported_mean_iou(report) - mean) < 2e-6, f"reported {reported_mean_iou(report)}, pycocotools {mean}"
+            lost = [loss for loss in report["losses"] if loss["code"] == "polygon-approximation"]
+            assert bool(lost) == (min(ious) < 1), f"polygon-approximation reported: {bool(lost)}, lowest IoU {min(ious)}"
 
     @s.check("coco: coco_fixtures.py (pycocotools and Datumaro) still writes the committed fixtures byte for byte")
     def _():

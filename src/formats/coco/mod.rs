@@ -38,15 +38,24 @@
 //! is a compressed RLE string exactly as pycocotools writes it, or, for
 //! `iscrowd: 1`, uncompressed counts (as COCO's own crowd regions are);
 //! `area` is the pixel count and `bbox` the pixels' `[x, y, w, h]`, both
-//! integers. Category ids and image ids are planned as for COCO panoptic
+//! integers. `--segmentation polygon` writes instead each object's outer
+//! outlines along the pixel edges (integer corner coordinates), which
+//! pycocotools fills back to exactly the object's pixels but for its holes;
+//! an object with holes is the loss `polygon-approximation`, its IoU
+//! measured by filling the polygons back with pycocotools' rule (`area`
+//! is then the filled polygons' pixels); crowds stay uncompressed counts. Category ids and image ids are planned as for COCO panoptic
 //! (kept when the source's fit). Annotation ids are the things' instance
 //! numbers when every annotation has one and they increase through each
 //! file (a COCO source read back), else 1, 2, … across the dataset.
 //!
 //! **Known losses**: 16-bit colours round to 8 bits; class attributes named
-//! like category keys and segment attributes named like annotation keys.
+//! like category keys and segment attributes named like annotation keys;
+//! with polygons, holes (`polygon-approximation`). Instance numbers are
+//! kept only as annotation ids, which are unique in a dataset: a track id
+//! repeated across frames is not kept (warning `annotation-ids-renumbered`).
 
 mod decode;
+mod polygons;
 mod read;
 mod write;
 
@@ -88,8 +97,21 @@ static INFO: FormatInfo = FormatInfo {
         items_without_mask: true,
         ignore_value: false,
     },
-    options: &[&THINGS_ONLY],
+    options: &[&SEGMENTATION, &THINGS_ONLY],
     archive_folder: false,
+};
+
+/// `--segmentation`: how masks are written.
+static SEGMENTATION: OptionSpec = OptionSpec {
+    name: "segmentation",
+    value: Some("rle|polygon"),
+    help: "Writing COCO instances: masks as pycocotools RLE (rle, the default; exact) or polygons along the pixel edges (polygon, for polygon-only consumers; holes fill, a measured loss)",
+    repeatable: false,
+    direction: Direction::Write,
+    check: Some(|value| match value {
+        "rle" | "polygon" => Ok(()),
+        _ => Err(format!("'{value}' is not rle or polygon")),
+    }),
 };
 
 /// `--things-only`: no annotations for stuff classes.

@@ -3,7 +3,7 @@
 //! every item is written, one annotation file per subset, its entries
 //! streamed from where they waited.
 
-use super::{ANNOTATION_KEYS, FILE_PREFIX, INFO};
+use super::{ANNOTATION_KEYS, FILE_PREFIX, INFO, polygons};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
 use crate::formats::coco_shared::{
@@ -18,6 +18,7 @@ use crate::losses::{Capabilities, Diagnostics, LossCode};
 use crate::model::{ClassId, ClassKind, Item, LabelMap, Origin, Segment};
 use crate::remap::rle::{Rle, union};
 use crate::remap::rle_encode::rles_of_segments;
+use crate::remap::trace;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
 
@@ -35,6 +36,8 @@ pub(super) struct CocoWriter<'a> {
     kinds: Vec<ClassKind>,
     /// `--things-only`: stuff classes are not written.
     things_only: bool,
+    /// `--segmentation polygon`: the polygons written so far.
+    polygons: Option<polygons::Tally>,
 }
 
 impl<'a> CocoWriter<'a> {
@@ -83,77 +86,119 @@ impl<'a> CocoWriter<'a> {
                 .chain(catalog.iter().map(|(_, class)| class.kind))
                 .collect(),
             things_only,
+            polygons: match options.value("segmentation") {
+                Some("polygon") => Some(polygons::Tally::default()),
+                _ => None,
+            },
         })
     }
 
     /// The item's annotations, in segment order: one per thing segment with
     /// pixels, one per stuff class (at its first segment), each with the
     /// annotation id it would like (a thing's instance number).
-    fn annotations(&self, map: &LabelMap) -> Vec<(Option<u64>, Value)> {
+    fn annotations(
+        &self,
+        item: &Item,
+        map: &LabelMap,
+        out: &mut Diagnostics,
+    ) -> Vec<(Option<u64>, Value)> {
         let rles = rles_of_segments(map);
         let measured = areas_and_boxes(map);
+        let outlines = match self.polygons {
+            Some(_) => {
+                let boxes: Vec<[u32; 4]> = measured.iter().map(|(_, b)| *b).collect();
+                trace::outlines(map, &boxes)
+            }
+            None => Vec::new(),
+        };
         let segments = map.segments();
-        // Stuff classes: the segments of each, in order.
-        let mut stuff: HashMap<ClassId, Vec<usize>> = HashMap::new();
-        let mut order: Vec<(usize, bool)> = Vec::new();
+        // Each annotation's segments: a thing's own, a stuff class's all.
+        let mut stuff: HashMap<ClassId, usize> = HashMap::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
         for (i, segment) in segments.iter().enumerate() {
             if measured[i + 1].0 == 0 {
                 continue;
             }
-            let thing = match segment.class {
-                class if self.kinds[class as usize] == ClassKind::Thing => true,
-                _ if self.things_only => continue,
-                _ => false,
-            };
-            if thing {
-                order.push((i, true));
-            } else {
-                let members = stuff.entry(segment.class).or_default();
-                if members.is_empty() {
-                    order.push((i, false));
-                }
-                members.push(i);
+            match self.kinds[segment.class as usize] {
+                ClassKind::Thing => members.push(vec![i]),
+                _ if self.things_only => {}
+                _ => match stuff.get(&segment.class) {
+                    Some(&at) => members[at].push(i),
+                    None => {
+                        stuff.insert(segment.class, members.len());
+                        members.push(vec![i]);
+                    }
+                },
             }
         }
-        order
-            .into_iter()
-            .map(|(i, thing)| {
-                let segment = &segments[i];
-                if thing {
-                    let (area, bbox) = measured[i + 1];
-                    let asked = segment.instance.map(u64::from);
-                    (asked, self.annotation(segment, &rles[i], area, bbox))
-                } else {
-                    let members = &stuff[&segment.class];
-                    let masks: Vec<Rle> = members.iter().map(|&m| rles[m].clone()).collect();
-                    let mask = match masks.len() {
-                        1 => masks.into_iter().next().expect("one"),
-                        _ => union(&masks),
-                    };
-                    let (area, bbox) = joined(members.iter().map(|&m| measured[m + 1]));
-                    (None, self.annotation(segment, &mask, area, bbox))
-                }
+        let mut approximated: Vec<f64> = Vec::new();
+        let annotations = members
+            .iter()
+            .map(|parts| {
+                let first = &segments[parts[0]];
+                let mask = match parts.as_slice() {
+                    [one] => rles[*one].clone(),
+                    _ => union(&parts.iter().map(|&m| rles[m].clone()).collect::<Vec<_>>()),
+                };
+                let (area, bbox) = joined(parts.iter().map(|&m| measured[m + 1]));
+                let asked = match self.kinds[first.class as usize] {
+                    ClassKind::Thing => first.instance.map(u64::from),
+                    ClassKind::Stuff => None,
+                };
+                let crowd = crowd_flag(&first.attributes) == 1;
+                let segmentation = match &self.polygons {
+                    Some(tally) if !crowd => {
+                        let rings: Vec<&trace::Ring> =
+                            parts.iter().flat_map(|&m| &outlines[m]).collect();
+                        let traced = polygons::traced(&rings, &mask);
+                        tally.add(&item.key, &traced);
+                        if traced.both < traced.either {
+                            approximated.push(polygons::ratio(&traced));
+                        }
+                        Segmentation::Polygons(traced.segmentation, traced.area)
+                    }
+                    _ => Segmentation::Rle(mask, crowd),
+                };
+                (asked, self.annotation(first, segmentation, area, bbox))
             })
-            .collect()
+            .collect();
+        if !approximated.is_empty() {
+            let ious: Vec<String> = approximated.iter().map(|r| format!("{r:.4}")).collect();
+            out.loss(
+                LossCode::PolygonApproximation,
+                format!(
+                    "item '{}': the polygons of {} of {} objects fill their holes (IoU {})",
+                    item.key,
+                    approximated.len(),
+                    members.len(),
+                    ious.join(", ")
+                ),
+            );
+        }
+        annotations
     }
 
     /// One annotation (without `id` and `image_id`).
-    fn annotation(&self, segment: &Segment, mask: &Rle, area: u64, bbox: [u32; 4]) -> Value {
+    fn annotation(
+        &self,
+        segment: &Segment,
+        segmentation: Segmentation,
+        area: u64,
+        bbox: [u32; 4],
+    ) -> Value {
         let crowd = crowd_flag(&segment.attributes);
-        let counts = match crowd {
+        let (segmentation, area) = match segmentation {
             // COCO's own crowd regions list their counts.
-            1 => json!(mask.counts),
-            _ => mask.to_coco_string().into(),
+            Segmentation::Rle(mask, true) => (rle_json(&mask, json!(mask.counts)), area),
+            Segmentation::Rle(mask, false) => (rle_json(&mask, mask.to_coco_string().into()), area),
+            Segmentation::Polygons(rings, filled) => (rings, filled),
         };
         let mut annotation = Map::new();
         annotation.insert(
             "category_id".into(),
             self.category_ids[segment.class as usize].into(),
         );
-        annotation.insert(
-            "segmentation".into(),
-            json!({"size": [mask.height, mask.width], "counts": counts}),
-        );
+        annotation.insert("segmentation".into(), segmentation);
         annotation.insert("area".into(), area.into());
         annotation.insert("bbox".into(), json!(bbox));
         annotation.insert(ISCROWD.into(), crowd.into());
@@ -164,6 +209,18 @@ impl<'a> CocoWriter<'a> {
         }
         Value::Object(annotation)
     }
+}
+
+/// How one annotation's mask is written.
+enum Segmentation {
+    /// As an RLE: listed counts when a crowd, else pycocotools' string.
+    Rle(Rle, bool),
+    /// As polygon rings, and the pixels they fill.
+    Polygons(Value, u64),
+}
+
+fn rle_json(mask: &Rle, counts: Value) -> Value {
+    json!({"size": [mask.height, mask.width], "counts": counts})
 }
 
 /// The pixels and box of several segments together.
@@ -192,11 +249,13 @@ impl Writer for CocoWriter<'_> {
         item: &Item,
         map: Option<&LabelMap>,
         image: Option<&[u8]>,
-        _out: &mut Diagnostics,
+        out: &mut Diagnostics,
     ) -> Result<Encoded> {
         let (entry, file) = image_entry(item, map, image);
         let files: Vec<OutputFile> = file.into_iter().collect();
-        let annotations = map.map(|m| self.annotations(m)).unwrap_or_default();
+        let annotations = map
+            .map(|m| self.annotations(item, m, out))
+            .unwrap_or_default();
         Ok(Encoded {
             files,
             record: Record {
@@ -222,6 +281,9 @@ impl Writer for CocoWriter<'_> {
                 "annotation-ids-renumbered",
                 "COCO annotation ids are unique in a dataset, and the instance numbers (a COCO source's annotation ids, or track ids across frames) do not increase through each file, so annotations are numbered 1, 2, … instead",
             );
+        }
+        if let Some(summary) = self.polygons.as_ref().and_then(polygons::Tally::summary) {
+            out.warn("polygon-iou", summary);
         }
         let image_id = |index| self.image_ids.of(self.items, index);
         for subset in &self.subsets {

@@ -257,3 +257,71 @@ fn datumaro_export_reads_with_its_masks_polygons_and_subsets() {
         "an image without annotations has an empty mask"
     );
 }
+
+#[test]
+fn polygons_give_back_objects_without_holes_exactly_and_measure_those_with_holes() {
+    let tmp = TempDir::new("coco-polygons");
+    // Objects without holes: the polygons read back to the same pixels.
+    let source = fixture("cvat/generated_cvat_export/dataset");
+    let out = tmp.join("plain");
+    let report = convert(&source, &out, "coco", &["--segmentation", "polygon"]);
+    assert!(
+        !codes(&report["losses"]).contains(&"polygon-approximation"),
+        "{report}"
+    );
+    let pixels = |path: &Path| -> Vec<_> {
+        let dataset = open_dataset(path, None).unwrap();
+        let items = canonical(&dataset);
+        items
+            .into_iter()
+            .map(|i| {
+                let classes: Vec<Option<String>> = i.pixels.into_iter().map(|(c, _)| c).collect();
+                (i.key, classes)
+            })
+            .filter(|(_, classes)| !classes.is_empty())
+            .collect()
+    };
+    assert_eq!(pixels(&out), pixels(&source));
+    let doc = annotation_file(&out, "default");
+    let first = &doc["annotations"][0]["segmentation"];
+    assert!(
+        first.is_array() && first[0].as_array().unwrap().len() >= 8,
+        "{first}"
+    );
+    // A ring around a hole: the hole fills, and its IoU is reported.
+    let classes = vec![Class::new("donut", ClassKind::Thing)];
+    #[rustfmt::skip]
+    let ids = vec![
+        1, 1, 1,
+        1, 0, 1,
+        1, 1, 1,
+    ];
+    let map = LabelMap::new(3, 3, ids, vec![Segment::new(1, Some(1))]).unwrap();
+    let dataset = memory_dataset(classes, vec![Item::new("d")], vec![Some(map)]);
+    let spec = find("coco").unwrap().info().options.iter().copied();
+    let spec = spec.into_iter().find(|s| s.name == "segmentation").unwrap();
+    let mut sink = MemorySink::default();
+    let options = ConvertOptions {
+        options: FormatOptions::new().with(spec, Some("polygon")).unwrap(),
+        ..ConvertOptions::default()
+    };
+    let report = convert_dataset(&dataset, find("coco").unwrap(), &mut sink, &options).unwrap();
+    let lost = report.losses.summaries();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0].code, "polygon-approximation");
+    assert!(
+        lost[0].examples[0].contains("(IoU 0.8889)"),
+        "{:?}",
+        lost[0]
+    );
+    let doc: Value =
+        serde_json::from_slice(&sink.files["annotations/instances_default.json"]).unwrap();
+    assert_eq!(
+        doc["annotations"][0]["segmentation"],
+        json!([[0, 0, 3, 0, 3, 3, 0, 3]])
+    );
+    assert_eq!(
+        doc["annotations"][0]["area"], 9,
+        "the pixels the polygon fills"
+    );
+}
