@@ -304,12 +304,16 @@ pub struct ListedSegments {
 
 impl ListedSegments {
     /// From `(value, class, instance, attributes)` per listed value (class 0:
-    /// unlabeled, instance 0: none). The error names a value listed twice.
+    /// unlabeled, instance 0: none), the classed values becoming segments
+    /// 1..N in value order. The error names a value listed twice.
     pub fn new(mut values: Vec<(u32, ClassId, u32, Attributes)>) -> Result<Self, u32> {
         values.sort_by_key(|v| v.0);
-        if let Some(pair) = values.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(pair[0].0);
-        }
+        Self::in_listed_order(values)
+    }
+
+    /// As [`ListedSegments::new`], but the classed values become segments
+    /// in the order given (a COCO panoptic `segments_info`'s order).
+    pub fn in_listed_order(values: Vec<(u32, ClassId, u32, Attributes)>) -> Result<Self, u32> {
         let mut entries = Vec::with_capacity(values.len());
         let mut attributes = Vec::new();
         let mut segments = 0u32;
@@ -330,6 +334,10 @@ impl ListedSegments {
                 instance,
                 segment,
             });
+        }
+        entries.sort_by_key(|e| e.value);
+        if let Some(pair) = entries.windows(2).find(|w| w[0].value == w[1].value) {
+            return Err(pair[0].value);
         }
         Ok(ListedSegments {
             entries: entries.into_boxed_slice(),
@@ -358,10 +366,11 @@ impl ListedSegments {
 
     /// The mask's segments, in segment-id order, with their attributes.
     pub fn segments(&self) -> Vec<Segment> {
+        let mut classed: Vec<&Listed> = self.entries.iter().filter(|e| e.class != 0).collect();
+        classed.sort_by_key(|e| e.segment);
         let mut attributes = self.attributes.iter().peekable();
-        self.entries
-            .iter()
-            .filter(|e| e.class != 0)
+        classed
+            .into_iter()
             .map(|e| {
                 let mut segment = Segment::new(e.class, (e.instance != 0).then_some(e.instance));
                 if let Some((_, text)) = attributes.next_if(|(id, _)| *id == e.segment) {

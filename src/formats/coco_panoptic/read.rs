@@ -208,7 +208,7 @@ impl Reading {
                     .map_err(|what| format!("image {id}: {at}{what}"))?,
             );
         }
-        let listed = ListedSegments::new(values)
+        let listed = ListedSegments::in_listed_order(values)
             .map_err(|twice| format!("{place} (image {id}) lists segment id {twice} twice"))?;
         let seen = self.item_of(&id, by_image);
         if seen.annotated {

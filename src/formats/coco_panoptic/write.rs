@@ -91,7 +91,7 @@ fn segment_ids(segments: &[Segment]) -> Vec<u32> {
 
 impl PanopticWriter<'_> {
     /// The item's PNG in `files`, and its `segments_info`: the segments
-    /// with pixels, in segment-id order.
+    /// with pixels, in segment order (which reading keeps).
     fn annotation(&self, item: &Item, map: &LabelMap, files: &mut Vec<OutputFile>) -> Value {
         let ids = match map.segments().len() > MAX_SEGMENT_ID as usize {
             false => segment_ids(map.segments()),
@@ -108,7 +108,7 @@ impl PanopticWriter<'_> {
         let folder = format!("{ANNOTATIONS_DIR}{FILE_PREFIX}{}/", subset_of(item));
         files.push(OutputFile::new(format!("{folder}{name}"), png));
         let measured = areas_and_boxes(map);
-        let mut listed: Vec<(u32, Value)> = map
+        let listed: Vec<(u32, Value)> = map
             .segments()
             .iter()
             .enumerate()
@@ -133,7 +133,6 @@ impl PanopticWriter<'_> {
                 (id, Value::Object(info))
             })
             .collect();
-        listed.sort_by_key(|(id, _)| *id);
         json!({
             "file_name": name,
             "segments_info": listed.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),

@@ -325,3 +325,95 @@ fn polygons_give_back_objects_without_holes_exactly_and_measure_those_with_holes
         "the pixels the polygon fills"
     );
 }
+
+#[test]
+fn coco_through_each_instance_format_and_back_keeps_what_that_format_holds() {
+    let tmp = TempDir::new("coco-through");
+    let start = tmp.join("start");
+    // Things only: a stuff annotation has no instance number to keep its id in.
+    convert(
+        &fixture("segments/sdk_release"),
+        &start,
+        "coco",
+        &["--things-only"],
+    );
+    // Ids with gaps, as a COCO file written elsewhere has them.
+    let path = start.join("annotations/instances_default.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut image_ids = std::collections::HashMap::new();
+    for (i, image) in doc["images"].as_array_mut().unwrap().iter_mut().enumerate() {
+        image_ids.insert(image["id"].as_u64().unwrap(), 500 + 3 * i as u64);
+        image["id"] = json!(500 + 3 * i);
+    }
+    for (i, annotation) in doc["annotations"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        annotation["id"] = json!(1000 + 7 * i);
+        annotation["image_id"] = json!(image_ids[&annotation["image_id"].as_u64().unwrap()]);
+    }
+    assert!(
+        doc["annotations"].as_array().unwrap().len() > 2,
+        "a source worth the test"
+    );
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    // Per image with annotations (in order): its annotations' categories
+    // (by name: not every format keeps category ids), areas and boxes, in order.
+    let order = |doc: &Value| -> Vec<Vec<Value>> {
+        let names: std::collections::HashMap<String, Value> = doc["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].to_string(), c["name"].clone()))
+            .collect();
+        let annotations = doc["annotations"].as_array().unwrap();
+        let images = doc["images"].as_array().unwrap().iter();
+        images
+            .map(|image| {
+                let mine = annotations.iter().filter(|a| a["image_id"] == image["id"]);
+                let named =
+                    |a: &Value| json!([names[&a["category_id"].to_string()], a["area"], a["bbox"]]);
+                mine.map(named).collect::<Vec<_>>()
+            })
+            .filter(|a| !a.is_empty())
+            .collect()
+    };
+    let formats = maskconv::formats::REGISTRY.iter().map(|f| f.info());
+    let mut through = Vec::new();
+    for format in formats.filter(|f| f.can_write && f.capabilities.instances && f.name != "coco") {
+        let middle = tmp.join(format.name);
+        let back = tmp.join(&format!("{}-back", format.name));
+        convert(&start, &middle, format.name, &[]);
+        convert(&middle, &back, "coco", &[]);
+        let after = annotation_file(&back, "default");
+        let sorted = |doc: &Value| -> Vec<Vec<Value>> {
+            let mut images = order(doc);
+            images
+                .iter_mut()
+                .for_each(|a| a.sort_by_key(|v| v.to_string()));
+            images
+        };
+        assert_eq!(
+            sorted(&after),
+            sorted(&doc),
+            "annotations through {}",
+            format.name
+        );
+        if format.name == "coco-panoptic" {
+            // segments_info keeps the order, thing segment ids and image ids.
+            assert_eq!(order(&after), order(&doc), "annotation order");
+            assert_eq!(
+                annotation_ids(&after),
+                annotation_ids(&doc),
+                "ids and image ids"
+            );
+        }
+        through.push(format.name);
+    }
+    assert!(
+        through.contains(&"coco-panoptic") && through.len() >= 4,
+        "{through:?}"
+    );
+}

@@ -190,8 +190,8 @@ fn keys_with_a_dot_are_written_with_a_warning_and_ids_follow_the_item_order() {
     assert_eq!(
         doc["annotations"][0],
         json!({"image_id": 1, "file_name": "cam.front/frame.001.png", "segments_info": [
-            {"id": 1, "category_id": 2, "area": 2, "bbox": [0, 0, 2, 2], "iscrowd": 0},
             {"id": 7, "category_id": 1, "area": 1, "bbox": [0, 0, 1, 1], "iscrowd": 0},
+            {"id": 1, "category_id": 2, "area": 2, "bbox": [0, 0, 2, 2], "iscrowd": 0},
         ]})
     );
     assert!(
