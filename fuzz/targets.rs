@@ -9,6 +9,7 @@
 
 use maskconv::codec::{Compression, PngLayout, encode_png};
 use maskconv::convert::{ConvertOptions, convert_dataset};
+use maskconv::formats::options::FormatOptions;
 use maskconv::formats::{self, REGISTRY};
 use maskconv::io::{MemorySink, MemorySource, Source, TarGzSource, ZipSource};
 use maskconv::pipeline::RunOptions;
@@ -22,12 +23,13 @@ type Files = BTreeMap<String, Vec<u8>>;
 pub type Target = fn(&[u8]);
 
 /// Every target, by name (the name of its corpus folder).
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("labelmap", labelmap),
     ("datagen_metadata", datagen_metadata),
     ("nucleus_records", nucleus_records),
     ("segments_release", segments_release),
     ("coco_panoptic_json", coco_panoptic_json),
+    ("coco_json", coco_json),
     ("semantic_tables", semantic_tables),
     ("png_masks", png_masks),
     ("zip", zip),
@@ -65,6 +67,10 @@ const SEGMENTS_STREET: &[u8] =
     include_bytes!("../fixtures/segments/sdk_release/bitmaps/street.png");
 const SEGMENTS_FIELD: &[u8] = include_bytes!("../fixtures/segments/sdk_release/bitmaps/field.png");
 
+const COCO_JSON: &[u8] =
+    include_bytes!("../fixtures/coco/official_style/annotations/instances_val2017.json");
+const DATUMARO_COCO_JSON: &[u8] =
+    include_bytes!("../fixtures/coco/datumaro_export/annotations/instances_train.json");
 const PANOPTIC_JSON: &[u8] =
     include_bytes!("../fixtures/coco_panoptic/official_style/annotations/panoptic_val2017.json");
 const PANOPTIC_PNG_A: &[u8] = include_bytes!(
@@ -232,6 +238,29 @@ pub fn coco_panoptic_json(data: &[u8]) {
     in_memory(coco_panoptic(data, PANOPTIC_PNG_A), Some("coco-panoptic"));
 }
 
+/// A COCO instances annotation file (RLEs and polygons decoded, every
+/// format written, polygons traced).
+pub fn coco_json(data: &[u8]) {
+    let files = files(&[("annotations/instances_val2017.json", data)]);
+    in_memory(files.clone(), Some("coco"));
+    let coco = formats::find("coco").expect("a registered format");
+    let polygons = formats::find_option("segmentation").expect("coco declares it");
+    let options = ConvertOptions {
+        run: RunOptions {
+            threads: Some(1),
+            ..RunOptions::default()
+        },
+        options: FormatOptions::new()
+            .with(polygons, Some("polygon"))
+            .expect("a valid value"),
+        ..ConvertOptions::default()
+    };
+    let source = Arc::new(MemorySource::new("fuzz", files));
+    if let Ok(dataset) = coco.open(source, &FormatOptions::new()) {
+        let _ = convert_dataset(&dataset, coco, &mut MemorySink::default(), &options);
+    }
+}
+
 /// A semantic dataset's class table: the first byte picks the layout
 /// (classes.json, data.yaml, dataset_meta.json), the rest is the table.
 pub fn semantic_tables(data: &[u8]) {
@@ -343,6 +372,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             include_bytes!("../fixtures/segments/sdk_vector_sequence/release.json").to_vec(),
         ],
         "coco_panoptic_json" => vec![PANOPTIC_JSON.to_vec()],
+        "coco_json" => vec![COCO_JSON.to_vec(), DATUMARO_COCO_JSON.to_vec()],
         "semantic_tables" => vec![
             with_pick(0, SEMANTIC_CLASSES),
             with_pick(1, SEMANTIC_DATA_YAML),

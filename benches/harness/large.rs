@@ -15,6 +15,8 @@ struct Scenario {
     to: &'static str,
     /// Output file name under `target/bench/` (`.zip` or a folder).
     output: &'static str,
+    /// Writing options after `--to FORMAT`.
+    options: &'static [&'static str],
     /// Per item: its input PNGs, and its output PNGs relative to the output.
     files: Vec<(Vec<PathBuf>, Vec<String>)>,
 }
@@ -64,6 +66,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "cvat",
             output: "out.zip",
+            options: &[],
             files: (0..n)
                 .map(|i| (cvat_inputs(i), cvat_outputs(cvat_key(i))))
                 .collect(),
@@ -73,6 +76,7 @@ pub fn run(args: &Args) {
             input: datagen.clone(),
             to: "cvat",
             output: "out.zip",
+            options: &[],
             files: (0..n)
                 .map(|i| {
                     let mask = datagen
@@ -87,6 +91,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "datagen",
             output: "out-datagen.zip",
+            options: &[],
             files: (0..n)
                 .map(|i| {
                     let mask = format!("{}/semantic_segmentation.png", datagen_key(i));
@@ -99,6 +104,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "datagen",
             output: "out-datagen",
+            options: &[],
             files: (0..n)
                 .map(|i| {
                     (
@@ -113,6 +119,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "nucleus",
             output: "out-nucleus",
+            options: &[],
             files: (0..n)
                 .map(|i| (cvat_inputs(i), vec![nucleus_mask(i)]))
                 .collect(),
@@ -122,6 +129,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "nucleus",
             output: "out-nucleus.zip",
+            options: &[],
             files: (0..n)
                 .map(|i| (cvat_inputs(i), vec![nucleus_mask(i)]))
                 .collect(),
@@ -131,6 +139,7 @@ pub fn run(args: &Args) {
             input: nucleus.clone(),
             to: "cvat",
             output: "out.zip",
+            options: &[],
             files: (0..n)
                 .map(|i| {
                     (
@@ -145,6 +154,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "coco-panoptic",
             output: "out-coco-panoptic",
+            options: &[],
             files: (0..n)
                 .map(|i| {
                     let png = format!("annotations/panoptic_default/{}.png", cvat_key(i));
@@ -153,10 +163,28 @@ pub fn run(args: &Args) {
                 .collect(),
         },
         Scenario {
+            name: "cvat → coco (folder)",
+            input: corpus.clone(),
+            to: "coco",
+            output: "out-coco",
+            options: &[],
+            // No PNG written: the floor is decoding the masks.
+            files: (0..n).map(|i| (cvat_inputs(i), Vec::new())).collect(),
+        },
+        Scenario {
+            name: "cvat → coco --segmentation polygon (folder)",
+            input: corpus.clone(),
+            to: "coco",
+            output: "out-coco-polygon",
+            options: &["--segmentation", "polygon"],
+            files: (0..n).map(|i| (cvat_inputs(i), Vec::new())).collect(),
+        },
+        Scenario {
             name: "cvat → semantic (folder)",
             input: corpus.clone(),
             to: "semantic",
             output: "out-semantic",
+            options: &[],
             files: (0..n)
                 .map(|i| {
                     let png = format!("ann_dir/default/{}.png", cvat_key(i));
@@ -169,6 +197,7 @@ pub fn run(args: &Args) {
             input: corpus.clone(),
             to: "segments",
             output: "out-segments",
+            options: &[],
             files: (0..n).map(|i| (cvat_inputs(i), vec![bitmap(i)])).collect(),
         },
         Scenario {
@@ -176,6 +205,7 @@ pub fn run(args: &Args) {
             input: segments.clone(),
             to: "cvat",
             output: "out.zip",
+            options: &[],
             files: (0..n)
                 .map(|i| (vec![segments.join(bitmap(i))], cvat_outputs(cvat_key(i))))
                 .collect(),
@@ -185,6 +215,7 @@ pub fn run(args: &Args) {
             input: segments.clone(),
             to: "nucleus",
             output: "out-nucleus",
+            options: &[],
             files: (0..n)
                 .map(|i| (vec![segments.join(bitmap(i))], vec![nucleus_mask(i)]))
                 .collect(),
@@ -211,14 +242,19 @@ pub fn run(args: &Args) {
         let input = scenario.input.to_str().unwrap();
         let reference = root.join(format!("reference-{}", scenario.to));
         let _ = std::fs::remove_dir_all(&reference);
-        run_measured(&[
-            "convert",
-            input,
-            reference.to_str().unwrap(),
-            "--to",
-            scenario.to,
-            "-q",
-        ]);
+        let reference_args = [
+            &[
+                "convert",
+                input,
+                reference.to_str().unwrap(),
+                "--to",
+                scenario.to,
+                "-q",
+            ],
+            scenario.options,
+        ]
+        .concat();
+        run_measured(&reference_args);
         let files: Vec<(Vec<PathBuf>, Vec<PathBuf>)> = scenario
             .files
             .iter()
@@ -247,16 +283,13 @@ pub fn run(args: &Args) {
                 // Dirty pages of earlier runs are written back before, not
                 // during, each measurement.
                 sync();
-                let (time, kib) = run_measured(&[
-                    "convert",
-                    input,
-                    out.to_str().unwrap(),
-                    "--to",
-                    scenario.to,
-                    "-q",
-                    "-j",
-                    &j,
-                ]);
+                let command = [
+                    &["convert", input, out.to_str().unwrap(), "--to", scenario.to][..],
+                    &["-q", "-j", &j],
+                    scenario.options,
+                ]
+                .concat();
+                let (time, kib) = run_measured(&command);
                 sync();
                 let codec: Duration = pool.install(|| {
                     files

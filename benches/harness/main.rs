@@ -21,7 +21,8 @@
 //! slope per item, and cvat → cvat / cvat → nucleus against the floor.
 //!
 //! `--polygons FILE` times the polygon rasteriser instead (`polygons.rs`);
-//! `--rle DATASET` times COCO RLE encoding of a dataset's segments (`rle.rs`).
+//! `--rle DATASET` times COCO RLE encoding of a dataset's segments (`rle.rs`);
+//! `--trace DATASET` times tracing them into polygons (`trace.rs`).
 //!
 //! Prints Markdown tables for BENCHMARKS.md: medians over R runs (the
 //! ratio is the median of per-run ratios, convert and floor alternating).
@@ -32,6 +33,7 @@ mod measure;
 mod polygons;
 mod rle;
 mod small;
+mod trace;
 
 /// The command line of the harness.
 pub struct Args {
@@ -47,6 +49,8 @@ pub struct Args {
     pub polygons: Option<String>,
     /// A dataset: time COCO RLE encoding of its segments instead.
     pub rle: Option<String>,
+    /// A dataset: time tracing its segments into polygons instead.
+    pub trace: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +61,7 @@ fn parse_args() -> Args {
         small: None,
         polygons: None,
         rle: None,
+        trace: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -66,6 +71,7 @@ fn parse_args() -> Args {
             "--only" => args.only = it.next(),
             "--polygons" => args.polygons = it.next(),
             "--rle" => args.rle = it.next(),
+            "--trace" => args.trace = it.next(),
             "--small" => {
                 let sizes = it.next().expect("--small N[,M...]");
                 let sizes = sizes
@@ -83,6 +89,9 @@ fn main() {
     let args = parse_args();
     if let Some(path) = &args.rle {
         return rle::run(path, args.runs);
+    }
+    if let Some(path) = &args.trace {
+        return trace::run(path, args.runs);
     }
     match (&args.polygons, &args.small) {
         (Some(path), _) => polygons::run(path, args.runs),

@@ -10,18 +10,23 @@ use maskconv::losses::Diagnostics;
 use maskconv::remap::rle_encode::rles_of_segments;
 use std::time::Instant;
 
-/// Decodes the dataset at `path`, then times encoding its segments.
-pub fn run(path: &str, runs: usize) {
+/// Every label map of the dataset at `path`, decoded.
+pub fn decoded(path: &str) -> Vec<maskconv::model::LabelMap> {
     let dataset =
         maskconv::open::open_dataset(std::path::Path::new(path), None, &FormatOptions::new())
             .expect("the dataset opens");
-    let maps: Vec<_> = (0..dataset.items.len())
+    (0..dataset.items.len())
         .filter_map(|i| {
             dataset
                 .decode(i, &mut Diagnostics::default())
                 .expect("decodes")
         })
-        .collect();
+        .collect()
+}
+
+/// Decodes the dataset at `path`, then times encoding its segments.
+pub fn run(path: &str, runs: usize) {
+    let maps = decoded(path);
     let objects: usize = maps
         .iter()
         .map(|m| m.pixel_counts()[1..].iter().filter(|&&n| n > 0).count())

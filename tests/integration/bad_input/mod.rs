@@ -6,7 +6,7 @@
 //! address space (`RLIMIT_AS`: an allocation beyond it aborts the process,
 //! which fails the exit code check).
 
-mod build;
+pub mod build;
 mod inputs;
 mod listing;
 mod masks;

@@ -2,6 +2,7 @@
 //! its writer's output, round trips through it, and its bad inputs.
 
 mod coco;
+mod coco_bad_input;
 mod coco_panoptic;
 mod cvat_fixtures;
 mod cvat_roundtrip;
