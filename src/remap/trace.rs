@@ -74,21 +74,30 @@ const DIRECTIONS: [(i64, i64); 4] = [(1, 0), (0, 1), (-1, 0), (0, -1)];
 /// rings (clockwise on screen) in box coordinates, in raster order of
 /// their topmost-leftmost edge.
 fn outer_rings(mask: &BitMask) -> Vec<Ring> {
-    let (w, h) = (mask.width as usize, mask.height as usize);
+    let (words, h) = (mask.words, mask.height as usize);
     // Top edges already walked: the edge above pixel (x, y).
-    let mut walked = vec![0u64; mask.words * h];
+    let mut walked = vec![0u64; words * h];
     let mut rings = Vec::new();
     for y in 0..h {
-        for x in 0..w {
-            let (xi, yi) = (x as i64, y as i64);
-            let seen = walked[y * mask.words + x / 64] >> (x % 64) & 1 == 1;
-            if seen || !mask.get(xi, yi) || mask.get(xi, yi - 1) {
-                continue;
-            }
-            let (ring, area) = walk(mask, &mut walked, x as u32, y as u32);
-            // Holes run the other way round: a negative area.
-            if area > 0 {
-                rings.push(ring);
+        for word in 0..words {
+            let above = match y {
+                0 => 0,
+                _ => mask.bits[(y - 1) * words + word],
+            };
+            // Pixels set with no set pixel above: top edges, 64 at a time.
+            let mut starts = mask.bits[y * words + word] & !above;
+            while starts != 0 {
+                let bit = starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                if walked[y * words + word] >> bit & 1 == 1 {
+                    continue;
+                }
+                let x = (word * 64 + bit) as u32;
+                let (ring, area) = walk(mask, &mut walked, x, y as u32);
+                // Holes run the other way round: a negative area.
+                if area > 0 {
+                    rings.push(ring);
+                }
             }
         }
     }

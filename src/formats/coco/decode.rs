@@ -16,6 +16,9 @@ pub(super) struct Place {
     pub file: u32,
     pub size: Option<(u32, u32)>,
     pub annotations: Vec<ShapesRef>,
+    /// `(width, height)` of its first RLE annotation, for an image entry
+    /// without a size.
+    pub rle_size: Option<(u32, u32)>,
 }
 
 /// Rasterises one item's annotations.

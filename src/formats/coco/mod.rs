@@ -27,7 +27,8 @@
 //! the format's own are segment attributes. Category ids are kept as the
 //! classes' numbers, image ids as the items' origin; categories without
 //! `isthing` are things; `category_id` 0 is unlabeled. An image without
-//! annotations is an item with an empty mask (no size: no mask). An
+//! annotations is an item with an empty mask (no size: no mask); one
+//! without a size (or 0 × 0, as Datumaro writes) takes its RLEs' `size`. An
 //! annotation without segmentation (a box only) is the loss
 //! `box-without-mask`. RLE sizes, counts, rings and ids are checked, an
 //! error naming the file, `annotations[i]` and the annotation id.

@@ -178,6 +178,7 @@ impl Reading {
                 file,
                 size: None,
                 annotations: Vec::new(),
+                rle_size: None,
             });
             listings.push(Vec::new());
             Seen {
@@ -211,7 +212,8 @@ impl Reading {
         item.subset.clone_from(subset);
         item.key = entry.key();
         item.image = entry.find_image(source, file);
-        self.places[at].size = entry.size;
+        // Datumaro writes 0 × 0 for an item without an image.
+        self.places[at].size = entry.size.filter(|&(w, h)| w > 0 && h > 0);
         Ok(())
     }
 
@@ -281,13 +283,19 @@ impl Reading {
                 class
             }
         };
+        let rle_size = shapes.iter().find_map(|shape| match shape {
+            Shape::Rle(rle) => Some((rle.width, rle.height)),
+            _ => None,
+        });
         let value = index as u32;
         let stored: Vec<(u32, Shape)> = shapes.into_iter().map(|s| (value, s)).collect();
         let stored = self.shapes.push(&stored).map_err(|e| e.to_string())?;
         let instance = u32::try_from(id).unwrap_or(0);
         let item = self.item_of(&image, by_image).item;
         self.items[item].subset.clone_from(subset);
-        self.places[item].annotations.push(stored);
+        let place = &mut self.places[item];
+        place.annotations.push(stored);
+        place.rle_size = place.rle_size.or(rle_size);
         self.listings[item].push((value, class, instance, attributes));
         Ok(())
     }
@@ -295,9 +303,18 @@ impl Reading {
     /// Every item's mask: its listings (an image with a size and no
     /// annotation has an empty one; without a size, none).
     fn make_masks(&mut self, files: &[String]) -> Result<()> {
+        let mut sized_by_rle: (u64, Option<String>) = (0, None);
         for (at, item) in self.items.iter_mut().enumerate() {
             let listing = std::mem::take(&mut self.listings[at]);
-            let place = &self.places[at];
+            let place = &mut self.places[at];
+            if place.size.is_none() && !listing.is_empty() && place.rle_size.is_some() {
+                place.size = place.rle_size;
+                sized_by_rle.0 += 1;
+                let image = item.origin.get(Origin::IMAGE_ID).unwrap_or("?");
+                sized_by_rle.1.get_or_insert_with(|| {
+                    format!("image {image} of {}", files[place.file as usize])
+                });
+            }
             if place.size.is_none() {
                 if listing.is_empty() {
                     continue;
@@ -317,6 +334,14 @@ impl Reading {
                 listed,
                 recipe: at as u32,
             });
+        }
+        if let (n, Some(first)) = sized_by_rle {
+            self.warnings.push(Warning::new(
+                "image-size-from-rle",
+                format!(
+                    "{n} images have no width and height (first {first}; Datumaro writes 0 for an item without an image): their size is their RLE annotations' 'size'"
+                ),
+            ));
         }
         Ok(())
     }

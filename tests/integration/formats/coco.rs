@@ -417,3 +417,24 @@ fn coco_through_each_instance_format_and_back_keeps_what_that_format_holds() {
         "{through:?}"
     );
 }
+
+#[test]
+fn an_image_without_a_size_takes_its_rle_annotations_size() {
+    // Datumaro writes width and height 0 for an item without an image.
+    let tmp = TempDir::new("coco-no-size");
+    let files = read_tree(&fixture(OFFICIAL));
+    let path = "annotations/instances_val2017.json";
+    let mut doc: Value = serde_json::from_slice(&files[path]).unwrap();
+    doc["images"][0]["width"] = json!(0);
+    doc["images"][0]["height"] = json!(0);
+    let dir = tmp.join("in");
+    std::fs::create_dir_all(dir.join("annotations")).unwrap();
+    std::fs::write(dir.join(path), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let dataset = open_dataset(&dir, None).unwrap();
+    let codes: Vec<&str> = dataset.warnings.iter().map(|w| w.code).collect();
+    assert!(codes.contains(&"image-size-from-rle"), "{codes:?}");
+    let items = canonical(&dataset);
+    let original = canonical(&open_dataset(&fixture(OFFICIAL), None).unwrap());
+    assert_eq!(items[0].size, Some((16, 12)));
+    assert_eq!(items[0].pixels, original[0].pixels);
+}

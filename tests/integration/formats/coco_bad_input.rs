@@ -110,6 +110,9 @@ fn broken_coco_annotations_are_named_with_what_is_wrong() {
             "image-without-size",
             |d| {
                 d["images"][0].as_object_mut().unwrap().remove("width");
+                // Only its polygons left: no RLE gives a size.
+                let annotations = d["annotations"].as_array_mut().unwrap();
+                annotations.drain(1..3);
             },
             vec!["image 139 has annotations but no 'width' and 'height'"],
         ),
