@@ -80,8 +80,9 @@ pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
 
 /// One annotation as listed, until its item's mask is made: `(value =
 /// its index in the file's annotations, provisional class, annotation id
-/// as instance number (0: none), attributes)`.
-type Listing = (u32, u32, u32, Attributes);
+/// as instance number (0: none), attributes)`: 24 bytes, most annotations
+/// having no attributes.
+type Listing = (u32, u32, u32, Option<Box<Attributes>>);
 
 /// What the files read so far hold.
 #[derive(Default)]
@@ -296,6 +297,7 @@ impl Reading {
         let place = &mut self.places[item];
         place.annotations.push(stored);
         place.rle_size = place.rle_size.or(rle_size);
+        let attributes = (!attributes.is_empty()).then(|| Box::new(attributes));
         self.listings[item].push((value, class, instance, attributes));
         Ok(())
     }
@@ -327,6 +329,17 @@ impl Reading {
                     ),
                 ));
             }
+            let listing = listing
+                .into_iter()
+                .map(|(value, class, instance, attributes)| {
+                    (
+                        value,
+                        class,
+                        instance,
+                        attributes.map(|a| *a).unwrap_or_default(),
+                    )
+                })
+                .collect();
             let listed =
                 ListedSegments::new(listing).expect("values are distinct annotation indices");
             item.mask = Some(MaskRef {
