@@ -107,8 +107,11 @@ impl MapTransform for Remake {
             Instances::Components(connectivity) => split_components(&map, connectivity),
             Instances::PerClass => one_per_class(&map)?,
         };
-        for segment in remade.segments() {
-            self.counts[segment.class as usize].fetch_add(1, Ordering::Relaxed);
+        let pixels = remade.pixel_counts();
+        for (segment, &n) in remade.segments().iter().zip(&pixels[1..]) {
+            if n > 0 {
+                self.counts[segment.class as usize].fetch_add(1, Ordering::Relaxed);
+            }
         }
         Ok(remade)
     }

@@ -150,39 +150,63 @@ fn walk(mask: &BitMask, walked: &mut [u64], x: u32, y: u32) -> (Ring, i64) {
     (ring, area)
 }
 
+/// Most bits the masks traced at once hold (8 MiB), apart from one
+/// segment's alone: segments are traced in batches within it.
+const BATCH_BITS: u64 = 1 << 26;
+
 /// The outer rings of each segment of `map` (index `i`: segment id
 /// `i + 1`), in image pixel-corner coordinates; a segment without pixels
 /// has none. `boxes`: each segment's `[x, y, w, h]` (index = segment id),
 /// as [`crate::formats::coco_shared::areas_and_boxes`] measures them.
+/// Memory: the bit masks of one batch of segments (see [`BATCH_BITS`]).
 pub fn outlines(map: &LabelMap, boxes: &[[u32; 4]]) -> Vec<Vec<Ring>> {
-    let mut masks: Vec<Option<BitMask>> = boxes[1..]
-        .iter()
-        .map(|b| (b[2] > 0).then(|| BitMask::new(*b)))
-        .collect();
-    for y in 0..map.height() {
-        let mut x = 0;
-        for run in map.row(y as usize) {
-            if run.id != 0
-                && let Some(mask) = &mut masks[run.id as usize - 1]
-            {
-                mask.fill(y, x, run.len);
-            }
-            x += run.len;
+    outlines_within(map, boxes, BATCH_BITS)
+}
+
+/// [`outlines`], tracing batches of at most `budget` bits of masks.
+fn outlines_within(map: &LabelMap, boxes: &[[u32; 4]], budget: u64) -> Vec<Vec<Ring>> {
+    let segments = boxes.len() - 1;
+    let bits = |b: &[u32; 4]| u64::from(b[2]).div_ceil(64) * 64 * u64::from(b[3]);
+    let mut found: Vec<Vec<Ring>> = vec![Vec::new(); segments];
+    let mut first = 0;
+    while first < segments {
+        let (mut last, mut held) = (first, 0u64);
+        while last < segments && (last == first || held + bits(&boxes[last + 1]) <= budget) {
+            held += bits(&boxes[last + 1]);
+            last += 1;
         }
+        let batch = &boxes[first + 1..=last];
+        let mut masks: Vec<Option<BitMask>> = batch
+            .iter()
+            .map(|b| (b[2] > 0).then(|| BitMask::new(*b)))
+            .collect();
+        let used = batch.iter().filter(|b| b[2] > 0);
+        let top = used.clone().map(|b| b[1]).min().unwrap_or(0);
+        let bottom = used.map(|b| b[1] + b[3]).max().unwrap_or(0);
+        let ids = first as u32 + 1..=last as u32;
+        for y in top..bottom {
+            let mut x = 0;
+            for run in map.row(y as usize) {
+                if ids.contains(&run.id)
+                    && let Some(mask) = &mut masks[(run.id - ids.start()) as usize]
+                {
+                    mask.fill(y, x, run.len);
+                }
+                x += run.len;
+            }
+        }
+        for (i, mask) in masks.iter().enumerate() {
+            if let Some(mask) = mask {
+                let shift = |[x, y]: [u32; 2]| [x + mask.x0, y + mask.y0];
+                found[first + i] = outer_rings(mask)
+                    .into_iter()
+                    .map(|ring| ring.into_iter().map(shift).collect())
+                    .collect();
+            }
+        }
+        first = last;
     }
-    masks
-        .iter()
-        .map(|mask| match mask {
-            None => Vec::new(),
-            Some(mask) => outer_rings(mask)
-                .into_iter()
-                .map(|ring| {
-                    let shift = |[x, y]: [u32; 2]| [x + mask.x0, y + mask.y0];
-                    ring.into_iter().map(shift).collect()
-                })
-                .collect(),
-        })
-        .collect()
+    found
 }
 
 /// Pixels in both of two masks of one size, and in either.
@@ -354,6 +378,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn segments_traced_in_small_batches_give_the_same_rings() {
+        let mut seed = 3u64;
+        let ids: Vec<u32> = (0..40 * 30)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((seed >> 33) % 9) as u32
+            })
+            .collect();
+        let segments = (1..=8).map(|c| Segment::new(c, None)).collect();
+        let map = LabelMap::new(40, 30, ids, segments).unwrap();
+        let boxes = boxes(&map);
+        let whole = outlines(&map, &boxes);
+        assert_eq!(
+            outlines_within(&map, &boxes, 1),
+            whole,
+            "one segment a batch"
+        );
+        assert_eq!(outlines_within(&map, &boxes, 4000), whole, "a few a batch");
     }
 
     /// Row-major pixels of a column-major mask.

@@ -10,6 +10,10 @@ use crate::losses::{Diagnostics, LossCode};
 use crate::model::{Item, LabelMap, MaskRef, Origin};
 use crate::remap::rle::{Rle, paint};
 
+/// Most runs the masks of one image's annotations may have together
+/// (64 MiB of counts).
+const MAX_HELD_COUNTS: usize = 4 * crate::remap::MAX_RUNS;
+
 /// Where an item is listed: its annotation file, the size `images` gives
 /// its image, and its annotations' shapes in file order.
 pub(super) struct Place {
@@ -45,6 +49,7 @@ impl ItemDecoder for CocoDecoder {
         let (width, height) = place.size.expect("items with a mask have a size");
         let listed = &mask.listed;
         let mut masks: Vec<(u32, Rle)> = Vec::new();
+        let mut counts = 0usize;
         for &at in &place.annotations {
             for (value, shape) in self.shapes.get(at)? {
                 let rle = shape.rasterise(height, width).map_err(|e| {
@@ -53,6 +58,16 @@ impl ItemDecoder for CocoDecoder {
                         format!("annotations[{value}] (image {image}): 'segmentation' {e}"),
                     )
                 })?;
+                // Every mask is held until painted: their runs are bounded.
+                counts += rle.counts.len();
+                if counts > MAX_HELD_COUNTS {
+                    return Err(Error::input(
+                        file,
+                        format!(
+                            "image {image}: its annotations' masks have more than {MAX_HELD_COUNTS} runs together; it is refused as too fragmented"
+                        ),
+                    ));
+                }
                 let segment = listed.get(value).map_or(0, |entry| entry.segment);
                 masks.push((segment, rle));
             }

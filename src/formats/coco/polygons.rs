@@ -2,7 +2,7 @@
 //! rings, filled back with pycocotools' rule to measure what they lose
 //! (holes), and the run's tally of it.
 
-use crate::remap::rle::{Rle, rle_from_polygon, union};
+use crate::remap::rle::{PolygonError, Rle, rle_from_polygon, union};
 use crate::remap::trace::{Ring, iou};
 use serde_json::Value;
 use std::sync::Mutex;
@@ -18,20 +18,20 @@ pub(super) struct Traced {
 }
 
 /// `rings` (of an object whose mask is `object`) as a COCO `segmentation`,
-/// measured against the object.
-pub(super) fn traced(rings: &[&Ring], object: &Rle) -> Traced {
+/// measured against the object. The error: a ring pycocotools' kernel
+/// cannot fill within its limits (an outline too fragmented).
+pub(super) fn traced(rings: &[&Ring], object: &Rle) -> Result<Traced, PolygonError> {
     let (h, w) = (object.height, object.width);
-    let filled: Vec<Rle> = rings
+    let filled = rings
         .iter()
         .map(|ring| {
             let points: Vec<[f64; 2]> = ring
                 .iter()
                 .map(|&[x, y]| [f64::from(x), f64::from(y)])
                 .collect();
-            // Corners of the image's pixels: far inside every limit.
-            rle_from_polygon(&points, h, w).expect("pixel corners rasterise")
+            rle_from_polygon(&points, h, w)
         })
-        .collect();
+        .collect::<Result<Vec<Rle>, PolygonError>>()?;
     let back = union(&filled);
     let area = back
         .counts
@@ -45,12 +45,12 @@ pub(super) fn traced(rings: &[&Ring], object: &Rle) -> Traced {
         .iter()
         .map(|ring| Value::from(ring.iter().flatten().copied().collect::<Vec<u32>>()))
         .collect();
-    Traced {
+    Ok(Traced {
         segmentation: Value::Array(segmentation),
         area,
         both,
         either,
-    }
+    })
 }
 
 /// The objects written as polygons so far, for the summary: a mean of

@@ -5,6 +5,7 @@
 
 use super::decode::{CocoDecoder, Place};
 use super::{ANNOTATION_KEYS, FILE_PREFIX, INFO};
+use crate::codec::{MAX_PIXELS, MAX_SIDE, within_limits};
 use crate::error::{Error, Result};
 use crate::formats::api::Dataset;
 use crate::formats::coco_shared::{
@@ -214,7 +215,14 @@ impl Reading {
         item.key = entry.key();
         item.image = entry.find_image(source, file);
         // Datumaro writes 0 × 0 for an item without an image.
-        self.places[at].size = entry.size.filter(|&(w, h)| w > 0 && h > 0);
+        let size = entry.size.filter(|&(w, h)| w > 0 || h > 0);
+        if let Some((w, h)) = size.filter(|&(w, h)| !within_limits(w, h)) {
+            return Err(format!(
+                "images[{index}] (image {}) is {w}x{h}, beyond the limits of {MAX_SIDE} pixels a side and {MAX_PIXELS} pixels",
+                entry.id
+            ));
+        }
+        self.places[at].size = size;
         Ok(())
     }
 
@@ -440,6 +448,11 @@ fn segmentation(value: Option<&Value>) -> std::result::Result<Option<Vec<Shape>>
             else {
                 return Err("is an RLE without a 'size' [height, width]".into());
             };
+            if !within_limits(width, height) {
+                return Err(format!(
+                    "is an RLE of size [{height}, {width}], beyond the limits of {MAX_SIDE} pixels a side and {MAX_PIXELS} pixels"
+                ));
+            }
             let rle = match rle.get("counts") {
                 Some(Value::String(text)) => Rle::from_coco_string(text, height, width),
                 Some(Value::Array(counts)) => {

@@ -101,7 +101,7 @@ impl<'a> CocoWriter<'a> {
         item: &Item,
         map: &LabelMap,
         out: &mut Diagnostics,
-    ) -> Vec<(Option<u64>, Value)> {
+    ) -> Result<Vec<(Option<u64>, Value)>> {
         let rles = rles_of_segments(map);
         let measured = areas_and_boxes(map);
         let outlines = match self.polygons {
@@ -150,7 +150,13 @@ impl<'a> CocoWriter<'a> {
                     Some(tally) if !crowd => {
                         let rings: Vec<&trace::Ring> =
                             parts.iter().flat_map(|&m| &outlines[m]).collect();
-                        let traced = polygons::traced(&rings, &mask);
+                        let traced = polygons::traced(&rings, &mask).map_err(|e| {
+                            Error::invalid_input(format!(
+                                "item '{}': the outline of an object of category {} cannot be a polygon pycocotools fills ({e}); write this dataset with --segmentation rle",
+                                item.key,
+                                self.category_ids[first.class as usize]
+                            ))
+                        })?;
                         tally.add(&item.key, &traced);
                         if traced.both < traced.either {
                             approximated.push(polygons::ratio(&traced));
@@ -159,9 +165,9 @@ impl<'a> CocoWriter<'a> {
                     }
                     _ => Segmentation::Rle(mask, crowd),
                 };
-                (asked, self.annotation(first, segmentation, area, bbox))
+                Ok((asked, self.annotation(first, segmentation, area, bbox)))
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         if !approximated.is_empty() {
             let ious: Vec<String> = approximated.iter().map(|r| format!("{r:.4}")).collect();
             out.loss(
@@ -175,7 +181,7 @@ impl<'a> CocoWriter<'a> {
                 ),
             );
         }
-        annotations
+        Ok(annotations)
     }
 
     /// One annotation (without `id` and `image_id`).
@@ -253,9 +259,10 @@ impl Writer for CocoWriter<'_> {
     ) -> Result<Encoded> {
         let (entry, file) = image_entry(item, map, image);
         let files: Vec<OutputFile> = file.into_iter().collect();
-        let annotations = map
-            .map(|m| self.annotations(item, m, out))
-            .unwrap_or_default();
+        let annotations = match map {
+            Some(map) => self.annotations(item, map, out)?,
+            None => Vec::new(),
+        };
         Ok(Encoded {
             files,
             record: Record {

@@ -438,3 +438,78 @@ fn an_image_without_a_size_takes_its_rle_annotations_size() {
     assert_eq!(items[0].size, Some((16, 12)));
     assert_eq!(items[0].pixels, original[0].pixels);
 }
+
+#[test]
+fn an_outline_too_fragmented_for_pycocotools_fails_its_item_with_a_hint() {
+    use maskconv::model::RunsBuilder;
+    // One serpentine object: full rows joined at alternate ends; its one
+    // outline crosses more pixel columns than pycocotools' kernel takes.
+    // 520 full rows of 4096: about 2 × 520 × 4096 crossings, above 2^22.
+    let (w, h) = (4096u32, 1040u32);
+    let mut runs = RunsBuilder::new(w);
+    for y in 0..h {
+        match y % 4 {
+            0 | 2 => runs.push_run(1, w as usize),
+            1 => {
+                runs.push_run(0, w as usize - 1);
+                runs.push_run(1, 1);
+            }
+            _ => {
+                runs.push_run(1, 1);
+                runs.push_run(0, w as usize - 1);
+            }
+        }
+    }
+    let map = LabelMap::from_runs(w, h, runs, vec![Segment::new(1, Some(1))]).unwrap();
+    let classes = vec![Class::new("snake", ClassKind::Thing)];
+    let dataset = memory_dataset(classes, vec![Item::new("s")], vec![Some(map)]);
+    let spec = find("coco").unwrap().info().options.iter().copied();
+    let spec = spec.into_iter().find(|s| s.name == "segmentation").unwrap();
+    let options = ConvertOptions {
+        options: FormatOptions::new().with(spec, Some("polygon")).unwrap(),
+        ..ConvertOptions::default()
+    };
+    let mut sink = MemorySink::default();
+    let error = convert_dataset(&dataset, find("coco").unwrap(), &mut sink, &options)
+        .expect_err("the item fails");
+    let text = error.to_string();
+    assert!(
+        text.contains("item 's'") && text.contains("--segmentation rle"),
+        "{text}"
+    );
+}
+
+#[test]
+fn masks_of_too_many_runs_together_are_refused_before_painting() {
+    // Two annotations of 9 M one-pixel runs each on a 4096² image: each
+    // alone is a valid RLE, together more than the runs one image may hold.
+    let (side, runs) = (4096u64, 9_000_000usize);
+    let rest = side * side - runs as u64;
+    let counts = |last: u64| {
+        let rle = maskconv::remap::rle::Rle {
+            height: side as u32,
+            width: side as u32,
+            counts: std::iter::repeat_n(1, runs).chain([last as u32]).collect(),
+        };
+        rle.to_coco_string()
+    };
+    let annotation = |id: u32| {
+        json!({"id": id, "image_id": 1, "category_id": 1, "iscrowd": 0,
+               "segmentation": {"size": [side, side], "counts": counts(rest)}})
+    };
+    let doc = json!({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": side, "height": side}],
+        "annotations": [annotation(1), annotation(2)],
+        "categories": [{"id": 1, "name": "noise"}],
+    });
+    let tmp = TempDir::new("coco-too-many-runs");
+    let dir = tmp.join("in");
+    std::fs::create_dir_all(dir.join("annotations")).unwrap();
+    let path = dir.join("annotations/instances_default.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let dataset = open_dataset(&dir, None).unwrap();
+    let error = dataset
+        .decode(0, &mut maskconv::losses::Diagnostics::default())
+        .expect_err("refused");
+    assert!(error.to_string().contains("too fragmented"), "{error}");
+}

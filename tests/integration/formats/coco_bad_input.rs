@@ -117,6 +117,22 @@ fn broken_coco_annotations_are_named_with_what_is_wrong() {
             vec!["image 139 has annotations but no 'width' and 'height'"],
         ),
         (
+            "image-too-large",
+            |d| {
+                d["images"][0]["width"] = json!(4_000_000_000u64);
+                d["images"][0]["height"] = json!(1);
+            },
+            vec!["images[0] (image 139) is 4000000000x1, beyond the limits"],
+        ),
+        (
+            "rle-too-large",
+            |d| d["annotations"][1]["segmentation"]["size"] = json!([70000, 70000]),
+            vec![
+                "annotations[1] (id 1769)",
+                "RLE of size [70000, 70000], beyond the limits",
+            ],
+        ),
+        (
             "category-twice",
             |d| d["categories"][1]["id"] = json!(1),
             vec!["categories[1]: category id 1 is listed twice"],
