@@ -158,7 +158,7 @@ const BATCH_BITS: u64 = 1 << 26;
 /// `i + 1`), in image pixel-corner coordinates; a segment without pixels
 /// has none. `boxes`: each segment's `[x, y, w, h]` (index = segment id),
 /// as [`crate::formats::coco_shared::areas_and_boxes`] measures them.
-/// Memory: the bit masks of one batch of segments (see [`BATCH_BITS`]).
+/// Memory: the bit masks of one batch of segments (8 MiB, or one segment's alone).
 pub fn outlines(map: &LabelMap, boxes: &[[u32; 4]]) -> Vec<Vec<Ring>> {
     outlines_within(map, boxes, BATCH_BITS)
 }
