@@ -28,6 +28,18 @@ pub enum Command {
     Validate(ReadArgs),
     /// List the formats, what each can hold, and their options.
     Formats(FormatsArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), generated from the same definitions.
+    #[command(hide = true)]
+    Man,
+}
+
+/// `maskconv completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: `maskconv completions bash > /etc/bash_completion.d/maskconv`.
+    pub shell: clap_complete::Shell,
 }
 
 /// Options shared by every command that reads a dataset.
@@ -200,9 +212,35 @@ fn usage_error(error: clap::Error) -> ! {
     error.exit()
 }
 
+/// `--version`: the version and the formats it reads and writes.
+fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (formats: {})",
+            env!("CARGO_PKG_VERSION"),
+            maskconv::formats::names()
+        )
+    })
+}
+
+/// The completion script for `shell`, from the whole command line.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), "maskconv", &mut script);
+    script
+}
+
+/// The man page (roff), from the whole command line.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command().version(env!("CARGO_PKG_VERSION"))).render(&mut page)?;
+    Ok(page)
+}
+
 /// The whole command line: the derived one, plus every format option.
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+    let mut command = Cli::command().version(version());
     for (sub, directions) in [
         ("convert", &[Direction::Read, Direction::Write][..]),
         ("inspect", &[Direction::Read][..]),

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => Some(&args.common),
         Command::Inspect(args) => Some(&args.read.common),
         Command::Validate(args) => Some(&args.common),
-        Command::Formats(_) => None,
+        Command::Formats(_) | Command::Completions(_) | Command::Man => None,
     };
     let json = common.is_some_and(|c| c.json);
     if let Err(e) = maskconv::interrupt::install(interruption_report(&cli.command, json, started)) {
@@ -50,6 +50,13 @@ fn main() -> ExitCode {
             };
             stdout(&text).map(|()| Exit::Ok)
         }
+        Command::Completions(args) => {
+            stdout_bytes(&cli::completions(args.shell)).map(|()| Exit::Ok)
+        }
+        Command::Man => cli::man_page()
+            .map_err(|e| maskconv::Error::output("the man page", e.to_string()))
+            .and_then(|page| stdout_bytes(&page))
+            .map(|()| Exit::Ok),
     };
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
@@ -116,8 +123,12 @@ type Outcome = maskconv::Result<Exit>;
 /// Writes `text` to stdout. A reader that went away (a closed pipe) is no
 /// error: the text is dropped and the command ends with its own exit code.
 fn stdout(text: &str) -> maskconv::Result<()> {
+    stdout_bytes(text.as_bytes())
+}
+
+fn stdout_bytes(bytes: &[u8]) -> maskconv::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(maskconv::Error::output("stdout", e.to_string()))
         }

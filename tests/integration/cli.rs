@@ -491,3 +491,32 @@ fn a_closed_stdout_keeps_the_exit_code_and_prints_no_panic() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn completions_man_page_and_version_come_from_the_command_line_definitions() {
+    let version = maskconv(&["--version"]);
+    assert!(version.status.success(), "{}", describe(&version));
+    let text = String::from_utf8_lossy(&version.stdout);
+    for format in maskconv::formats::REGISTRY.iter().map(|f| f.info().name) {
+        assert!(text.contains(format), "--version names {format}: {text}");
+    }
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = maskconv(&["completions", shell]);
+        assert!(script.status.success(), "{shell}: {}", describe(&script));
+        let script = String::from_utf8_lossy(&script.stdout);
+        // A format's own option is completed, as are the subcommands.
+        assert!(
+            script.contains("segmentation") && script.contains("inspect"),
+            "{shell}"
+        );
+    }
+    let bad = maskconv(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    let page = maskconv(&["man"]);
+    assert!(page.status.success(), "{}", describe(&page));
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(
+        page.contains(".TH maskconv 1") && page.contains("convert"),
+        "{page}"
+    );
+}
