@@ -24,13 +24,17 @@ pub fn decoded(path: &str) -> Vec<maskconv::model::LabelMap> {
         .collect()
 }
 
+/// The segments with pixels of `maps`: the objects a COCO writer writes.
+pub fn objects(maps: &[maskconv::model::LabelMap]) -> usize {
+    maps.iter()
+        .map(|m| m.pixel_counts()[1..].iter().filter(|&&n| n > 0).count())
+        .sum()
+}
+
 /// Decodes the dataset at `path`, then times encoding its segments.
 pub fn run(path: &str, runs: usize) {
     let maps = decoded(path);
-    let objects: usize = maps
-        .iter()
-        .map(|m| m.pixel_counts()[1..].iter().filter(|&&n| n > 0).count())
-        .sum();
+    let objects = objects(&maps);
     let mut rates = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();

@@ -19,10 +19,7 @@ pub fn run(path: &str, runs: usize) {
         .iter()
         .map(|m| areas_and_boxes(m).into_iter().map(|(_, b)| b).collect())
         .collect();
-    let objects: usize = maps
-        .iter()
-        .map(|m| m.pixel_counts()[1..].iter().filter(|&&n| n > 0).count())
-        .sum();
+    let objects = crate::rle::objects(&maps);
     let mut rates = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();

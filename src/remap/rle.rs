@@ -17,8 +17,8 @@ use crate::model::RunsBuilder;
 
 /// A binary mask as pycocotools encodes it: column-major (pixel `x, y` is
 /// number `x·height + y`), `counts` alternating runs of 0s and 1s, starting
-/// with 0s (the first count may be 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// with 0s (the first count may be 0). The default is the empty 0 × 0 mask.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rle {
     /// Rows.
     pub height: u32,

@@ -9,10 +9,9 @@ use crate::codec::{MAX_PIXELS, MAX_SIDE, within_limits};
 use crate::error::{Error, Result};
 use crate::formats::api::Dataset;
 use crate::formats::coco_shared::{
-    AnnotationFile, DEFAULT_SUBSET, ISCROWD, ImageEntry, annotation_files, category_warnings,
-    classes_of, id_text, promote_stuff_with_instances, stream_annotation_file,
+    AnnotationFile, DEFAULT_SUBSET, ISCROWD, ImageEntry, category_warnings, classes_of, id_text,
+    promote_stuff_with_instances, read_annotation_files, stream_annotation_file,
 };
-use crate::formats::common::several_datasets;
 use crate::formats::shapes::{Shape, ShapeStore};
 use crate::io::Source;
 use crate::losses::{Loss, LossCode};
@@ -25,42 +24,15 @@ use std::sync::Arc;
 
 /// Reads every annotation file of `source`.
 pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
-    let files = annotation_files(&*source, FILE_PREFIX);
-    let Some(first) = files.first() else {
-        return Err(Error::input(
-            source.name(),
-            "holds no annotations/instances_<subset>.json",
-        ));
-    };
-    if files.iter().any(|f| f.root != first.root) {
-        let mut roots: Vec<&str> = files.iter().map(|f| f.root).collect();
-        roots.dedup();
-        return Err(several_datasets(&*source, INFO.name, roots.into_iter()));
-    }
     let mut reading = Reading::default();
-    let mut categories: Option<(String, Vec<Value>)> = None;
-    for (index, file) in files.iter().enumerate() {
-        reading.file = index as u32;
-        let found = reading.read_file(&*source, file)?;
-        // Every file lists the same categories; the first file's are the catalog.
-        let display = source.display(file.path);
-        match &categories {
-            None => categories = Some((display, found)),
-            Some((first, listed)) if *listed != found => {
-                return Err(Error::input(
-                    display,
-                    format!(
-                        "lists other categories than {first}; the subsets of one dataset share their categories"
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let (display, categories) = categories.expect("one file at least");
-    let displays: Vec<String> = files.iter().map(|f| source.display(f.path)).collect();
+    let read = read_annotation_files(&*source, FILE_PREFIX, INFO.name, &mut |index, file| {
+        reading.file = index;
+        reading.read_file(&*source, file)
+    })?;
+    let (displays, categories) = (read.displays, read.categories);
+    let display = &displays[0];
     reading.make_masks(&displays)?;
-    let catalog = reading.resolve(&display, &displays, &categories)?;
+    let catalog = reading.resolve(display, &displays, &categories)?;
     reading.shapes.finish()?;
     let decoder = CocoDecoder {
         files: displays,

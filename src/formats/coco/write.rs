@@ -7,9 +7,8 @@ use super::{ANNOTATION_KEYS, FILE_PREFIX, INFO, polygons};
 use crate::error::{Error, Result};
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
 use crate::formats::coco_shared::{
-    ANNOTATIONS_DIR, AnnotationIds, IMAGES_DIR, ISCROWD, ImageIds, areas_and_boxes,
-    category_entries, crowd_flag, image_entry, plan_category_ids, record_text, subset_of,
-    write_annotation_file,
+    AnnotationIds, ISCROWD, ImageIds, areas_and_boxes, category_entries, crowd_flag, empty_folders,
+    image_entry, plan_category_ids, record_text, subsets_of, write_annotation_files,
 };
 use crate::formats::colors::distinct_rgb8;
 use crate::formats::options::FormatOptions;
@@ -20,7 +19,7 @@ use crate::remap::rle::{Rle, union};
 use crate::remap::rle_encode::rles_of_segments;
 use crate::remap::trace;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// Writes a COCO instances dataset.
 pub(super) struct CocoWriter<'a> {
@@ -75,12 +74,11 @@ impl<'a> CocoWriter<'a> {
                 ),
             );
         }
-        let subsets: BTreeSet<String> = dataset.items.iter().map(subset_of).collect();
         Ok(CocoWriter {
             categories,
             category_ids,
             image_ids: ImageIds::plan(&dataset.items),
-            subsets: subsets.into_iter().collect(),
+            subsets: subsets_of(&dataset.items),
             items: &dataset.items,
             kinds: std::iter::once(ClassKind::Stuff)
                 .chain(catalog.iter().map(|(_, class)| class.kind))
@@ -102,7 +100,7 @@ impl<'a> CocoWriter<'a> {
         map: &LabelMap,
         out: &mut Diagnostics,
     ) -> Result<Vec<(Option<u64>, Value)>> {
-        let rles = rles_of_segments(map);
+        let mut rles = rles_of_segments(map);
         let measured = areas_and_boxes(map);
         let outlines = match self.polygons {
             Some(_) => {
@@ -137,8 +135,8 @@ impl<'a> CocoWriter<'a> {
             .map(|parts| {
                 let first = &segments[parts[0]];
                 let mask = match parts.as_slice() {
-                    [one] => rles[*one].clone(),
-                    _ => union(&parts.iter().map(|&m| rles[m].clone()).collect::<Vec<_>>()),
+                    [one] => std::mem::take(&mut rles[*one]),
+                    _ => union(&parts.iter().map(|&m| std::mem::take(&mut rles[m])).collect::<Vec<_>>()),
                 };
                 let (area, bbox) = joined(parts.iter().map(|&m| measured[m + 1]));
                 let asked = match self.kinds[first.class as usize] {
@@ -246,8 +244,7 @@ impl Writer for CocoWriter<'_> {
     }
 
     fn folders(&self) -> Vec<String> {
-        // Datumaro's importer refuses a dataset without it, images or not.
-        vec![IMAGES_DIR.trim_end_matches('/').to_string()]
+        empty_folders()
     }
 
     fn encode(
@@ -293,14 +290,16 @@ impl Writer for CocoWriter<'_> {
             out.warn("polygon-iou", summary);
         }
         let image_id = |index| self.image_ids.of(self.items, index);
-        for subset in &self.subsets {
-            let path = format!("{ANNOTATIONS_DIR}{FILE_PREFIX}{subset}.json");
-            let wrote = sink.write_stream(&path, &mut |file| {
-                write_annotation_file(file, written, subset, &image_id, ids, &self.categories)
-            });
-            wrote.map_err(|e| Error::output(&path, e.to_string()))?;
-        }
-        Ok(())
+        let categories = &self.categories;
+        write_annotation_files(
+            sink,
+            written,
+            FILE_PREFIX,
+            &self.subsets,
+            &image_id,
+            ids,
+            categories,
+        )
     }
 }
 

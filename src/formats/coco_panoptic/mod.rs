@@ -52,7 +52,7 @@ mod read;
 mod write;
 
 use super::api::{Dataset, Format, FormatInfo, Writer};
-use super::coco_shared::{CATEGORY_KEYS, ISCROWD, SUPERCATEGORY, annotation_files};
+use super::coco_shared::{CLASS_ATTRIBUTES, ISCROWD, annotation_files};
 use super::options::FormatOptions;
 use crate::codec::Compression;
 use crate::error::Result;
@@ -80,10 +80,7 @@ static INFO: FormatInfo = FormatInfo {
         }),
         color_bits: 8,
         subsets: true,
-        class_attributes: Keeps::Some {
-            keeps: |name, _| !CATEGORY_KEYS.contains(&name) || name == SUPERCATEGORY,
-            what: "a COCO category keeps other keys beside id, name, isthing and color",
-        },
+        class_attributes: CLASS_ATTRIBUTES,
         segment_attributes: Keeps::Some {
             keeps: |name, value| match name {
                 ISCROWD => value.as_u64().is_some_and(|v| v <= 1),

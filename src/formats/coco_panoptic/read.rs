@@ -7,11 +7,10 @@ use super::{FILE_PREFIX, INFO, MAX_SEGMENT_ID, SEGMENT_KEYS};
 use crate::error::{Error, Result};
 use crate::formats::api::Dataset;
 use crate::formats::coco_shared::{
-    ANNOTATIONS_DIR, AnnotationFile, DEFAULT_SUBSET, ISCROWD, ImageEntry, annotation_files,
-    category_warnings, check_inside, classes_of, id_text, promote_stuff_with_instances,
+    ANNOTATIONS_DIR, AnnotationFile, DEFAULT_SUBSET, ISCROWD, ImageEntry, category_warnings,
+    check_inside, classes_of, id_text, promote_stuff_with_instances, read_annotation_files,
     stream_annotation_file,
 };
-use crate::formats::common::several_datasets;
 use crate::io::Source;
 use crate::model::{
     Attributes, Catalog, ClassKind, FileRef, Item, ListedSegments, MaskRef, Origin,
@@ -23,42 +22,14 @@ use std::sync::Arc;
 
 /// Reads every annotation file of `source`.
 pub(super) fn open(source: Arc<dyn Source>) -> Result<Dataset> {
-    let files = annotation_files(&*source, FILE_PREFIX);
-    let Some(first) = files.first() else {
-        return Err(Error::input(
-            source.name(),
-            "holds no annotations/panoptic_<subset>.json",
-        ));
-    };
-    if files.iter().any(|f| f.root != first.root) {
-        let mut roots: Vec<&str> = files.iter().map(|f| f.root).collect();
-        roots.dedup();
-        return Err(several_datasets(&*source, INFO.name, roots.into_iter()));
-    }
     let mut reading = Reading::default();
-    let mut categories: Option<(String, Vec<Value>)> = None;
-    for (index, file) in files.iter().enumerate() {
-        reading.file = index as u32;
-        let found = reading.read_file(&*source, file)?;
-        // Every file lists the same categories (Datumaro and COCO write
-        // them whole into each); the first file's are the catalog.
-        let display = source.display(file.path);
-        match &categories {
-            None => categories = Some((display, found)),
-            Some((first, listed)) if *listed != found => {
-                return Err(Error::input(
-                    display,
-                    format!(
-                        "lists other categories than {first}; the subsets of one dataset share their categories"
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let (display, categories) = categories.expect("one file at least");
-    let displays: Vec<String> = files.iter().map(|f| source.display(f.path)).collect();
-    let catalog = reading.resolve(&display, &displays, &categories)?;
+    let read = read_annotation_files(&*source, FILE_PREFIX, INFO.name, &mut |index, file| {
+        reading.file = index;
+        reading.read_file(&*source, file)
+    })?;
+    let (displays, categories) = (read.displays, read.categories);
+    let display = &displays[0];
+    let catalog = reading.resolve(display, &displays, &categories)?;
     let decoder = PanopticDecoder {
         files: displays,
         places: reading.places,

@@ -4,12 +4,12 @@
 
 use super::{FILE_PREFIX, INFO, MAX_SEGMENT_ID, SEGMENT_KEYS};
 use crate::codec::{Compression, PngLayout, encode_png_rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::formats::api::{Dataset, Encoded, OutputFile, Record, Writer, Written};
 use crate::formats::coco_shared::{
-    ANNOTATIONS_DIR, AnnotationIds, IMAGES_DIR, ISCROWD, ImageIds, areas_and_boxes,
-    category_entries, crowd_flag, image_entry, plan_category_ids, record_text, subset_of,
-    write_annotation_file,
+    ANNOTATIONS_DIR, AnnotationIds, ISCROWD, ImageIds, areas_and_boxes, category_entries,
+    crowd_flag, empty_folders, image_entry, plan_category_ids, record_text, subset_of, subsets_of,
+    write_annotation_files,
 };
 use crate::formats::colors::distinct_rgb8;
 use crate::io::Sink;
@@ -17,7 +17,7 @@ use crate::losses::{Capabilities, Diagnostics};
 use crate::model::{Item, LabelMap, Segment, key_to_path};
 use crate::remap::{paint_row, rgb_of_id};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 /// Writes a COCO panoptic dataset.
 pub(super) struct PanopticWriter<'a> {
@@ -60,13 +60,12 @@ impl<'a> PanopticWriter<'a> {
                 ),
             );
         }
-        let subsets: BTreeSet<String> = dataset.items.iter().map(subset_of).collect();
         Ok(PanopticWriter {
             compression,
             categories,
             category_ids,
             image_ids,
-            subsets: subsets.into_iter().collect(),
+            subsets: subsets_of(&dataset.items),
             items: &dataset.items,
         })
     }
@@ -146,8 +145,7 @@ impl Writer for PanopticWriter<'_> {
     }
 
     fn folders(&self) -> Vec<String> {
-        // Datumaro's importer refuses a dataset without it, images or not.
-        vec![IMAGES_DIR.trim_end_matches('/').to_string()]
+        empty_folders()
     }
 
     fn encode(
@@ -172,36 +170,17 @@ impl Writer for PanopticWriter<'_> {
     }
 
     fn finish(&self, written: &Written, sink: &mut dyn Sink, _out: &mut Diagnostics) -> Result<()> {
-        for subset in &self.subsets {
-            let path = format!("{ANNOTATIONS_DIR}{FILE_PREFIX}{subset}.json");
-            let wrote = self.write_subset(written, subset, &path, sink);
-            wrote.map_err(|e| Error::output(&path, e.to_string()))?;
-        }
-        Ok(())
-    }
-}
-
-impl PanopticWriter<'_> {
-    /// Writes the annotation file of `subset`: its images, then its
-    /// annotations, each a pass over the records.
-    fn write_subset(
-        &self,
-        written: &Written,
-        subset: &str,
-        path: &str,
-        sink: &mut dyn Sink,
-    ) -> Result<()> {
         let image_id = |index| self.image_ids.of(self.items, index);
-        sink.write_stream(path, &mut |file| {
-            write_annotation_file(
-                file,
-                written,
-                subset,
-                &image_id,
-                AnnotationIds::None,
-                &self.categories,
-            )
-        })
+        let ids = AnnotationIds::None;
+        write_annotation_files(
+            sink,
+            written,
+            FILE_PREFIX,
+            &self.subsets,
+            &image_id,
+            ids,
+            &self.categories,
+        )
     }
 }
 

@@ -31,6 +31,13 @@ pub const SUPERCATEGORY: &str = "supercategory";
 /// The keys of a category both formats define.
 pub const CATEGORY_KEYS: [&str; 5] = ["id", "name", "supercategory", "isthing", "color"];
 
+/// The class attributes a COCO category holds: its supercategory, and keys
+/// other than the category's own.
+pub const CLASS_ATTRIBUTES: crate::losses::Keeps = crate::losses::Keeps::Some {
+    keeps: |name, _| !CATEGORY_KEYS.contains(&name) || name == SUPERCATEGORY,
+    what: "a COCO category keeps other keys beside id, name, isthing and color",
+};
+
 /// One annotation file of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnotationFile<'a> {

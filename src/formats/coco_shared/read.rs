@@ -3,7 +3,7 @@
 
 use super::{AnnotationFile, IMAGES_DIR};
 use crate::error::{Error, Result};
-use crate::formats::common::{file_extension, strip_bom};
+use crate::formats::common::{file_extension, several_datasets, strip_bom};
 use crate::formats::json_stream::{Held, MAX_HELD_BYTES, StreamError, stream_arrays};
 use crate::io::Source;
 use crate::model::{Catalog, Class, ClassKind, ClassNumber, Color, Item, path_to_key};
@@ -11,6 +11,60 @@ use crate::report::Warning;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+
+/// A dataset's annotation files, read.
+pub struct FilesRead {
+    /// How messages name each file, in path order.
+    pub displays: Vec<String>,
+    /// The categories every file lists.
+    pub categories: Vec<Value>,
+}
+
+/// Reads every `annotations/<prefix><subset>.json` of `source` (of the
+/// format `format`) with `read_file(index, file)`, which returns the file's
+/// categories; they must be the same in every file (Datumaro and COCO write
+/// them whole into each). No file, or files in several roots, is an error.
+pub fn read_annotation_files(
+    source: &dyn Source,
+    prefix: &str,
+    format: &str,
+    read_file: &mut dyn FnMut(u32, &AnnotationFile) -> Result<Vec<Value>>,
+) -> Result<FilesRead> {
+    let files = super::annotation_files(source, prefix);
+    let Some(first) = files.first() else {
+        return Err(Error::input(
+            source.name(),
+            format!("holds no annotations/{prefix}<subset>.json"),
+        ));
+    };
+    if files.iter().any(|f| f.root != first.root) {
+        let mut roots: Vec<&str> = files.iter().map(|f| f.root).collect();
+        roots.dedup();
+        return Err(several_datasets(source, format, roots.into_iter()));
+    }
+    let displays: Vec<String> = files.iter().map(|f| source.display(f.path)).collect();
+    let mut categories: Option<Vec<Value>> = None;
+    for (index, file) in files.iter().enumerate() {
+        let found = read_file(index as u32, file)?;
+        match &categories {
+            None => categories = Some(found),
+            Some(listed) if *listed != found => {
+                return Err(Error::input(
+                    &displays[index],
+                    format!(
+                        "lists other categories than {}; the subsets of one dataset share their categories",
+                        displays[0]
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(FilesRead {
+        displays,
+        categories: categories.expect("one file at least"),
+    })
+}
 
 /// Streams the annotation file at `path`: `each(array, index, element)` for
 /// every element of `images` (array 0) and `annotations` (array 1), in file

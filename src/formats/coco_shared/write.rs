@@ -1,11 +1,12 @@
 //! Writing what both COCO formats share: category and image ids, the
 //! `categories` and `images` entries, and the annotation file from records.
 
-use super::{CATEGORY_KEYS, DEFAULT_SUBSET, IMAGES_DIR, SUPERCATEGORY};
+use super::{ANNOTATIONS_DIR, CATEGORY_KEYS, DEFAULT_SUBSET, IMAGES_DIR, SUPERCATEGORY};
 use crate::error::{Error, Result};
 use crate::formats::api::{OutputFile, Written};
 use crate::formats::common::source_image;
 use crate::formats::shapes::image_size;
+use crate::io::Sink;
 use crate::losses::Diagnostics;
 use crate::model::{Catalog, ClassKind, ClassNumber, Item, LabelMap, Origin, key_to_path};
 use serde_json::{Map, Value, json};
@@ -93,6 +94,18 @@ pub fn category_entries(catalog: &Catalog, ids: &[u32], palette: &[[u8; 3]]) -> 
             Value::Object(category)
         })
         .collect()
+}
+
+/// The subsets `items` are written in, as file names say them, sorted.
+pub fn subsets_of(items: &[Item]) -> Vec<String> {
+    let subsets: std::collections::BTreeSet<String> = items.iter().map(subset_of).collect();
+    subsets.into_iter().collect()
+}
+
+/// The folders a written COCO dataset has even without files in them:
+/// Datumaro's importers refuse one without `images/`.
+pub fn empty_folders() -> Vec<String> {
+    vec![IMAGES_DIR.trim_end_matches('/').to_string()]
 }
 
 /// The subset an item is written in, as file names say it.
@@ -221,6 +234,27 @@ pub enum AnnotationIds {
     Asked,
     /// 1, 2, … in record order across the whole dataset (so unique in it).
     Counted,
+}
+
+/// Writes `annotations/<prefix><subset>.json` for each of `subsets` into
+/// `sink` (see [`write_annotation_file`]).
+pub fn write_annotation_files(
+    sink: &mut dyn Sink,
+    written: &Written,
+    prefix: &str,
+    subsets: &[String],
+    image_id: &dyn Fn(usize) -> u64,
+    ids: AnnotationIds,
+    categories: &[Value],
+) -> Result<()> {
+    for subset in subsets {
+        let path = format!("{ANNOTATIONS_DIR}{prefix}{subset}.json");
+        let wrote = sink.write_stream(&path, &mut |file| {
+            write_annotation_file(file, written, subset, image_id, ids, categories)
+        });
+        wrote.map_err(|e| Error::output(&path, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Writes the annotation file of `subset` to `file`: `info`, `licenses`,
