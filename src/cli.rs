@@ -26,6 +26,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Decode every mask and list every problem (exit 1 if there is one).
     Validate(ReadArgs),
+    /// Join the outputs of `convert --shard` into what one run writes.
+    Merge(MergeArgs),
     /// List the formats, what each can hold, and their options.
     Formats(FormatsArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -121,6 +123,34 @@ pub struct ConvertArgs {
     /// Label mapping.
     #[command(flatten)]
     pub map: MapArgs,
+    /// Convert only shard K of N (K from 0), for `maskconv merge`. Without it, a
+    /// Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job
+    /// (JOB_COMPLETION_INDEX, with --shard-count) is a shard.
+    #[arg(long, value_name = "K/N", value_parser = |v: &str| maskconv::shard::Shard::parse(v), conflicts_with = "no_shard")]
+    pub shard: Option<maskconv::shard::Shard>,
+    /// The number of shards, when a scheduler's variable gives K but not N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "no_shard")]
+    pub shard_count: Option<u32>,
+    /// Convert every item even in a Slurm array task or an Indexed Job.
+    #[arg(long)]
+    pub no_shard: bool,
+}
+
+/// `maskconv merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' outputs (or a quoted glob, 'out-*.zip'), then OUTPUT.
+    #[arg(required = true, num_args = 2.., value_name = "SHARD_OUTPUT... OUTPUT")]
+    pub paths: Vec<PathBuf>,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// No summary line.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `maskconv inspect` / `maskconv validate`.
@@ -316,4 +346,73 @@ fn format_options(matches: &ArgMatches) -> FormatOptions {
         }
     }
     options
+}
+
+/// `merge`'s paths with quoted globs expanded (`*` and `?` in the last
+/// component, matched in its folder, sorted): the shells of schedulers'
+/// job scripts expand them too, but a glob may arrive quoted. A glob
+/// matching nothing is a usage error.
+pub fn expand_globs(paths: &[PathBuf]) -> maskconv::Result<Vec<PathBuf>> {
+    let mut expanded = Vec::new();
+    for path in paths {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let pattern = match name {
+            Some(name) if (name.contains('*') || name.contains('?')) && !path.exists() => name,
+            _ => {
+                expanded.push(path.clone());
+                continue;
+            }
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| maskconv::Error::usage(format!("{}: {e}", dir.display())))?;
+        let mut matched: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| glob_matches(&pattern, &entry.file_name().to_string_lossy()))
+            .map(|entry| path.with_file_name(entry.file_name()))
+            .collect();
+        if matched.is_empty() {
+            return Err(maskconv::Error::usage(format!(
+                "no file or folder matches '{}'",
+                path.display()
+            )));
+        }
+        matched.sort();
+        expanded.extend(matched);
+    }
+    Ok(expanded)
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters and
+/// `?` any one character. Hidden names match only a pattern starting with `.`.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    fn matches(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => matches(&p[1..], n) || (!n.is_empty() && matches(p, &n[1..])),
+            (Some('?'), Some(_)) => matches(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    (pattern.starts_with('.') || !name.starts_with('.')) && matches(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs_match_stars_and_question_marks() {
+        assert!(glob_matches("out-*.zip", "out-0.zip"));
+        assert!(glob_matches("out-?", "out-3"));
+        assert!(!glob_matches("out-?", "out-12"));
+        assert!(!glob_matches("*.zip", "out.tar.gz"));
+        assert!(!glob_matches("*", ".hidden"));
+        assert!(glob_matches("*a*b*", "xxaxxbxx"));
+    }
 }

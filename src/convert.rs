@@ -20,7 +20,9 @@ use crate::model::{key_to_path, survey_keys};
 use crate::open::{ignored_options, open_dataset};
 use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
 use crate::report::{NoteList, Warning};
+use crate::shard::{ItemLog, Job, Manifest, Shard, notes_of};
 use serde::Serialize;
+use std::ops::Range;
 use std::path::Path;
 
 /// Options of `convert`.
@@ -42,6 +44,8 @@ pub struct ConvertOptions<'a> {
     pub mapping: Option<Mapping>,
     /// Instances remade after the mapping (`--instances`).
     pub instances: Option<Instances>,
+    /// Convert only this part of the items, for a later `merge` (`--shard`).
+    pub shard: Option<Shard>,
 }
 
 /// An item left out of the output under `--keep-going`, and why.
@@ -76,6 +80,23 @@ pub struct ConvertReport {
     pub mapping: Vec<MappingRow>,
     /// The instances per class `--instances` made (empty without it).
     pub instances: Vec<InstancesRow>,
+    /// The part converted, under `--shard` (`items` is still the dataset's).
+    pub shard: Option<ShardPart>,
+}
+
+/// The part of the items a shard converted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardPart {
+    /// Which shard, from 0.
+    pub index: usize,
+    /// Of how many.
+    pub count: usize,
+    /// The positions of its items: `first..end`.
+    pub first: usize,
+    /// See `first`.
+    pub end: usize,
+    /// What chose it: `--shard`, or the scheduler's variable.
+    pub chosen_by: &'static str,
 }
 
 /// Converts INPUT to OUTPUT in format `to`. On success the output has been
@@ -92,39 +113,17 @@ pub fn convert(
     // Refuse a bad OUTPUT before reading anything; `create` checks again.
     Output::check(output, input, options.force)?;
     let dataset = open_dataset(input, from, &options.options)?;
-    let (dataset, applied) = match &options.mapping {
-        Some(mapping) => {
-            let (mapped, applied) =
-                mapping.apply(dataset, target.info().capabilities.ignore_value)?;
-            (mapped, Some(applied))
-        }
-        None => (dataset, None),
-    };
-    let (dataset, remade) = match options.instances {
-        Some(instances) => instances.apply(dataset).map(|(d, r)| (d, Some(r)))?,
-        None => (dataset, None),
-    };
+    let (dataset, applied, remade) = prepare(dataset, target, options)?;
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
-    let layout = OutputOptions {
-        force: options.force,
-        gzip_level: match options.compression {
-            Compression::Fast => 1,
-            Compression::Balanced => 6,
-            Compression::High => 9,
-        },
-        archive_folder: target.info().archive_folder,
-    };
+    let layout = output_layout(target, options);
     let mut out = Output::create_with(output, input, layout)?;
-    let mut report = convert_dataset(&dataset, target, &mut out, options)?;
-    if report.written == 0 && !report.skipped.is_empty() {
-        // Nothing to publish: a run that wrote nothing failed.
-        let first = &report.skipped[0];
-        return Err(Error::invalid_input(format!(
-            "every item failed, so nothing was written ({} skipped; the first, '{}': {})",
-            report.skipped.len(),
-            first.key,
-            first.error
-        )));
+    let job = options
+        .shard
+        .map(|_| Job::new(input, dataset.format.name, target.info().name, options));
+    let mut report = run(&dataset, target, &mut out, options, job)?;
+    if options.shard.is_none() {
+        // A shard's merge decides, for all the items.
+        refuse_nothing_written(&report)?;
     }
     report.warnings.extend(out.warnings().iter().cloned());
     if let Some(applied) = applied {
@@ -138,7 +137,60 @@ pub fn convert(
     Ok(report)
 }
 
-fn refuse_unwritable(format: &FormatInfo) -> Result<()> {
+/// A run that wrote nothing because every item failed is a failure:
+/// nothing is published.
+pub(crate) fn refuse_nothing_written(report: &ConvertReport) -> Result<()> {
+    match (report.written, report.skipped.first()) {
+        (0, Some(first)) => Err(Error::invalid_input(format!(
+            "every item failed, so nothing was written ({} skipped; the first, '{}': {})",
+            report.skipped.len(),
+            first.key,
+            first.error
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `dataset` with `--map` and `--instances` applied, and what they did.
+pub(crate) fn prepare(
+    dataset: Dataset,
+    target: &dyn Format,
+    options: &ConvertOptions,
+) -> Result<(
+    Dataset,
+    Option<crate::mapping::Applied>,
+    Option<crate::mapping::Remade>,
+)> {
+    let (dataset, applied) = match &options.mapping {
+        Some(mapping) => {
+            let (mapped, applied) =
+                mapping.apply(dataset, target.info().capabilities.ignore_value)?;
+            (mapped, Some(applied))
+        }
+        None => (dataset, None),
+    };
+    let (dataset, remade) = match options.instances {
+        Some(instances) => instances.apply(dataset).map(|(d, r)| (d, Some(r)))?,
+        None => (dataset, None),
+    };
+    Ok((dataset, applied, remade))
+}
+
+/// How OUTPUT is laid out for `target`. A shard's archive has no top
+/// folder (its merge's has), so that its paths are the sink's.
+pub(crate) fn output_layout(target: &dyn Format, options: &ConvertOptions) -> OutputOptions {
+    OutputOptions {
+        force: options.force,
+        gzip_level: match options.compression {
+            Compression::Fast => 1,
+            Compression::Balanced => 6,
+            Compression::High => 9,
+        },
+        archive_folder: target.info().archive_folder && options.shard.is_none(),
+    }
+}
+
+pub(crate) fn refuse_unwritable(format: &FormatInfo) -> Result<()> {
     match format.can_write {
         true => Ok(()),
         false => Err(Error::usage(format!(
@@ -148,19 +200,71 @@ fn refuse_unwritable(format: &FormatInfo) -> Result<()> {
     }
 }
 
-/// Converts an opened dataset into any [`Sink`]: the library entry point.
+/// Converts an opened dataset into any [`Sink`]: the library entry point
+/// (a shard is converted from its input's path, by [`convert`]).
 pub fn convert_dataset(
     dataset: &Dataset,
     target: &dyn Format,
     sink: &mut dyn Sink,
     options: &ConvertOptions,
 ) -> Result<ConvertReport> {
+    if options.shard.is_some() {
+        return Err(Error::usage(
+            "a shard is converted from a path (convert), so that its merge can open the input again",
+        ));
+    }
+    run(dataset, target, sink, options, None)
+}
+
+/// Converts `dataset`, or under `--shard` the shard's part of it (then
+/// `job` says how, for the manifest).
+fn run(
+    dataset: &Dataset,
+    target: &dyn Format,
+    sink: &mut dyn Sink,
+    options: &ConvertOptions,
+    job: Option<Job>,
+) -> Result<ConvertReport> {
+    let (plan, mut tally) = begin(dataset, target, sink, options)?;
+    let shard = options.shard.zip(job);
+    let range = match &shard {
+        Some((shard, _)) => shard.range(dataset.items.len()),
+        None => 0..dataset.items.len(),
+    };
+    let before_items = tally.notes();
+    if shard.is_some() {
+        tally.log = Some(ItemLog::new(sink.scratch_dir()));
+    }
+    tally
+        .warnings
+        .extend(dataset.announce_reads(plan.caps.source_images, range.clone()));
+    run_items(&plan, &mut tally, range, sink, options)?;
+    match shard {
+        Some((shard, job)) => tally.finish_shard(
+            &plan,
+            sink,
+            Manifest::new(job, dataset, shard),
+            before_items,
+        ),
+        None => tally.finish(&plan, sink),
+    }
+}
+
+/// Plans the writer, notes what the dataset as a whole loses, and writes
+/// the writer's header files and folders: a conversion ready for its items.
+pub(crate) fn begin<'a>(
+    dataset: &'a Dataset,
+    target: &dyn Format,
+    sink: &mut dyn Sink,
+    options: &ConvertOptions,
+) -> Result<(Plan<'a>, Tally<'a>)> {
     let plan = Plan::new(dataset, target, options)?;
     let mut tally = Tally {
         losses: LossLog::new(options.strict),
         warnings: NoteList::default(),
         written: Written::new(&dataset.items, Spill::new(sink.scratch_dir())),
         skipped: Vec::new(),
+        log: None,
     };
     tally.warnings.extend(dataset.warnings.iter().cloned());
     if dataset.items.is_empty() {
@@ -217,25 +321,33 @@ pub fn convert_dataset(
     for folder in plan.writer.folders() {
         sink.write_folder(&folder)?;
     }
-    tally
-        .warnings
-        .extend(dataset.announce_reads(plan.caps.source_images));
+    Ok((plan, tally))
+}
 
+/// Decodes, encodes and writes the items at positions `range`.
+fn run_items(
+    plan: &Plan,
+    tally: &mut Tally,
+    range: Range<usize>,
+    sink: &mut dyn Sink,
+    options: &ConvertOptions,
+) -> Result<()> {
     // Into a folder with several workers, each writes its item's files
     // itself: creating files is kernel work the ordering thread would
     // otherwise do alone. With one worker, the ordering thread writing while
     // the worker decodes the next item is the better split.
-    let concurrent = if worker_count(options.run, dataset.items.len()) > 1 {
+    let concurrent = if worker_count(options.run, range.len()) > 1 {
         sink.concurrent()
     } else {
         None
     };
     let mut fatal: Option<Error> = None;
+    let first = range.start;
     for_each_ordered(
-        dataset.items.len(),
+        range.len(),
         options.run,
-        |index| plan.work(index, concurrent.as_deref()),
-        |index, result| match tally.accept(&plan, index, result, sink) {
+        |at| plan.work(first + at, concurrent.as_deref()),
+        |at, result| match tally.accept(plan, first + at, result, sink) {
             Ok(()) => true,
             Err(e) => {
                 fatal = Some(e);
@@ -243,14 +355,14 @@ pub fn convert_dataset(
             }
         },
     );
-    if let Some(e) = fatal {
-        return Err(e);
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    tally.finish(&plan, sink)
 }
 
 /// What the workers share: the dataset, the configured writer and what it holds.
-struct Plan<'a> {
+pub(crate) struct Plan<'a> {
     dataset: &'a Dataset,
     writer: Box<dyn Writer + 'a>,
     caps: Capabilities,
@@ -264,8 +376,9 @@ struct Plan<'a> {
 
 /// What becomes of one item, worked out on a worker.
 enum Outcome {
-    /// Encoded (its files already written when the sink is concurrent), with its losses.
-    Written(Encoded, Vec<Loss>),
+    /// Encoded, with its losses; the paths of its files already written
+    /// (when the sink is concurrent), the others still in `Encoded`.
+    Written(Encoded, Vec<Loss>, Vec<String>),
     /// Not written: the target cannot hold it, and that is the loss.
     LeftOut(Loss),
     /// Cannot be written: the run fails, or the item is skipped.
@@ -319,21 +432,25 @@ impl<'a> Plan<'a> {
             .encode(item, map.as_ref(), image.as_deref(), &mut found)?;
         item_losses.append(&mut found.losses);
         warnings.append(&mut found.warnings);
+        let mut written = Vec::new();
         if let Some(out) = concurrent {
             for file in encoded.files.drain(..) {
                 out.write_file(&file.path, &file.bytes)?;
+                written.push(file.path);
             }
         }
-        Ok((Outcome::Written(encoded, item_losses), warnings))
+        Ok((Outcome::Written(encoded, item_losses, written), warnings))
     }
 }
 
 /// What the calling thread gathers, in item order.
-struct Tally<'a> {
+pub(crate) struct Tally<'a> {
     losses: LossLog,
     warnings: NoteList,
-    written: Written<'a>,
-    skipped: Vec<Skipped>,
+    pub(crate) written: Written<'a>,
+    pub(crate) skipped: Vec<Skipped>,
+    /// A shard's log of its written items (for its merge), instead of `written`.
+    log: Option<ItemLog>,
 }
 
 impl Tally<'_> {
@@ -358,14 +475,20 @@ impl Tally<'_> {
         };
         self.warnings.extend(warnings);
         match outcome {
-            Outcome::Written(encoded, losses) => {
+            Outcome::Written(encoded, losses, mut paths) => {
                 self.losses.extend(losses)?;
                 for file in &encoded.files {
                     sink.write_file(&file.path, &file.bytes)?;
                 }
-                self.written
-                    .push(index, &encoded.record)
-                    .map_err(records_error)
+                match &mut self.log {
+                    Some(log) => {
+                        paths.extend(encoded.files.into_iter().map(|f| f.path));
+                        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+                        log.push(index, &paths, &encoded.record)
+                    }
+                    None => self.written.push(index, &encoded.record),
+                }
+                .map_err(records_error)
             }
             Outcome::LeftOut(loss) => self.losses.push(loss),
             Outcome::Refused(loss) if plan.keep_going => {
@@ -385,8 +508,71 @@ impl Tally<'_> {
         });
     }
 
+    /// The losses and warnings so far.
+    pub(crate) fn notes(&self) -> (NoteList, NoteList) {
+        (self.losses.list().clone(), self.warnings.clone())
+    }
+
+    /// Adds notes found elsewhere (a shard's items'): losses, warnings.
+    pub(crate) fn absorb(
+        &mut self,
+        losses: &[crate::shard::Notes],
+        warnings: &[crate::shard::Notes],
+    ) {
+        self.losses.absorb(losses);
+        crate::shard::absorb_notes(&mut self.warnings, warnings);
+    }
+
+    /// Ends a shard: instead of the writer's finish, its manifest (with the
+    /// notes of its items, those after `before_items`) and its item log.
+    fn finish_shard(
+        self,
+        plan: &Plan,
+        sink: &mut dyn Sink,
+        mut manifest: Manifest,
+        before_items: (NoteList, NoteList),
+    ) -> Result<ConvertReport> {
+        let log = self.log.expect("a shard keeps a log");
+        let losses = self.losses.into_list();
+        manifest.written = log.len();
+        manifest.losses = notes_of(&losses.since(&before_items.0));
+        manifest.warnings = notes_of(&self.warnings.since(&before_items.1));
+        manifest.skipped = (self.skipped.iter())
+            .map(|s| {
+                (
+                    s.key.clone(),
+                    s.error.clone(),
+                    s.loss.map(|l| l.as_str().to_string()),
+                )
+            })
+            .collect();
+        let part = ShardPart {
+            index: manifest.shard,
+            count: manifest.shards,
+            first: manifest.first,
+            end: manifest.end,
+            chosen_by: "--shard",
+        };
+        let written = log.len();
+        log.write(sink)?;
+        let text = serde_json::to_string_pretty(&manifest).expect("JSON to memory") + "\n";
+        sink.write_file(crate::shard::MANIFEST, text.as_bytes())?;
+        Ok(ConvertReport {
+            from: plan.dataset.format.name,
+            to: plan.target,
+            items: plan.dataset.items.len(),
+            written,
+            skipped: self.skipped,
+            losses,
+            warnings: self.warnings,
+            mapping: Vec::new(),
+            instances: Vec::new(),
+            shard: Some(part),
+        })
+    }
+
     /// Lets the writer write what depends on the written items.
-    fn finish(mut self, plan: &Plan, sink: &mut dyn Sink) -> Result<ConvertReport> {
+    pub(crate) fn finish(mut self, plan: &Plan, sink: &mut dyn Sink) -> Result<ConvertReport> {
         self.written.seal().map_err(records_error)?;
         let mut found = Diagnostics::default();
         plan.writer.finish(&self.written, sink, &mut found)?;
@@ -402,6 +588,7 @@ impl Tally<'_> {
             warnings: self.warnings,
             mapping: Vec::new(),
             instances: Vec::new(),
+            shard: None,
         })
     }
 }

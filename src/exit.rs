@@ -72,6 +72,7 @@ mod tests {
             warnings: NoteList::default(),
             mapping: Vec::new(),
             instances: Vec::new(),
+            shard: None,
         };
         assert_eq!(Exit::from(&report).code(), 0);
         report.skipped.push(Skipped {

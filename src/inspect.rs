@@ -173,6 +173,6 @@ pub fn dataset_warnings(dataset: &Dataset) -> NoteList {
     for loss in &dataset.losses {
         list.add(loss.code.as_str(), loss.message.clone());
     }
-    list.extend(dataset.announce_reads(false));
+    list.extend(dataset.announce_reads(false, 0..dataset.items.len()));
     list
 }

@@ -39,6 +39,7 @@ pub mod interrupt;
 pub mod io;
 pub mod losses;
 pub mod mapping;
+pub mod merge;
 pub mod model;
 pub mod open;
 pub mod pipeline;
@@ -46,6 +47,7 @@ pub mod pyjson;
 pub mod remap;
 pub mod render;
 pub mod report;
+pub mod shard;
 pub mod validate;
 
 pub use error::{Error, ErrorKind, Result};

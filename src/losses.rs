@@ -443,6 +443,16 @@ impl LossLog {
         losses.into_iter().try_for_each(|loss| self.push(loss))
     }
 
+    /// The losses so far, aggregated by code.
+    pub fn list(&self) -> &NoteList {
+        &self.list
+    }
+
+    /// Adds losses noted elsewhere (a shard's items'), already allowed there.
+    pub fn absorb(&mut self, notes: &[crate::shard::Notes]) {
+        crate::shard::absorb_notes(&mut self.list, notes);
+    }
+
     /// The losses, aggregated by code.
     pub fn into_list(self) -> NoteList {
         self.list

@@ -4,7 +4,7 @@
 
 mod cli;
 
-use cli::{Command, CommonArgs, ConvertArgs, InspectArgs, ReadArgs};
+use cli::{Command, CommonArgs, ConvertArgs, InspectArgs, MergeArgs, ReadArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use maskconv::convert::{self, ConvertOptions};
 use maskconv::exit::Exit;
@@ -26,9 +26,10 @@ fn main() -> ExitCode {
         Command::Convert(args) => Some(&args.common),
         Command::Inspect(args) => Some(&args.read.common),
         Command::Validate(args) => Some(&args.common),
-        Command::Formats(_) | Command::Completions(_) | Command::Man => None,
+        Command::Merge(_) | Command::Formats(_) | Command::Completions(_) | Command::Man => None,
     };
-    let json = common.is_some_and(|c| c.json);
+    let json =
+        common.is_some_and(|c| c.json) || matches!(&cli.command, Command::Merge(m) if m.json);
     if let Err(e) = maskconv::interrupt::install(interruption_report(&cli.command, json, started)) {
         eprint_line(&format!("warning: signals are not caught ({e})"));
     }
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert(args, &options),
         Command::Inspect(args) => inspect(args, &options),
         Command::Validate(args) => validate(args, &options),
+        Command::Merge(args) => merge(args),
         Command::Formats(args) => {
             let text = match args.json {
                 true => format!("{}\n", render::formats_json()),
@@ -201,7 +203,9 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
     let start = Instant::now();
     let bar = Bar::new(&args.common);
     let from = args.common.from.as_deref();
+    let shard = shard_of(&args);
     let result = args.map.mapping().and_then(|mapping| {
+        let shard = shard.clone()?;
         let convert_options = ConvertOptions {
             run: bar.run(),
             force: args.force,
@@ -211,8 +215,15 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
             options: options.clone(),
             mapping,
             instances: args.map.instances,
+            shard: shard.map(|(shard, _)| shard),
         };
         convert::convert(&args.input, &args.output, from, &args.to, &convert_options)
+    });
+    let result = result.map(|mut report| {
+        if let (Some(part), Ok(Some((_, by)))) = (&mut report.shard, &shard) {
+            part.chosen_by = by;
+        }
+        report
     });
     let (input, output) = (
         args.input.display().to_string(),
@@ -255,6 +266,105 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
     let quiet = args.common.quiet;
     stderr_lines(render::convert_text(
         &report, &input, &output, seconds, quiet,
+    ));
+    Ok(exit)
+}
+
+/// The shard this run converts: `--shard`, else a scheduler's variable
+/// (unless `--no-shard`); `None`: every item.
+fn shard_of(
+    args: &ConvertArgs,
+) -> maskconv::Result<Option<(maskconv::shard::Shard, &'static str)>> {
+    if args.no_shard {
+        return Ok(None);
+    }
+    if let Some(shard) = args.shard {
+        if args.shard_count.is_some() {
+            return Err(maskconv::Error::usage(
+                "--shard K/N already gives the number of shards; leave out --shard-count",
+            ));
+        }
+        return Ok(Some((shard, "--shard")));
+    }
+    let count = args.shard_count.map(|n| n as usize);
+    match maskconv::shard::shard_from_env(|name| std::env::var(name).ok(), count) {
+        Err(what) => Err(maskconv::Error::usage(what)),
+        Ok(None) if count.is_some() => Err(maskconv::Error::usage(
+            "--shard-count needs SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX to be set; or give --shard K/N",
+        )),
+        Ok(found) => Ok(found),
+    }
+}
+
+fn merge(args: MergeArgs) -> Outcome {
+    let start = Instant::now();
+    let common = CommonArgs {
+        from: None,
+        jobs: None,
+        quiet: args.quiet,
+        json: args.json,
+    };
+    let bar = Bar::new(&common);
+    let (parts, output) = args.paths.split_at(args.paths.len() - 1);
+    let output = &output[0];
+    let parts = cli::expand_globs(parts);
+    let result = parts.as_ref().map_err(Clone::clone).and_then(|parts| {
+        let options = maskconv::merge::MergeOptions {
+            force: args.force,
+            progress: &bar,
+        };
+        maskconv::merge::merge(parts, output, &options)
+    });
+    drop(bar);
+    let shown: Vec<String> = match &parts {
+        Ok(parts) => parts.iter().map(|p| p.display().to_string()).collect(),
+        Err(_) => args.paths[..args.paths.len() - 1]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+    };
+    let output = output.display().to_string();
+    let seconds = start.elapsed().as_secs_f64();
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            if args.json {
+                let code = Exit::from(&err).code().into();
+                let json = render::merge_json(
+                    &shown,
+                    &output,
+                    None,
+                    Some(&err.to_string()),
+                    code,
+                    seconds,
+                );
+                json_line(&json)?;
+            }
+            return Err(err);
+        }
+    };
+    let exit = Exit::from(&report);
+    if args.json {
+        let json = render::merge_json(
+            &shown,
+            &output,
+            Some(&report),
+            None,
+            exit.code().into(),
+            seconds,
+        );
+        json_line(&json).map_err(|e| {
+            e.in_context(format!(
+                "{output} was published; only this report could not be written"
+            ))
+        })?;
+    }
+    stderr_lines(render::merge_text(
+        &report,
+        shown.len(),
+        &output,
+        seconds,
+        args.quiet,
     ));
     Ok(exit)
 }

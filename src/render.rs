@@ -191,6 +191,7 @@ pub fn convert_json(
         "warnings": report.map(|r| &r.warnings),
         "mapping": report.map(|r| &r.mapping),
         "instances": report.map(|r| &r.instances),
+        "shard": report.and_then(|r| r.shard.as_ref()),
         "error": error,
         "seconds": (seconds * 1000.0).round() / 1000.0,
     })
@@ -346,9 +347,57 @@ pub fn convert_text(
             0 => String::new(),
             n => format!(", {n} skipped"),
         };
+        let (of, part) = match &report.shard {
+            None => (report.items, String::new()),
+            Some(s) => (
+                s.end - s.first,
+                format!(
+                    "shard {}/{} (items {}..{} of {}, from {}) of ",
+                    s.index, s.count, s.first, s.end, report.items, s.chosen_by
+                ),
+            ),
+        };
         lines.push(format!(
-            "converted {input} ({}) to {output} ({}): {} of {} items written{skipped} in {seconds:.2} s",
-            report.from, report.to, report.written, report.items,
+            "converted {part}{input} ({}) to {output} ({}): {} of {of} items written{skipped} in {seconds:.2} s",
+            report.from, report.to, report.written,
+        ));
+    }
+    lines
+}
+
+/// The `merge --json` object: `convert`'s, with the shards' outputs for
+/// `input` (`error` is set when the merge failed).
+pub fn merge_json(
+    shards: &[String],
+    output: &str,
+    report: Option<&ConvertReport>,
+    error: Option<&str>,
+    exit_code: i32,
+    seconds: f64,
+) -> Value {
+    let mut value = convert_json("", output, report, error, exit_code, seconds);
+    value["input"] = Value::Null;
+    value["shards"] = json!(shards);
+    value
+}
+
+/// What `merge` tells people on stderr (as `convert` does).
+pub fn merge_text(
+    report: &ConvertReport,
+    shards: usize,
+    output: &str,
+    seconds: f64,
+    quiet: bool,
+) -> Vec<String> {
+    let mut lines = convert_text(report, "", output, seconds, true);
+    if !quiet {
+        let skipped = match report.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
+        lines.push(format!(
+            "merged {shards} shards into {output} ({}): {} of {} items written{skipped} in {seconds:.2} s",
+            report.to, report.written, report.items,
         ));
     }
     lines

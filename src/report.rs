@@ -54,15 +54,7 @@ impl NoteList {
 
     /// Adds one note of `code` saying `message`.
     pub fn add(&mut self, code: &'static str, message: String) {
-        let slot = *self.index.entry(code).or_insert_with(|| {
-            self.summaries.push(NoteSummary {
-                code,
-                count: 0,
-                examples: Vec::new(),
-            });
-            self.summaries.len() - 1
-        });
-        let summary = &mut self.summaries[slot];
+        let summary = self.summary_of(code);
         summary.count += 1;
         if summary.examples.len() < MAX_EXAMPLES {
             summary.examples.push(message);
@@ -74,6 +66,50 @@ impl NoteList {
         for warning in warnings {
             self.push(warning);
         }
+    }
+
+    /// What was noted after `earlier`, a copy of this list taken before
+    /// (the notes of a shard's items, without those of the whole dataset).
+    pub fn since(&self, earlier: &NoteList) -> NoteList {
+        let mut later = NoteList::default();
+        for summary in &self.summaries {
+            let before = earlier
+                .index
+                .get(summary.code)
+                .map(|&i| &earlier.summaries[i]);
+            let (count, shown) = before.map_or((0, 0), |b| (b.count, b.examples.len()));
+            if summary.count > count {
+                later.absorb(NoteSummary {
+                    code: summary.code,
+                    count: summary.count - count,
+                    examples: summary.examples[shown.min(summary.examples.len())..].to_vec(),
+                });
+            }
+        }
+        later
+    }
+
+    /// Adds the notes `summary` sums up (another list's, a shard's).
+    pub fn absorb(&mut self, summary: NoteSummary) {
+        let merged = self.summary_of(summary.code);
+        merged.count += summary.count;
+        let room = MAX_EXAMPLES.saturating_sub(merged.examples.len());
+        merged
+            .examples
+            .extend(summary.examples.into_iter().take(room));
+    }
+
+    /// The summary of `code`, made empty when it is the first.
+    fn summary_of(&mut self, code: &'static str) -> &mut NoteSummary {
+        let slot = *self.index.entry(code).or_insert_with(|| {
+            self.summaries.push(NoteSummary {
+                code,
+                count: 0,
+                examples: Vec::new(),
+            });
+            self.summaries.len() - 1
+        });
+        &mut self.summaries[slot]
     }
 
     /// The summaries, one per code.
@@ -129,6 +165,25 @@ mod tests {
         );
         assert_eq!((s[1].code, s[1].count), ("b", 1));
         let lines = list.render("warning");
+        let earlier = list.clone();
+        list.push(Warning::new("b", "b1"));
+        list.push(Warning::new("c", "c0"));
+        let later = list.since(&earlier);
+        let codes: Vec<_> = later
+            .summaries()
+            .iter()
+            .map(|s| (s.code, s.count))
+            .collect();
+        assert_eq!(codes, [("b", 1), ("c", 1)]);
+        assert_eq!(later.summaries()[0].examples, ["b1"]);
+        let mut whole = earlier.clone();
+        for summary in later.summaries() {
+            whole.absorb(summary.clone());
+        }
+        assert_eq!(
+            whole, list,
+            "absorbing what came since gives the whole back"
+        );
         assert_eq!(lines[MAX_EXAMPLES], "warning: ... and 3 more like this [a]");
     }
 }

@@ -16,6 +16,31 @@ pub enum Compression {
     High,
 }
 
+impl Compression {
+    /// Every effort, by its `--compression` name.
+    pub const NAMES: [(&'static str, Compression); 3] = [
+        ("fast", Compression::Fast),
+        ("balanced", Compression::Balanced),
+        ("high", Compression::High),
+    ];
+
+    /// Its `--compression` name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("fast", |(n, _)| n)
+    }
+
+    /// The effort named `name`.
+    pub fn from_name(name: &str) -> Option<Compression> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| *c)
+    }
+}
+
 /// Pixel layout of an image to encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PngLayout {

@@ -18,6 +18,7 @@ use crate::model::{Catalog, ClassId, FileRef, Item, LabelMap, MaskRef, check_key
 use crate::report::Warning;
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -223,12 +224,12 @@ impl Dataset {
             .transpose()
     }
 
-    /// Announces a run over every item to the input (mask files, and source
+    /// Announces a run over the items at positions `range` to the input (mask files, and source
     /// images when `with_images`): a streamed archive then keeps what it
     /// reads past. Returns a warning when their order is slow to read.
-    pub fn announce_reads(&self, with_images: bool) -> Vec<Warning> {
-        let mut reads: Vec<&str> = Vec::with_capacity(self.items.len() * 2);
-        for item in &self.items {
+    pub fn announce_reads(&self, with_images: bool, range: Range<usize>) -> Vec<Warning> {
+        let mut reads: Vec<&str> = Vec::with_capacity(range.len() * 2);
+        for item in &self.items[range] {
             for file in item.mask.iter().flat_map(|m| &m.files) {
                 reads.extend(file.input_path(self.source.files()));
             }

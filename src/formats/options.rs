@@ -89,6 +89,11 @@ impl FormatOptions {
         Ok(self)
     }
 
+    /// Every option given, by name, with its value, in the order given.
+    pub fn given(&self) -> impl Iterator<Item = (&'static str, Option<&str>)> + '_ {
+        self.given.iter().map(|(s, v)| (s.name, v.as_deref()))
+    }
+
     /// Whether the option `name` was given.
     pub fn flag(&self, name: &str) -> bool {
         self.given.iter().any(|(s, _)| s.name == name)

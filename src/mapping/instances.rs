@@ -37,6 +37,15 @@ impl Instances {
         }
     }
 
+    /// The words [`Instances::parse`] reads back.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Instances::Components(Connectivity::Four) => "components=4",
+            Instances::Components(Connectivity::Eight) => "components",
+            Instances::PerClass => "per-class",
+        }
+    }
+
     /// `dataset` with its instances remade, and the counter of what was made.
     pub fn apply(self, dataset: Dataset) -> Result<(Dataset, Remade)> {
         let mut classes = dataset.catalog.classes().to_vec();

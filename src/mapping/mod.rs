@@ -41,6 +41,15 @@ impl Unknown {
             _ => Err(format!("'{value}' is not error, keep or drop")),
         }
     }
+
+    /// The word [`Unknown::parse`] reads back.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unknown::Error => "error",
+            Unknown::Keep => "keep",
+            Unknown::Drop => "drop",
+        }
+    }
 }
 
 /// A label mapping: its rules, first match wins, and what becomes of the
@@ -51,6 +60,9 @@ pub struct Mapping {
     pub rules: Vec<Rule>,
     /// Classes no rule matches.
     pub unknown: Unknown,
+    /// The `--map` values it was made from, files as absolute paths, so
+    /// that [`Mapping::from_args`] makes it again elsewhere (a shard's merge).
+    pub sources: Vec<String>,
 }
 
 /// One class a mapping changed, for reports: `to` is `None` for
@@ -103,10 +115,23 @@ impl Mapping {
     /// The rules of `--map` values (rules or files) with `--unknown`.
     pub fn from_args(values: &[String], unknown: Unknown) -> Result<Mapping> {
         let mut rules = Vec::new();
+        let mut sources = Vec::with_capacity(values.len());
         for value in values {
             rules.extend(rules_of(value)?);
+            let file = std::path::Path::new(value);
+            sources.push(match file.is_file() {
+                true => std::path::absolute(file).map_or_else(
+                    |_| value.clone(),
+                    |path| path.to_string_lossy().into_owned(),
+                ),
+                false => value.clone(),
+            });
         }
-        Ok(Mapping { rules, unknown })
+        Ok(Mapping {
+            rules,
+            unknown,
+            sources,
+        })
     }
 
     /// What each class of `catalog` becomes, and the rules that matched none.

@@ -13,3 +13,4 @@ mod mapping;
 mod matrix;
 mod polygon_cases;
 mod rasterise;
+mod shards;

@@ -1,0 +1,212 @@
+//! `merge`: joins the outputs of one conversion's shards (see [`crate::shard`])
+//! into what one unsharded run writes, byte for byte. The shards'
+//! manifests must agree (same job, same input, each of the N shards once);
+//! the input is opened again (its metadata, as every shard did) so that the
+//! writer is planned exactly as in one run; its header files are written,
+//! then every shard's item files are copied in item order, and the
+//! writer's finish reads the records the shards logged. Memory holds the
+//! dataset's metadata, as a conversion does, and one file at a time.
+
+use crate::convert::{self, ConvertOptions, ConvertReport, Skipped};
+use crate::error::{Error, Result};
+use crate::formats;
+use crate::io::{Output, Sink, Source, open_source, refuse_output_holding_input_files};
+use crate::losses::LossCode;
+use crate::open::open_dataset;
+use crate::pipeline::Progress;
+use crate::shard::{Manifest, fingerprint, read_item_log};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Options of `merge`.
+#[derive(Clone, Copy)]
+pub struct MergeOptions<'a> {
+    /// Replace an existing OUTPUT.
+    pub force: bool,
+    /// Told about each item copied.
+    pub progress: &'a dyn Progress,
+}
+
+impl Default for MergeOptions<'_> {
+    fn default() -> Self {
+        MergeOptions {
+            force: false,
+            progress: &crate::pipeline::NoProgress,
+        }
+    }
+}
+
+/// One shard's output, opened.
+struct Part {
+    path: PathBuf,
+    source: Arc<dyn Source>,
+    manifest: Manifest,
+}
+
+/// Merges the shard outputs `parts` (in any order) into `output`. On
+/// success the output has been published; on error nothing is at OUTPUT.
+pub fn merge(parts: &[PathBuf], output: &Path, options: &MergeOptions) -> Result<ConvertReport> {
+    if parts.is_empty() {
+        return Err(Error::usage("merge needs the shards' outputs, then OUTPUT"));
+    }
+    let mut opened = Vec::with_capacity(parts.len());
+    for path in parts {
+        Output::check(output, path, options.force)?;
+        let source = open_source(path)?;
+        let manifest = Manifest::read(&*source)?;
+        opened.push(Part {
+            path: path.clone(),
+            source,
+            manifest,
+        });
+    }
+    let parts = in_order(opened)?;
+    let job = &parts[0].manifest.job;
+    let convert_options = ConvertOptions {
+        force: options.force,
+        ..job.convert_options()?
+    };
+    let target = formats::find(&job.to)?;
+    let input = Path::new(&job.input);
+    let reopened = open_dataset(input, Some(&job.from), &convert_options.options).map_err(|e| {
+        Error::input(
+            &job.input,
+            format!("the input the shards were converted from cannot be read again: {e}"),
+        )
+    })?;
+    let (dataset, _, _) = convert::prepare(reopened, target, &convert_options)?;
+    if fingerprint(&dataset) != parts[0].manifest.fingerprint {
+        return Err(Error::input(
+            &job.input,
+            "changed since the shards were converted (its classes or items differ): convert the shards again",
+        ));
+    }
+    refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
+    let mut out = Output::create_with(
+        output,
+        input,
+        convert::output_layout(target, &convert_options),
+    )?;
+    let (plan, mut tally) = convert::begin(&dataset, target, &mut out, &convert_options)?;
+    options.progress.start(dataset.items.len() as u64);
+    for part in &parts {
+        let manifest = &part.manifest;
+        let mut next = manifest.first;
+        let mut copied = 0;
+        read_item_log(&*part.source, &mut |item| {
+            if item.index < next || item.index >= manifest.end {
+                return Err(Error::input(
+                    part.source.display(crate::shard::ITEM_LOG),
+                    format!(
+                        "logs item {} outside the shard's items or out of order",
+                        item.index
+                    ),
+                ));
+            }
+            next = item.index + 1;
+            for path in &item.paths {
+                out.write_file(path, &part.source.read(path)?)?;
+            }
+            tally
+                .written
+                .push(item.index, &item.record)
+                .map_err(|e| Error::output("the records of written items", e.to_string()))?;
+            copied += 1;
+            options.progress.advance();
+            Ok(())
+        })?;
+        if copied != manifest.written {
+            return Err(Error::input(
+                part.path.display().to_string(),
+                format!(
+                    "logs {copied} items but its manifest says {} were written",
+                    manifest.written
+                ),
+            ));
+        }
+        tally.absorb(&manifest.losses, &manifest.warnings);
+        tally
+            .skipped
+            .extend(manifest.skipped.iter().map(|(key, error, loss)| {
+                Skipped {
+                    key: key.clone(),
+                    error: error.clone(),
+                    loss: loss.as_deref().and_then(|code| {
+                        LossCode::ALL.iter().copied().find(|c| c.as_str() == code)
+                    }),
+                }
+            }));
+    }
+    options.progress.finish();
+    let mut report = tally.finish(&plan, &mut out)?;
+    convert::refuse_nothing_written(&report)?;
+    report.warnings.extend(out.warnings().iter().cloned());
+    out.publish()?;
+    Ok(report)
+}
+
+/// The parts sorted by shard, checked: one job, each of its N shards once.
+fn in_order(mut parts: Vec<Part>) -> Result<Vec<Part>> {
+    let first = &parts[0];
+    for part in &parts[1..] {
+        let differs = differing(&first.manifest, &part.manifest);
+        if let Some(what) = differs {
+            return Err(Error::usage(format!(
+                "{} is a shard of another conversion than {} (its {what} differs)",
+                part.path.display(),
+                first.path.display()
+            )));
+        }
+    }
+    parts.sort_by_key(|p| p.manifest.shard);
+    if let Some(pair) = parts
+        .windows(2)
+        .find(|w| w[0].manifest.shard == w[1].manifest.shard)
+    {
+        return Err(Error::usage(format!(
+            "shard {} is given twice: {} and {}",
+            pair[0].manifest.shard(),
+            pair[0].path.display(),
+            pair[1].path.display()
+        )));
+    }
+    let count = parts[0].manifest.shards;
+    let missing: Vec<String> = (0..count)
+        .filter(|k| !parts.iter().any(|p| p.manifest.shard == *k))
+        .map(|k| format!("{k}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::usage(format!(
+            "{} of the {count} shards {} missing: {}",
+            missing.len(),
+            if missing.len() == 1 { "is" } else { "are" },
+            missing.join(", ")
+        )));
+    }
+    Ok(parts)
+}
+
+/// What about `other` says it is not a shard of `first`'s conversion.
+fn differing(first: &Manifest, other: &Manifest) -> Option<&'static str> {
+    let (a, b) = (&first.job, &other.job);
+    [
+        (a.input != b.input, "input"),
+        (a.from != b.from || a.to != b.to, "format"),
+        (
+            a.options != b.options || a.compression != b.compression,
+            "options",
+        ),
+        (
+            a.map != b.map || a.unknown != b.unknown || a.instances != b.instances,
+            "label mapping",
+        ),
+        (
+            a.strict != b.strict || a.keep_going != b.keep_going,
+            "--strict or --keep-going",
+        ),
+        (first.fingerprint != other.fingerprint, "input's content"),
+        (first.shards != other.shards, "number of shards"),
+    ]
+    .into_iter()
+    .find_map(|(differs, what)| differs.then_some(what))
+}
