@@ -273,3 +273,13 @@ fn schedulers_variables_choose_the_shard_and_a_quoted_glob_merges() {
         "--no-shard writes a whole dataset"
     );
 }
+
+/// Writes the varied dataset the scheduler tests shard
+/// (`tests/scheduler/run.sh`): `MASKCONV_VARIED=FOLDER,ITEMS`.
+#[test]
+#[ignore = "run by tests/scheduler/run.sh"]
+fn write_a_varied_dataset_for_the_scheduler_tests() {
+    let spec = std::env::var("MASKCONV_VARIED").expect("MASKCONV_VARIED=FOLDER,ITEMS");
+    let (folder, items) = spec.rsplit_once(',').expect("FOLDER,ITEMS");
+    varied_dataset(Path::new(folder), items.parse().expect("a number of items"));
+}
