@@ -435,14 +435,16 @@ pub fn read_item_log(
                 Err(e) => return Err(bad(e.to_string())),
             };
             let mut item = || -> std::io::Result<LoggedItem> {
-                let count = read_u32(&mut reader)?;
-                let paths = (0..count)
-                    .map(|_| read_text(&mut reader))
-                    .collect::<std::io::Result<Vec<String>>>()?;
+                // Counts come from a file: nothing is reserved ahead of what is read.
+                let mut paths = Vec::new();
+                for _ in 0..read_count(&mut reader)? {
+                    paths.push(read_text(&mut reader)?);
+                }
                 let text = read_text(&mut reader)?;
-                let classes = (0..read_u32(&mut reader)?)
-                    .map(|_| read_u32(&mut reader))
-                    .collect::<std::io::Result<Vec<u32>>>()?;
+                let mut classes = Vec::new();
+                for _ in 0..read_count(&mut reader)? {
+                    classes.push(read_u32(&mut reader)?);
+                }
                 Ok(LoggedItem {
                     index,
                     paths,
@@ -459,6 +461,20 @@ fn read_u32(reader: &mut impl Read) -> std::io::Result<u32> {
     let mut bytes = [0u8; 4];
     reader.read_exact(&mut bytes)?;
     Ok(u32::from_le_bytes(bytes))
+}
+
+/// The most files or classes one logged item has (a damaged log is refused
+/// instead of filling memory with empty entries).
+const MAX_ITEM_ENTRIES: u32 = 1 << 16;
+
+fn read_count(reader: &mut impl Read) -> std::io::Result<u32> {
+    match read_u32(reader)? {
+        count if count <= MAX_ITEM_ENTRIES => Ok(count),
+        count => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("an item lists {count} entries, more than {MAX_ITEM_ENTRIES}"),
+        )),
+    }
 }
 
 fn read_text(reader: &mut impl Read) -> std::io::Result<String> {

@@ -206,6 +206,26 @@ fn missing_duplicated_and_foreign_shards_are_refused_by_name() {
         1,
         "is not the output of a maskconv shard",
     );
+    // A damaged item log (cut short, or counts beyond reason) is named.
+    let log = parts[1].join(".maskconv-shard/items.bin");
+    let whole = std::fs::read(&log).unwrap();
+    std::fs::write(&log, &whole[..whole.len() - 3]).unwrap();
+    assert_fails(
+        &run(&[&parts[0], &parts[1], &parts[2]]),
+        &merged,
+        1,
+        "items.bin: is cut short or damaged",
+    );
+    let mut huge = whole.clone();
+    huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&log, &huge).unwrap();
+    assert_fails(
+        &run(&[&parts[0], &parts[1], &parts[2]]),
+        &merged,
+        1,
+        "more than 65536",
+    );
+    std::fs::write(&log, &whole).unwrap();
     // The input changed since: the merge refuses to plan another dataset.
     varied_dataset(&input, 7);
     assert_fails(
