@@ -6,7 +6,7 @@
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use maskconv::formats::REGISTRY;
 use maskconv::formats::options::{Direction, FormatOptions, OptionSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Fast, exact converter between segmentation-mask dataset formats.
 #[derive(Debug, Parser)]
@@ -145,7 +145,11 @@ pub struct MergeArgs {
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     pub force: bool,
-    /// No summary line.
+    /// Where the shards' input is now, when not at the path they recorded
+    /// (another machine's mount): it must be the same dataset.
+    #[arg(long, value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+    /// No progress bar and no summary line.
     #[arg(short, long)]
     pub quiet: bool,
     /// Print a JSON report on stdout.
@@ -351,8 +355,9 @@ fn format_options(matches: &ArgMatches) -> FormatOptions {
 /// `merge`'s paths with quoted globs expanded (`*` and `?` in the last
 /// component, matched in its folder, sorted): the shells of schedulers'
 /// job scripts expand them too, but a glob may arrive quoted. A glob
-/// matching nothing is a usage error.
-pub fn expand_globs(paths: &[PathBuf]) -> maskconv::Result<Vec<PathBuf>> {
+/// matching nothing is a usage error; `output` is never one of its matches
+/// (`merge 'out-*' out-all --force`, run again).
+pub fn expand_globs(paths: &[PathBuf], output: &Path) -> maskconv::Result<Vec<PathBuf>> {
     let mut expanded = Vec::new();
     for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -373,6 +378,7 @@ pub fn expand_globs(paths: &[PathBuf]) -> maskconv::Result<Vec<PathBuf>> {
             .filter_map(|entry| entry.ok())
             .filter(|entry| glob_matches(&pattern, &entry.file_name().to_string_lossy()))
             .map(|entry| path.with_file_name(entry.file_name()))
+            .filter(|matched| matched != output)
             .collect();
         if matched.is_empty() {
             return Err(maskconv::Error::usage(format!(

@@ -104,6 +104,15 @@ impl serde::Serialize for LossCode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for LossCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        (LossCode::ALL.iter().copied())
+            .find(|code| code.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown loss code '{text}'")))
+    }
+}
+
 /// One loss: what was lost, in words naming the class or item concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loss {

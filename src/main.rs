@@ -4,7 +4,7 @@
 
 mod cli;
 
-use cli::{Command, CommonArgs, ConvertArgs, InspectArgs, MergeArgs, ReadArgs};
+use cli::{Command, ConvertArgs, InspectArgs, MergeArgs, ReadArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use maskconv::convert::{self, ConvertOptions};
 use maskconv::exit::Exit;
@@ -86,6 +86,13 @@ fn interruption_report(
         _ => None,
     };
     let validate = matches!(command, Command::Validate(_));
+    let merge = match command {
+        Command::Merge(args) => args.paths.split_last().map(|(output, parts)| {
+            let shown: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();
+            (shown, output.display().to_string())
+        }),
+        _ => None,
+    };
     move |interruption: Interruption| {
         let message = interruption.message();
         eprint_line(&format!("error: {message}"));
@@ -103,6 +110,11 @@ fn interruption_report(
                 };
                 let seconds = started.elapsed().as_secs_f64();
                 render::convert_failure_json(request, &message, code, seconds)
+            }
+            None if merge.is_some() => {
+                let (parts, output) = merge.as_ref().expect("a merge");
+                let seconds = started.elapsed().as_secs_f64();
+                render::merge_json(parts, output, None, Some(&message), code, seconds)
             }
             None if validate => {
                 let failure = Validation::unopened(&maskconv::Error::invalid_input(message));
@@ -152,8 +164,8 @@ fn stderr_lines(lines: Vec<String>) {
 struct Bar(ProgressBar);
 
 impl Bar {
-    fn new(common: &CommonArgs) -> Bar {
-        let visible = !common.quiet && std::io::stderr().is_terminal();
+    fn new(quiet: bool) -> Bar {
+        let visible = !quiet && std::io::stderr().is_terminal();
         let target = match visible {
             true => ProgressDrawTarget::stderr(),
             false => ProgressDrawTarget::hidden(),
@@ -201,7 +213,7 @@ impl Progress for Bar {
 
 fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
     let start = Instant::now();
-    let bar = Bar::new(&args.common);
+    let bar = Bar::new(args.common.quiet);
     let from = args.common.from.as_deref();
     let shard = shard_of(&args);
     let result = args.map.mapping().and_then(|mapping| {
@@ -215,15 +227,9 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
             options: options.clone(),
             mapping,
             instances: args.map.instances,
-            shard: shard.map(|(shard, _)| shard),
+            shard,
         };
         convert::convert(&args.input, &args.output, from, &args.to, &convert_options)
-    });
-    let result = result.map(|mut report| {
-        if let (Some(part), Ok(Some((_, by)))) = (&mut report.shard, &shard) {
-            part.chosen_by = by;
-        }
-        report
     });
     let (input, output) = (
         args.input.display().to_string(),
@@ -272,9 +278,7 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
 
 /// The shard this run converts: `--shard`, else a scheduler's variable
 /// (unless `--no-shard`); `None`: every item.
-fn shard_of(
-    args: &ConvertArgs,
-) -> maskconv::Result<Option<(maskconv::shard::Shard, &'static str)>> {
+fn shard_of(args: &ConvertArgs) -> maskconv::Result<Option<maskconv::shard::ShardChoice>> {
     if args.no_shard {
         return Ok(None);
     }
@@ -284,7 +288,7 @@ fn shard_of(
                 "--shard K/N already gives the number of shards; leave out --shard-count",
             ));
         }
-        return Ok(Some((shard, "--shard")));
+        return Ok(Some(maskconv::shard::ShardChoice::new(shard, "--shard")));
     }
     let count = args.shard_count.map(|n| n as usize);
     match maskconv::shard::shard_from_env(|name| std::env::var(name).ok(), count) {
@@ -298,20 +302,15 @@ fn shard_of(
 
 fn merge(args: MergeArgs) -> Outcome {
     let start = Instant::now();
-    let common = CommonArgs {
-        from: None,
-        jobs: None,
-        quiet: args.quiet,
-        json: args.json,
-    };
-    let bar = Bar::new(&common);
+    let bar = Bar::new(args.quiet);
     let (parts, output) = args.paths.split_at(args.paths.len() - 1);
     let output = &output[0];
-    let parts = cli::expand_globs(parts);
+    let parts = cli::expand_globs(parts, output);
     let result = parts.as_ref().map_err(Clone::clone).and_then(|parts| {
         let options = maskconv::merge::MergeOptions {
             force: args.force,
             progress: &bar,
+            input: args.input.as_deref(),
         };
         maskconv::merge::merge(parts, output, &options)
     });
@@ -376,7 +375,7 @@ fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
     let mapping = args.map.mapping();
     let instances = args.map.instances;
     let args = args.read;
-    let bar = Bar::new(&args.common);
+    let bar = Bar::new(args.common.quiet);
     let result = mapping.and_then(|mapping| {
         let dataset = open_dataset(&args.input, args.common.from.as_deref(), options)?;
         // No target: `ignore` stays a class, to be seen.
@@ -417,7 +416,7 @@ fn inspect(args: InspectArgs, options: &FormatOptions) -> Outcome {
 }
 
 fn validate(args: ReadArgs, options: &FormatOptions) -> Outcome {
-    let bar = Bar::new(&args.common);
+    let bar = Bar::new(args.common.quiet);
     let dataset = match open_dataset(&args.input, args.common.from.as_deref(), options) {
         Ok(dataset) => dataset,
         Err(err) => {

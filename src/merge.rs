@@ -7,14 +7,14 @@
 //! writer's finish reads the records the shards logged. Memory holds the
 //! dataset's metadata, as a conversion does, and one file at a time.
 
-use crate::convert::{self, ConvertOptions, ConvertReport, Skipped};
+use crate::convert::{self, ConvertOptions, ConvertReport};
 use crate::error::{Error, Result};
 use crate::formats;
 use crate::io::{Output, Sink, Source, open_source, refuse_output_holding_input_files};
-use crate::losses::LossCode;
+use crate::mapping::{InstancesRow, MappingRow};
 use crate::open::open_dataset;
 use crate::pipeline::Progress;
-use crate::shard::{Manifest, fingerprint, read_item_log};
+use crate::shard::{ITEM_LOG, LoggedItem, Manifest, SHARD_DIR, fingerprint, read_item_log};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,6 +25,10 @@ pub struct MergeOptions<'a> {
     pub force: bool,
     /// Told about each item copied.
     pub progress: &'a dyn Progress,
+    /// The input the shards were converted from, where the merge reads it
+    /// (`--input`): by default the absolute path they recorded. It must be
+    /// the same dataset (its fingerprint is checked).
+    pub input: Option<&'a Path>,
 }
 
 impl Default for MergeOptions<'_> {
@@ -32,6 +36,7 @@ impl Default for MergeOptions<'_> {
         MergeOptions {
             force: false,
             progress: &crate::pipeline::NoProgress,
+            input: None,
         }
     }
 }
@@ -60,26 +65,31 @@ pub fn merge(parts: &[PathBuf], output: &Path, options: &MergeOptions) -> Result
             manifest,
         });
     }
-    let parts = in_order(opened)?;
+    let parts = in_order(opened, options.input.is_some())?;
     let job = &parts[0].manifest.job;
     let convert_options = ConvertOptions {
         force: options.force,
         ..job.convert_options()?
     };
     let target = formats::find(&job.to)?;
-    let input = Path::new(&job.input);
+    let input = options.input.unwrap_or(Path::new(&job.input));
+    let shown = input.display().to_string();
     let reopened = open_dataset(input, Some(&job.from), &convert_options.options).map_err(|e| {
         Error::input(
-            &job.input,
-            format!("the input the shards were converted from cannot be read again: {e}"),
+            &shown,
+            format!("the input the shards were converted from cannot be read again (give --input where it is now): {e}"),
         )
     })?;
-    let (dataset, _, _) = convert::prepare(reopened, target, &convert_options)?;
+    let (dataset, applied, remade) = convert::prepare(reopened, target, &convert_options)?;
     if fingerprint(&dataset) != parts[0].manifest.fingerprint {
         return Err(Error::input(
-            &job.input,
-            "changed since the shards were converted (its classes or items differ): convert the shards again",
+            &shown,
+            "is not the dataset the shards were converted from, or changed since (its classes or items differ): convert the shards again",
         ));
+    }
+    for part in &parts {
+        (part.manifest.check(dataset.items.len()))
+            .map_err(|what| Error::input(part.source.display(crate::shard::MANIFEST), what))?;
     }
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
     let mut out = Output::create_with(
@@ -89,28 +99,20 @@ pub fn merge(parts: &[PathBuf], output: &Path, options: &MergeOptions) -> Result
     )?;
     let (plan, mut tally) = convert::begin(&dataset, target, &mut out, &convert_options)?;
     options.progress.start(dataset.items.len() as u64);
+    let classes = dataset.catalog.len() as u32;
+    let (mut mapping, mut instances) = (Vec::new(), Vec::new());
     for part in &parts {
         let manifest = &part.manifest;
         let mut next = manifest.first;
         let mut copied = 0;
         read_item_log(&*part.source, &mut |item| {
-            if item.index < next || item.index >= manifest.end {
-                return Err(Error::input(
-                    part.source.display(crate::shard::ITEM_LOG),
-                    format!(
-                        "logs item {} outside the shard's items or out of order",
-                        item.index
-                    ),
-                ));
-            }
+            check_logged(&item, next, manifest.end, classes, &*part.source)
+                .map_err(|what| Error::input(part.source.display(ITEM_LOG), what))?;
             next = item.index + 1;
             for path in &item.paths {
                 out.write_file(path, &part.source.read(path)?)?;
             }
-            tally
-                .written
-                .push(item.index, &item.record)
-                .map_err(|e| Error::output("the records of written items", e.to_string()))?;
+            (tally.written.push(item.index, &item.record)).map_err(convert::records_error)?;
             copied += 1;
             options.progress.advance();
             Ok(())
@@ -125,31 +127,78 @@ pub fn merge(parts: &[PathBuf], output: &Path, options: &MergeOptions) -> Result
             ));
         }
         tally.absorb(&manifest.losses, &manifest.warnings);
-        tally
-            .skipped
-            .extend(manifest.skipped.iter().map(|(key, error, loss)| {
-                Skipped {
-                    key: key.clone(),
-                    error: error.clone(),
-                    loss: loss.as_deref().and_then(|code| {
-                        LossCode::ALL.iter().copied().find(|c| c.as_str() == code)
-                    }),
-                }
-            }));
+        tally.skipped.extend(manifest.skipped.iter().cloned());
+        add_mapping(&mut mapping, &manifest.mapping);
+        add_instances(&mut instances, &manifest.instances);
     }
     options.progress.finish();
     let mut report = tally.finish(&plan, &mut out)?;
     convert::refuse_nothing_written(&report)?;
     report.warnings.extend(out.warnings().iter().cloned());
+    if let Some(applied) = applied {
+        report.warnings.extend(applied.warnings.iter().cloned());
+        report.mapping = mapping;
+    }
+    if remade.is_some() {
+        report.instances = instances;
+    }
     out.publish()?;
     Ok(report)
 }
 
-/// The parts sorted by shard, checked: one job, each of its N shards once.
-fn in_order(mut parts: Vec<Part>) -> Result<Vec<Part>> {
+/// Checks one logged item: after `next`, before `end`, its files listed
+/// in the shard `source` (which leaves out links) outside [`SHARD_DIR`],
+/// its classes in the catalog.
+fn check_logged(
+    item: &LoggedItem,
+    next: usize,
+    end: usize,
+    classes: u32,
+    source: &dyn Source,
+) -> std::result::Result<(), String> {
+    if item.index < next || item.index >= end {
+        return Err(format!(
+            "logs item {} outside the shard's items or out of order",
+            item.index
+        ));
+    }
+    let foreign = |p: &&String| p.starts_with(SHARD_DIR) || !source.contains(p);
+    if let Some(path) = item.paths.iter().find(foreign) {
+        return Err(format!(
+            "logs '{path}' as an item's file, which is not one of the shard's"
+        ));
+    }
+    if let Some(class) = (item.record.classes.iter()).find(|&&c| c == 0 || c > classes) {
+        return Err(format!(
+            "logs class id {class}, which the dataset does not have"
+        ));
+    }
+    Ok(())
+}
+
+/// Adds a shard's `--map` rows (the same classes in the same order in every
+/// shard) to those so far.
+fn add_mapping(sum: &mut Vec<MappingRow>, rows: &[MappingRow]) {
+    match sum.is_empty() {
+        true => sum.extend(rows.iter().cloned()),
+        false => (sum.iter_mut().zip(rows)).for_each(|(s, r)| s.pixels += r.pixels),
+    }
+}
+
+/// Adds a shard's `--instances` rows to those so far (see [`add_mapping`]).
+fn add_instances(sum: &mut Vec<InstancesRow>, rows: &[InstancesRow]) {
+    match sum.is_empty() {
+        true => sum.extend(rows.iter().cloned()),
+        false => (sum.iter_mut().zip(rows)).for_each(|(s, r)| s.instances += r.instances),
+    }
+}
+
+/// The parts sorted by shard, checked: one job (its input's path aside
+/// when the merge is told where the input is now), each shard once.
+fn in_order(mut parts: Vec<Part>, input_given: bool) -> Result<Vec<Part>> {
     let first = &parts[0];
     for part in &parts[1..] {
-        let differs = differing(&first.manifest, &part.manifest);
+        let differs = differing(&first.manifest, &part.manifest, input_given);
         if let Some(what) = differs {
             return Err(Error::usage(format!(
                 "{} is a shard of another conversion than {} (its {what} differs)",
@@ -187,10 +236,10 @@ fn in_order(mut parts: Vec<Part>) -> Result<Vec<Part>> {
 }
 
 /// What about `other` says it is not a shard of `first`'s conversion.
-fn differing(first: &Manifest, other: &Manifest) -> Option<&'static str> {
+fn differing(first: &Manifest, other: &Manifest, input_given: bool) -> Option<&'static str> {
     let (a, b) = (&first.job, &other.job);
     [
-        (a.input != b.input, "input"),
+        (a.input != b.input && !input_given, "input"),
         (a.from != b.from || a.to != b.to, "format"),
         (
             a.options != b.options || a.compression != b.compression,

@@ -73,7 +73,7 @@ impl Instances {
 /// One class's instances after `--instances`, for reports: how many the
 /// decoded items have (components: the components made; per-class: the
 /// images the class is in).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InstancesRow {
     /// The class.
     pub class: String,

@@ -67,7 +67,7 @@ pub struct Mapping {
 
 /// One class a mapping changed, for reports: `to` is `None` for
 /// unlabeled; `pixels` counts its pixels in the items decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MappingRow {
     /// The class's name in the input.
     pub from: String,

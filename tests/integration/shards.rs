@@ -6,10 +6,11 @@
 use crate::common::{
     TempDir, assert_fails, describe, fixture, maskconv, read_tree, s, varied_dataset,
 };
+use maskconv::convert::ConvertReport;
 use maskconv::convert::{ConvertOptions, convert};
 use maskconv::formats::REGISTRY;
 use maskconv::merge::{MergeOptions, merge};
-use maskconv::shard::Shard;
+use maskconv::shard::{Shard, ShardChoice};
 use std::path::{Path, PathBuf};
 
 /// Every file of an output (a folder's tree, or an archive's bytes).
@@ -33,11 +34,14 @@ fn assert_merge_is_one_run(
     let tag = format!("{to}-{count}{ext}");
     // The same file name: a .tar.gz of Datagen holds a top folder named after it.
     let one = tmp.join(&format!("one/{tag}"));
-    convert(input, &one, None, to, options).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let whole = convert(input, &one, None, to, options).unwrap_or_else(|e| panic!("{tag}: {e}"));
     let mut parts: Vec<PathBuf> = Vec::new();
     for index in (0..count).rev() {
         let part = tmp.join(&format!("part{index}-{tag}"));
-        let shard = Some(Shard::new(index, count).unwrap());
+        let shard = Some(ShardChoice::new(
+            Shard::new(index, count).unwrap(),
+            "--shard",
+        ));
         let report = convert(
             input,
             &part,
@@ -66,6 +70,33 @@ fn assert_merge_is_one_run(
         "{tag}: the merged output differs from one run"
     );
     assert_eq!(report.items, report.written + report.skipped.len(), "{tag}");
+    assert_eq!(
+        tally(&report),
+        tally(&whole),
+        "{tag}: the merge reports what one run does"
+    );
+}
+
+/// What a report counts: items, per loss and warning code its count (but
+/// `polygon-iou`, a shard's own), the mapping's and instances' rows.
+fn tally(report: &ConvertReport) -> String {
+    let codes = |list: &maskconv::report::NoteList| {
+        let mut counts: Vec<(&str, usize)> = (list.summaries().iter())
+            .filter(|s| s.code != "polygon-iou")
+            .map(|s| (s.code, s.count))
+            .collect();
+        counts.sort();
+        counts
+    };
+    format!(
+        "{} written, {} skipped, losses {:?}, warnings {:?}, mapping {:?}, instances {:?}",
+        report.written,
+        report.skipped.len(),
+        codes(&report.losses),
+        codes(&report.warnings),
+        report.mapping,
+        report.instances
+    )
 }
 
 #[test]
@@ -225,14 +256,47 @@ fn missing_duplicated_and_foreign_shards_are_refused_by_name() {
         1,
         "more than 65536",
     );
+    // A log naming a file outside the shard (an absolute path, one through
+    // `..`) is refused before anything is read.
+    for outside in ["/etc/hostname", "../part0/annotations/instances_train.json"] {
+        let mut hostile = maskconv::shard::ItemLog::new(None);
+        let record = maskconv::formats::api::Record::default();
+        hostile.push(2, &[outside], &record).unwrap();
+        let mut sink = maskconv::io::MemorySink::default();
+        hostile.write(&mut sink).unwrap();
+        std::fs::write(&log, &sink.files[".maskconv-shard/items.bin"]).unwrap();
+        let needle = format!("logs '{outside}' as an item's file, which is not one of the shard's");
+        assert_fails(
+            &run(&[&parts[0], &parts[1], &parts[2]]),
+            &merged,
+            1,
+            &needle,
+        );
+    }
     std::fs::write(&log, &whole).unwrap();
+    // The input moved (another machine's mount): --input says where it is now.
+    let moved = tmp.join("moved");
+    std::fs::rename(&input, &moved).unwrap();
+    assert_fails(
+        &run(&[&parts[0], &parts[1], &parts[2]]),
+        &merged,
+        1,
+        "give --input where it is now",
+    );
+    let mut args = vec!["merge", "--input", s(&moved)];
+    args.extend(parts.iter().map(|p| s(p)));
+    args.push(s(&merged));
+    let out = maskconv(&args);
+    assert!(out.status.success(), "{}", describe(&out));
+    std::fs::remove_dir_all(&merged).unwrap();
+    std::fs::rename(&moved, &input).unwrap();
     // The input changed since: the merge refuses to plan another dataset.
     varied_dataset(&input, 7);
     assert_fails(
         &run(&[&parts[0], &parts[1], &parts[2]]),
         &merged,
         1,
-        "changed since the shards were converted",
+        "or changed since (its classes or items differ)",
     );
 }
 
@@ -260,6 +324,13 @@ fn schedulers_variables_choose_the_shard_and_a_quoted_glob_merges() {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["shard"]["index"], task - 1);
         assert_eq!(report["shard"]["chosen_by"], "SLURM_ARRAY_TASK_ID");
+        let codes: Vec<&str> = (report["warnings"].as_array().unwrap().iter())
+            .map(|w| w["code"].as_str().unwrap())
+            .collect();
+        assert!(
+            codes.contains(&"shard-from-environment"),
+            "a shard from the environment says so: {codes:?}"
+        );
     }
     let merged = tmp.join("merged.zip");
     let glob = tmp.join("out-*.zip");

@@ -13,16 +13,21 @@
 //! item, its index, the paths of its files in the order written, and the
 //! record the writer's finish reads.
 
+mod env;
+mod log;
+
+pub use env::shard_from_env;
+pub use log::{ItemLog, LoggedItem, read_item_log};
+
 use crate::codec::Compression;
-use crate::convert::ConvertOptions;
+use crate::convert::{ConvertOptions, Skipped};
 use crate::error::{Error, Result};
-use crate::formats::api::{Dataset, Record};
+use crate::formats::api::Dataset;
 use crate::formats::options::FormatOptions;
-use crate::io::{Sink, Source, Spill};
-use crate::mapping::{Instances, Mapping, Unknown};
+use crate::io::Source;
+use crate::mapping::{Instances, InstancesRow, Mapping, MappingRow, Unknown};
 use crate::report::{NoteList, NoteSummary};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
@@ -81,42 +86,21 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// The shard a run is, when the command line gives none: from the
-/// scheduler's variables (`vars` reads one), with `count` from
-/// `--shard-count` when the scheduler does not say. Returns the shard and
-/// the variable it came from; `None`: no scheduler variable is set.
-pub fn shard_from_env(
-    vars: impl Fn(&str) -> Option<String>,
-    count: Option<usize>,
-) -> std::result::Result<Option<(Shard, &'static str)>, String> {
-    let number = |name: &str| -> std::result::Result<Option<usize>, String> {
-        vars(name)
-            .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| format!("{name}='{v}' is not a number"))
-            })
-            .transpose()
-    };
-    if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
-        // Arrays may start anywhere (--array=1-4): positions count from the first.
-        let first = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-        let count = count.or(number("SLURM_ARRAY_TASK_COUNT")?).ok_or(
-            "SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT: give --shard-count",
-        )?;
-        let index = task
-            .checked_sub(first)
-            .ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")?;
-        return Shard::new(index, count)
-            .map(|s| Some((s, "SLURM_ARRAY_TASK_ID")))
-            .map_err(|e| format!("{e} (from SLURM_ARRAY_TASK_ID; an array with a step, --array=0-6:2, cannot be used)"));
+/// The shard a run converts, and what chose it (`--shard`, or the
+/// scheduler's variable), for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardChoice {
+    /// The shard.
+    pub shard: Shard,
+    /// `--shard`, `SLURM_ARRAY_TASK_ID` or `JOB_COMPLETION_INDEX`.
+    pub chosen_by: &'static str,
+}
+
+impl ShardChoice {
+    /// `shard`, chosen by `chosen_by`.
+    pub fn new(shard: Shard, chosen_by: &'static str) -> Self {
+        ShardChoice { shard, chosen_by }
     }
-    if let Some(index) = number("JOB_COMPLETION_INDEX")? {
-        let count = count
-            .ok_or("JOB_COMPLETION_INDEX is set: give --shard-count N (the Job's completions)")?;
-        return Shard::new(index, count).map(|s| Some((s, "JOB_COMPLETION_INDEX")));
-    }
-    Ok(None)
 }
 
 /// What a shard was converted with: everything its merge needs to plan
@@ -155,7 +139,7 @@ impl Job {
             from: from.to_string(),
             to: to.to_string(),
             options: (options.options.given())
-                .map(|(name, value)| (name.to_string(), value.map(String::from)))
+                .map(|(name, value)| (name.to_string(), value.map(absolute_folder)))
                 .collect(),
             compression: options.compression.name().to_string(),
             map: mapping.map(|m| m.sources.clone()).unwrap_or_default(),
@@ -195,6 +179,21 @@ impl Job {
     }
 }
 
+/// An option value naming a folder of the local disk (`--mask-root
+/// PREFIX=DIR`) with `DIR` made absolute, so that the merge, run from
+/// another folder, reads the same; other values as they are.
+fn absolute_folder(value: &str) -> String {
+    let Some((prefix, dir)) = value.split_once('=') else {
+        return value.to_string();
+    };
+    match std::path::absolute(dir) {
+        Ok(path) if Path::new(dir).is_relative() && Path::new(dir).is_dir() => {
+            format!("{prefix}={}", path.to_string_lossy())
+        }
+        _ => value.to_string(),
+    }
+}
+
 /// A digest of what the shards must agree on about the opened (and
 /// mapped) dataset: its classes and its items' keys and subsets. An input
 /// changed between shards, or between the shards and their merge, differs.
@@ -209,8 +208,9 @@ pub fn fingerprint(dataset: &Dataset) -> String {
     eat(format!("{:?}", dataset.catalog.classes()).as_bytes());
     eat(&(dataset.items.len() as u64).to_le_bytes());
     for item in &dataset.items {
-        eat(item.key.as_bytes());
-        eat(item.subset.as_deref().unwrap_or("").as_bytes());
+        // Everything the model holds of the item: key, subset, image,
+        // origin (image ids, sequences), mask files and listed segments.
+        eat(format!("{item:?}").as_bytes());
     }
     format!("{hash:016x}")
 }
@@ -238,12 +238,16 @@ pub struct Manifest {
     pub end: usize,
     /// Items written.
     pub written: usize,
-    /// Items skipped under `--keep-going`: key, error, loss code.
-    pub skipped: Vec<(String, String, Option<String>)>,
+    /// Items skipped under `--keep-going`.
+    pub skipped: Vec<Skipped>,
     /// The losses of its items.
     pub losses: Vec<Notes>,
     /// The warnings of its items.
     pub warnings: Vec<Notes>,
+    /// What `--map` did to its items' pixels.
+    pub mapping: Vec<MappingRow>,
+    /// The instances `--instances` made in its items.
+    pub instances: Vec<InstancesRow>,
 }
 
 impl Manifest {
@@ -264,7 +268,35 @@ impl Manifest {
             skipped: Vec::new(),
             losses: Vec::new(),
             warnings: Vec::new(),
+            mapping: Vec::new(),
+            instances: Vec::new(),
         }
+    }
+
+    /// Checks that the manifest describes its shard of a dataset of
+    /// `items` items (what a merge relies on); the error says what is wrong.
+    pub fn check(&self, items: usize) -> std::result::Result<(), String> {
+        let range = Shard::new(self.shard, self.shards)?.range(items);
+        if self.items != items || (self.first, self.end) != (range.start, range.end) {
+            return Err(format!(
+                "says it holds items {}..{} of {}, but shard {} of a dataset of {items} items is {}..{}",
+                self.first,
+                self.end,
+                self.items,
+                self.shard(),
+                range.start,
+                range.end
+            ));
+        }
+        if self.written + self.skipped.len() > range.len() {
+            return Err(format!(
+                "says {} items were written and {} skipped, more than its {} items",
+                self.written,
+                self.skipped.len(),
+                range.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Reads the manifest of the shard output `source`.
@@ -338,12 +370,22 @@ pub fn absorb_notes(list: &mut NoteList, notes: &[Notes]) {
 }
 
 /// The code `code` as the `'static` string notes carry: each distinct code
-/// is kept once for the life of the process (there are a few dozen).
+/// is kept once for the life of the process. Codes are short words of
+/// `a-z0-9-`, at most [`MAX_CODES`] of them: anything else in a manifest
+/// (a damaged or hostile one) is noted as `unknown-code`.
 fn intern(code: &str) -> &'static str {
     static CODES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let word = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !word {
+        return "unknown-code";
+    }
     let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
     match codes.iter().find(|c| **c == code) {
         Some(known) => known,
+        None if codes.len() >= MAX_CODES => "unknown-code",
         None => {
             let leaked: &'static str = Box::leak(code.to_string().into_boxed_str());
             codes.push(leaked);
@@ -352,140 +394,8 @@ fn intern(code: &str) -> &'static str {
     }
 }
 
-/// The log of a shard's written items ([`ITEM_LOG`]), waiting on disk.
-pub struct ItemLog {
-    spill: Spill,
-    items: usize,
-}
-
-impl ItemLog {
-    /// An empty log, spilled to `dir` as it grows.
-    pub fn new(dir: Option<&Path>) -> ItemLog {
-        ItemLog {
-            spill: Spill::new(dir),
-            items: 0,
-        }
-    }
-
-    /// How many items are logged.
-    pub fn len(&self) -> usize {
-        self.items
-    }
-
-    /// True when no item is logged.
-    pub fn is_empty(&self) -> bool {
-        self.items == 0
-    }
-
-    /// Logs item `index`, written as `paths` (in order), leaving `record`.
-    pub fn push(&mut self, index: usize, paths: &[&str], record: &Record) -> std::io::Result<()> {
-        let mut bytes = Vec::new();
-        let put = |bytes: &mut Vec<u8>, text: &[u8]| {
-            bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(text);
-        };
-        bytes.extend_from_slice(&(index as u32).to_le_bytes());
-        bytes.extend_from_slice(&(paths.len() as u32).to_le_bytes());
-        for path in paths {
-            put(&mut bytes, path.as_bytes());
-        }
-        put(&mut bytes, record.text.as_bytes());
-        bytes.extend_from_slice(&(record.classes.len() as u32).to_le_bytes());
-        for class in &record.classes {
-            bytes.extend_from_slice(&class.to_le_bytes());
-        }
-        self.items += 1;
-        self.spill.append(&bytes)
-    }
-
-    /// Writes the log into `sink` at [`ITEM_LOG`].
-    pub fn write(mut self, sink: &mut dyn Sink) -> Result<()> {
-        self.spill
-            .flush()
-            .map_err(|e| Error::output(ITEM_LOG, e.to_string()))?;
-        sink.write_stream(ITEM_LOG, &mut |file| {
-            std::io::copy(&mut self.spill.reader(), file).map(drop)
-        })
-    }
-}
-
-/// One item of a shard's log.
-pub struct LoggedItem {
-    /// Its position in the dataset's items.
-    pub index: usize,
-    /// Its files, in the order written.
-    pub paths: Vec<String>,
-    /// What the writer's finish reads.
-    pub record: Record,
-}
-
-/// Reads the item log of the shard output `source`, one item at a time.
-pub fn read_item_log(
-    source: &dyn Source,
-    each: &mut dyn FnMut(LoggedItem) -> Result<()>,
-) -> Result<()> {
-    let display = source.display(ITEM_LOG);
-    let bad = |what: String| Error::input(&display, what);
-    source.read_with(ITEM_LOG, &mut |reader| {
-        let mut reader = std::io::BufReader::new(reader);
-        loop {
-            let index = match read_u32(&mut reader) {
-                Ok(index) => index as usize,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(bad(e.to_string())),
-            };
-            let mut item = || -> std::io::Result<LoggedItem> {
-                // Counts come from a file: nothing is reserved ahead of what is read.
-                let mut paths = Vec::new();
-                for _ in 0..read_count(&mut reader)? {
-                    paths.push(read_text(&mut reader)?);
-                }
-                let text = read_text(&mut reader)?;
-                let mut classes = Vec::new();
-                for _ in 0..read_count(&mut reader)? {
-                    classes.push(read_u32(&mut reader)?);
-                }
-                Ok(LoggedItem {
-                    index,
-                    paths,
-                    record: Record { text, classes },
-                })
-            };
-            let item = item().map_err(|e| bad(format!("is cut short or damaged ({e})")))?;
-            each(item)?;
-        }
-    })
-}
-
-fn read_u32(reader: &mut impl Read) -> std::io::Result<u32> {
-    let mut bytes = [0u8; 4];
-    reader.read_exact(&mut bytes)?;
-    Ok(u32::from_le_bytes(bytes))
-}
-
-/// The most files or classes one logged item has (a damaged log is refused
-/// instead of filling memory with empty entries).
-const MAX_ITEM_ENTRIES: u32 = 1 << 16;
-
-fn read_count(reader: &mut impl Read) -> std::io::Result<u32> {
-    match read_u32(reader)? {
-        count if count <= MAX_ITEM_ENTRIES => Ok(count),
-        count => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("an item lists {count} entries, more than {MAX_ITEM_ENTRIES}"),
-        )),
-    }
-}
-
-fn read_text(reader: &mut impl Read) -> std::io::Result<String> {
-    let len = read_u32(reader)? as u64;
-    let mut text = Vec::new();
-    reader.take(len).read_to_end(&mut text)?;
-    if text.len() as u64 != len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
+/// The most distinct note codes kept from manifests (maskconv has about 60).
+const MAX_CODES: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -515,63 +425,5 @@ mod tests {
         assert!(Shard::parse("0/0").is_err());
         assert!(Shard::parse("1").is_err());
         assert!(Shard::parse("a/4").is_err());
-    }
-
-    #[test]
-    fn schedulers_variables_choose_the_shard() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let slurm = env(&[
-            ("SLURM_ARRAY_TASK_ID", "3"),
-            ("SLURM_ARRAY_TASK_MIN", "1"),
-            ("SLURM_ARRAY_TASK_COUNT", "4"),
-        ]);
-        assert_eq!(
-            shard_from_env(slurm, None),
-            Ok(Some((Shard { index: 2, count: 4 }, "SLURM_ARRAY_TASK_ID")))
-        );
-        let k8s = env(&[("JOB_COMPLETION_INDEX", "1")]);
-        assert!(
-            shard_from_env(k8s, None)
-                .unwrap_err()
-                .contains("--shard-count")
-        );
-        assert_eq!(
-            shard_from_env(k8s, Some(3)),
-            Ok(Some((Shard { index: 1, count: 3 }, "JOB_COMPLETION_INDEX")))
-        );
-        assert!(shard_from_env(env(&[("JOB_COMPLETION_INDEX", "3")]), Some(3)).is_err());
-        assert_eq!(shard_from_env(env(&[]), Some(3)), Ok(None));
-    }
-
-    #[test]
-    fn the_item_log_reads_back_what_was_logged() {
-        let mut log = ItemLog::new(None);
-        let record = Record {
-            text: "line".into(),
-            classes: vec![1, 3],
-        };
-        log.push(7, &["a/b.png", "c.png"], &record).unwrap();
-        log.push(9, &[], &Record::default()).unwrap();
-        let mut sink = crate::io::MemorySink::default();
-        log.write(&mut sink).unwrap();
-        let source = crate::io::MemorySource::new("shard", sink.files);
-        let mut items = Vec::new();
-        read_item_log(&source, &mut |item| {
-            items.push((item.index, item.paths, item.record));
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(
-            items[0],
-            (7, vec!["a/b.png".into(), "c.png".into()], record)
-        );
-        assert_eq!(items[1], (9, vec![], Record::default()));
     }
 }

@@ -20,10 +20,12 @@ use crate::model::{key_to_path, survey_keys};
 use crate::open::{ignored_options, open_dataset};
 use crate::pipeline::{RunOptions, for_each_ordered, worker_count};
 use crate::report::{NoteList, Warning};
-use crate::shard::{ItemLog, Job, Manifest, Shard, notes_of};
+use crate::shard::{ItemLog, Job, Manifest, ShardChoice};
 use serde::Serialize;
 use std::ops::Range;
 use std::path::Path;
+
+mod shard;
 
 /// Options of `convert`.
 #[derive(Clone, Default)]
@@ -45,11 +47,11 @@ pub struct ConvertOptions<'a> {
     /// Instances remade after the mapping (`--instances`).
     pub instances: Option<Instances>,
     /// Convert only this part of the items, for a later `merge` (`--shard`).
-    pub shard: Option<Shard>,
+    pub shard: Option<ShardChoice>,
 }
 
 /// An item left out of the output under `--keep-going`, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Skipped {
     /// The item's key.
     pub key: String,
@@ -120,8 +122,8 @@ pub fn convert(
     let job = options
         .shard
         .map(|_| Job::new(input, dataset.format.name, target.info().name, options));
-    let mut report = run(&dataset, target, &mut out, options, job)?;
-    if options.shard.is_none() {
+    let (mut report, shard_files) = run(&dataset, target, &mut out, options, job)?;
+    if shard_files.is_none() {
         // A shard's merge decides, for all the items.
         refuse_nothing_written(&report)?;
     }
@@ -132,6 +134,9 @@ pub fn convert(
     }
     if let Some(remade) = remade {
         report.instances = remade.rows();
+    }
+    if let Some((manifest, log)) = shard_files {
+        shard::write_shard_files(&mut out, &report, manifest, log)?;
     }
     out.publish()?;
     Ok(report)
@@ -213,40 +218,39 @@ pub fn convert_dataset(
             "a shard is converted from a path (convert), so that its merge can open the input again",
         ));
     }
-    run(dataset, target, sink, options, None)
+    run(dataset, target, sink, options, None).map(|(report, _)| report)
 }
 
-/// Converts `dataset`, or under `--shard` the shard's part of it (then
-/// `job` says how, for the manifest).
+/// Converts `dataset`, or under `--shard` (with the `job` it is part of)
+/// the shard's part of it: then the shard's manifest and item log are
+/// returned, for [`shard::write_shard_files`].
 fn run(
     dataset: &Dataset,
     target: &dyn Format,
     sink: &mut dyn Sink,
     options: &ConvertOptions,
     job: Option<Job>,
-) -> Result<ConvertReport> {
+) -> Result<(ConvertReport, Option<(Manifest, ItemLog)>)> {
     let (plan, mut tally) = begin(dataset, target, sink, options)?;
     let shard = options.shard.zip(job);
     let range = match &shard {
-        Some((shard, _)) => shard.range(dataset.items.len()),
+        Some((choice, _)) => choice.shard.range(dataset.items.len()),
         None => 0..dataset.items.len(),
     };
+    tally
+        .warnings
+        .extend(dataset.announce_reads(plan.caps.source_images, range.clone()));
     let before_items = tally.notes();
     if shard.is_some() {
         tally.log = Some(ItemLog::new(sink.scratch_dir()));
     }
-    tally
-        .warnings
-        .extend(dataset.announce_reads(plan.caps.source_images, range.clone()));
     run_items(&plan, &mut tally, range, sink, options)?;
     match shard {
-        Some((shard, job)) => tally.finish_shard(
-            &plan,
-            sink,
-            Manifest::new(job, dataset, shard),
-            before_items,
-        ),
-        None => tally.finish(&plan, sink),
+        Some((choice, job)) => {
+            let manifest = Manifest::new(job, dataset, choice.shard);
+            Ok(tally.finish_shard(&plan, manifest, choice, before_items))
+        }
+        None => tally.finish(&plan, sink).map(|report| (report, None)),
     }
 }
 
@@ -523,54 +527,6 @@ impl Tally<'_> {
         crate::shard::absorb_notes(&mut self.warnings, warnings);
     }
 
-    /// Ends a shard: instead of the writer's finish, its manifest (with the
-    /// notes of its items, those after `before_items`) and its item log.
-    fn finish_shard(
-        self,
-        plan: &Plan,
-        sink: &mut dyn Sink,
-        mut manifest: Manifest,
-        before_items: (NoteList, NoteList),
-    ) -> Result<ConvertReport> {
-        let log = self.log.expect("a shard keeps a log");
-        let losses = self.losses.into_list();
-        manifest.written = log.len();
-        manifest.losses = notes_of(&losses.since(&before_items.0));
-        manifest.warnings = notes_of(&self.warnings.since(&before_items.1));
-        manifest.skipped = (self.skipped.iter())
-            .map(|s| {
-                (
-                    s.key.clone(),
-                    s.error.clone(),
-                    s.loss.map(|l| l.as_str().to_string()),
-                )
-            })
-            .collect();
-        let part = ShardPart {
-            index: manifest.shard,
-            count: manifest.shards,
-            first: manifest.first,
-            end: manifest.end,
-            chosen_by: "--shard",
-        };
-        let written = log.len();
-        log.write(sink)?;
-        let text = serde_json::to_string_pretty(&manifest).expect("JSON to memory") + "\n";
-        sink.write_file(crate::shard::MANIFEST, text.as_bytes())?;
-        Ok(ConvertReport {
-            from: plan.dataset.format.name,
-            to: plan.target,
-            items: plan.dataset.items.len(),
-            written,
-            skipped: self.skipped,
-            losses,
-            warnings: self.warnings,
-            mapping: Vec::new(),
-            instances: Vec::new(),
-            shard: Some(part),
-        })
-    }
-
     /// Lets the writer write what depends on the written items.
     pub(crate) fn finish(mut self, plan: &Plan, sink: &mut dyn Sink) -> Result<ConvertReport> {
         self.written.seal().map_err(records_error)?;
@@ -594,6 +550,6 @@ impl Tally<'_> {
 }
 
 /// The error for the records of written items that could not be kept or read.
-fn records_error(e: std::io::Error) -> Error {
+pub(crate) fn records_error(e: std::io::Error) -> Error {
     Error::output("the records of written items", e.to_string())
 }
