@@ -105,6 +105,7 @@ pub fn merge(parts: &[PathBuf], output: &Path, options: &MergeOptions) -> Result
         let manifest = &part.manifest;
         let mut next = manifest.first;
         let mut copied = 0;
+        announce_reads(&*part.source)?;
         read_item_log(&*part.source, &mut |item| {
             check_logged(&item, next, manifest.end, classes, &*part.source)
                 .map_err(|what| Error::input(part.source.display(ITEM_LOG), what))?;
@@ -144,6 +145,21 @@ pub fn merge(parts: &[PathBuf], output: &Path, options: &MergeOptions) -> Result
     }
     out.publish()?;
     Ok(report)
+}
+
+/// Tells a shard archive which files the merge reads, in which order, so
+/// that a `.tar.gz` (name-sorted, not in item order) is decompressed once,
+/// keeping what it reads past: a first pass over the item log, holding the
+/// shard's paths (a folder or zip ignores them).
+fn announce_reads(source: &dyn Source) -> Result<()> {
+    let mut paths = Vec::new();
+    read_item_log(source, &mut |item| {
+        paths.extend(item.paths);
+        Ok(())
+    })?;
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    source.announce_reads(&paths);
+    Ok(())
 }
 
 /// Checks one logged item: after `next`, before `end`, its files listed
