@@ -24,7 +24,8 @@
 //! byte-identical to Python's `json.dumps`), [`formats`] (the registry and
 //! one module per format), [`mapping`] (label mapping, `--map`), [`pipeline`] (the ordered parallel scheduler),
 //! then one module per command — [`open`], [`convert`], [`inspect`],
-//! [`validate`] — and [`exit`] (exit codes) and [`render`] (text and JSON).
+//! [`validate`], [`merge`] (with [`shard`]: a conversion split into parts)
+//! — and [`exit`] (exit codes) and [`render`] (text and JSON).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

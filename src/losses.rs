@@ -458,8 +458,8 @@ impl LossLog {
     }
 
     /// Adds losses noted elsewhere (a shard's items'), already allowed there.
-    pub fn absorb(&mut self, notes: &[crate::shard::Notes]) {
-        crate::shard::absorb_notes(&mut self.list, notes);
+    pub fn absorb(&mut self, notes: &[crate::report::SavedNotes]) {
+        self.list.absorb_saved(notes);
     }
 
     /// The losses, aggregated by code.

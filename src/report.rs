@@ -141,6 +141,70 @@ impl NoteList {
     }
 }
 
+/// Notes of one code as a file keeps them (a shard's manifest), to be
+/// added back to a [`NoteList`] by [`NoteList::absorb_saved`].
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SavedNotes {
+    /// The code.
+    pub code: String,
+    /// How many.
+    pub count: usize,
+    /// The first few messages.
+    pub examples: Vec<String>,
+}
+
+impl NoteList {
+    /// The list as a file keeps it.
+    pub fn saved(&self) -> Vec<SavedNotes> {
+        (self.summaries.iter())
+            .map(|s| SavedNotes {
+                code: s.code.to_string(),
+                count: s.count,
+                examples: s.examples.clone(),
+            })
+            .collect()
+    }
+
+    /// Adds notes a file kept (see [`NoteList::saved`]).
+    pub fn absorb_saved(&mut self, notes: &[SavedNotes]) {
+        for note in notes {
+            self.absorb(NoteSummary {
+                code: intern(&note.code),
+                count: note.count,
+                examples: note.examples.clone(),
+            });
+        }
+    }
+}
+
+/// The code `code` as the `'static` string notes carry: each distinct code
+/// is kept once for the life of the process. Codes are short words of
+/// `a-z0-9-`, at most [`MAX_CODES`] of them: anything else in a file (a
+/// damaged or hostile one) is noted as `unknown-code`.
+fn intern(code: &str) -> &'static str {
+    static CODES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let word = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !word {
+        return "unknown-code";
+    }
+    let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
+    match codes.iter().find(|c| **c == code) {
+        Some(known) => known,
+        None if codes.len() >= MAX_CODES => "unknown-code",
+        None => {
+            let leaked: &'static str = Box::leak(code.to_string().into_boxed_str());
+            codes.push(leaked);
+            leaked
+        }
+    }
+}
+
+/// The most distinct note codes kept from files (maskconv has about 60).
+const MAX_CODES: usize = 256;
+
 impl Serialize for NoteList {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.summaries.serialize(serializer)

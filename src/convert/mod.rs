@@ -520,11 +520,11 @@ impl Tally<'_> {
     /// Adds notes found elsewhere (a shard's items'): losses, warnings.
     pub(crate) fn absorb(
         &mut self,
-        losses: &[crate::shard::Notes],
-        warnings: &[crate::shard::Notes],
+        losses: &[crate::report::SavedNotes],
+        warnings: &[crate::report::SavedNotes],
     ) {
         self.losses.absorb(losses);
-        crate::shard::absorb_notes(&mut self.warnings, warnings);
+        self.warnings.absorb_saved(warnings);
     }
 
     /// Lets the writer write what depends on the written items.

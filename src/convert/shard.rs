@@ -6,7 +6,7 @@ use super::{ConvertReport, Plan, ShardPart, Tally};
 use crate::error::Result;
 use crate::io::Sink;
 use crate::report::{NoteList, Warning};
-use crate::shard::{ItemLog, MANIFEST, Manifest, ShardChoice, notes_of};
+use crate::shard::{ItemLog, MANIFEST, Manifest, ShardChoice};
 
 impl Tally<'_> {
     /// Ends a shard: its report, and its manifest (with the notes of its
@@ -21,8 +21,8 @@ impl Tally<'_> {
         let log = self.log.expect("a shard keeps a log");
         let losses = self.losses.into_list();
         manifest.written = log.len();
-        manifest.losses = notes_of(&losses.since(&before_items.0));
-        manifest.warnings = notes_of(&self.warnings.since(&before_items.1));
+        manifest.losses = losses.since(&before_items.0).saved();
+        manifest.warnings = self.warnings.since(&before_items.1).saved();
         manifest.skipped = self.skipped.clone();
         let mut warnings = self.warnings;
         if choice.chosen_by != "--shard" {

@@ -26,7 +26,7 @@ use crate::formats::api::Dataset;
 use crate::formats::options::FormatOptions;
 use crate::io::Source;
 use crate::mapping::{Instances, InstancesRow, Mapping, MappingRow, Unknown};
-use crate::report::{NoteList, NoteSummary};
+use crate::report::SavedNotes;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::Path;
@@ -241,9 +241,9 @@ pub struct Manifest {
     /// Items skipped under `--keep-going`.
     pub skipped: Vec<Skipped>,
     /// The losses of its items.
-    pub losses: Vec<Notes>,
+    pub losses: Vec<SavedNotes>,
     /// The warnings of its items.
-    pub warnings: Vec<Notes>,
+    pub warnings: Vec<SavedNotes>,
     /// What `--map` did to its items' pixels.
     pub mapping: Vec<MappingRow>,
     /// The instances `--instances` made in its items.
@@ -335,67 +335,6 @@ impl Manifest {
         }
     }
 }
-
-/// Notes of one code, as a manifest keeps them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Notes {
-    /// The code.
-    pub code: String,
-    /// How many.
-    pub count: usize,
-    /// The first few messages.
-    pub examples: Vec<String>,
-}
-
-/// `list` as a manifest keeps it.
-pub fn notes_of(list: &NoteList) -> Vec<Notes> {
-    (list.summaries().iter())
-        .map(|s| Notes {
-            code: s.code.to_string(),
-            count: s.count,
-            examples: s.examples.clone(),
-        })
-        .collect()
-}
-
-/// Adds a manifest's `notes` to `list`.
-pub fn absorb_notes(list: &mut NoteList, notes: &[Notes]) {
-    for note in notes {
-        list.absorb(NoteSummary {
-            code: intern(&note.code),
-            count: note.count,
-            examples: note.examples.clone(),
-        });
-    }
-}
-
-/// The code `code` as the `'static` string notes carry: each distinct code
-/// is kept once for the life of the process. Codes are short words of
-/// `a-z0-9-`, at most [`MAX_CODES`] of them: anything else in a manifest
-/// (a damaged or hostile one) is noted as `unknown-code`.
-fn intern(code: &str) -> &'static str {
-    static CODES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let word = (1..=64).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !word {
-        return "unknown-code";
-    }
-    let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
-    match codes.iter().find(|c| **c == code) {
-        Some(known) => known,
-        None if codes.len() >= MAX_CODES => "unknown-code",
-        None => {
-            let leaked: &'static str = Box::leak(code.to_string().into_boxed_str());
-            codes.push(leaked);
-            leaked
-        }
-    }
-}
-
-/// The most distinct note codes kept from manifests (maskconv has about 60).
-const MAX_CODES: usize = 256;
 
 #[cfg(test)]
 mod tests {
