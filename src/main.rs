@@ -154,6 +154,16 @@ fn json_line(value: &serde_json::Value) -> maskconv::Result<()> {
     stdout(&format!("{value}\n"))
 }
 
+/// Prints the report of a run that published `output`: failing to print
+/// it says that only the report is missing.
+fn json_published(value: &serde_json::Value, output: &str) -> maskconv::Result<()> {
+    json_line(value).map_err(|e| {
+        e.in_context(format!(
+            "{output} was published; only this report could not be written"
+        ))
+    })
+}
+
 fn stderr_lines(lines: Vec<String>) {
     for line in lines {
         eprint_line(&line);
@@ -263,11 +273,7 @@ fn convert(args: ConvertArgs, options: &FormatOptions) -> Outcome {
             exit.code().into(),
             seconds,
         );
-        json_line(&json).map_err(|e| {
-            e.in_context(format!(
-                "{output} was published; only this report could not be written"
-            ))
-        })?;
+        json_published(&json, &output)?;
     }
     let quiet = args.common.quiet;
     stderr_lines(render::convert_text(
@@ -303,9 +309,9 @@ fn shard_of(args: &ConvertArgs) -> maskconv::Result<Option<maskconv::shard::Shar
 fn merge(args: MergeArgs) -> Outcome {
     let start = Instant::now();
     let bar = Bar::new(args.quiet);
-    let (parts, output) = args.paths.split_at(args.paths.len() - 1);
+    let (given, output) = args.paths.split_at(args.paths.len() - 1);
     let output = &output[0];
-    let parts = cli::expand_globs(parts, output);
+    let parts = cli::expand_globs(given, output);
     let result = parts.as_ref().map_err(Clone::clone).and_then(|parts| {
         let options = maskconv::merge::MergeOptions {
             force: args.force,
@@ -315,13 +321,9 @@ fn merge(args: MergeArgs) -> Outcome {
         maskconv::merge::merge(parts, output, &options)
     });
     drop(bar);
-    let shown: Vec<String> = match &parts {
-        Ok(parts) => parts.iter().map(|p| p.display().to_string()).collect(),
-        Err(_) => args.paths[..args.paths.len() - 1]
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-    };
+    let shown: Vec<String> = (parts.as_deref().unwrap_or(given).iter())
+        .map(|p| p.display().to_string())
+        .collect();
     let output = output.display().to_string();
     let seconds = start.elapsed().as_secs_f64();
     let report = match result {
@@ -352,11 +354,7 @@ fn merge(args: MergeArgs) -> Outcome {
             exit.code().into(),
             seconds,
         );
-        json_line(&json).map_err(|e| {
-            e.in_context(format!(
-                "{output} was published; only this report could not be written"
-            ))
-        })?;
+        json_published(&json, &output)?;
     }
     stderr_lines(render::merge_text(
         &report,

@@ -119,10 +119,13 @@ pub fn convert(
     refuse_output_holding_input_files(output, &dataset.folders_read_outside())?;
     let layout = output_layout(target, options);
     let mut out = Output::create_with(output, input, layout)?;
-    let job = options
-        .shard
-        .map(|_| Job::new(input, dataset.format.name, target.info().name, options));
-    let (mut report, shard_files) = run(&dataset, target, &mut out, options, job)?;
+    let shard = (options.shard).map(|choice| {
+        (
+            choice,
+            Job::new(input, dataset.format.name, target.info().name, options),
+        )
+    });
+    let (mut report, shard_files) = run(&dataset, target, &mut out, options, shard)?;
     if shard_files.is_none() {
         // A shard's merge decides, for all the items.
         refuse_nothing_written(&report)?;
@@ -221,18 +224,17 @@ pub fn convert_dataset(
     run(dataset, target, sink, options, None).map(|(report, _)| report)
 }
 
-/// Converts `dataset`, or under `--shard` (with the `job` it is part of)
-/// the shard's part of it: then the shard's manifest and item log are
-/// returned, for [`shard::write_shard_files`].
+/// Converts `dataset`, or a `shard` of it (with the job it is part of):
+/// then the shard's manifest and item log are returned, for
+/// [`shard::write_shard_files`].
 fn run(
     dataset: &Dataset,
     target: &dyn Format,
     sink: &mut dyn Sink,
     options: &ConvertOptions,
-    job: Option<Job>,
+    shard: Option<(ShardChoice, Job)>,
 ) -> Result<(ConvertReport, Option<(Manifest, ItemLog)>)> {
     let (plan, mut tally) = begin(dataset, target, sink, options)?;
-    let shard = options.shard.zip(job);
     let range = match &shard {
         Some((choice, _)) => choice.shard.range(dataset.items.len()),
         None => 0..dataset.items.len(),

@@ -290,7 +290,6 @@ impl Writer for CocoWriter<'_> {
             out.warn("polygon-iou", summary);
         }
         let image_id = |index| self.image_ids.of(self.items, index);
-        let categories = &self.categories;
         write_annotation_files(
             sink,
             written,
@@ -298,7 +297,7 @@ impl Writer for CocoWriter<'_> {
             &self.subsets,
             &image_id,
             ids,
-            categories,
+            &self.categories,
         )
     }
 }
